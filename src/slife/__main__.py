@@ -1,0 +1,3 @@
+from slife.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""Checkpoint files and run directories.
+
+A checkpoint is a ``torch.save`` dict::
+
+    format        "slife-ckpt/1"
+    model_config  dict of slife.model.config.ModelConfig
+    model         the model's state_dict
+    step          optimiser steps taken
+    pairs_seen    training pairs consumed
+    hours_seen    hours of the life's video the model has been exposed to (see slife.train)
+    life          name of the life it was trained on
+    train_config  dict of the training config (optional)
+    optimizer, scheduler, scaler, rng   training state (only in checkpoints meant for resuming)
+
+A run directory (``slife train --out RUN``) holds ``checkpoints/hours_<h>.pt`` at the milestones,
+``checkpoints/last.pt``, ``config.yaml``, ``log.jsonl`` and ``tb/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "slife-ckpt/1"
+CHECKPOINT_DIR = "checkpoints"
+LAST = "last.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing or malformed; the message names the file."""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    path: Path
+    name: str  # "hours_0.25" or "last"
+    hours_seen: float
+    step: int
+
+
+def milestone_name(hours: float) -> str:
+    """File stem of the checkpoint at a milestone of ``hours`` of video seen."""
+    return f"hours_{hours:g}"
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Atomically write a checkpoint dict (temp file in the same directory, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, **payload}
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        torch.save(payload, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint dict, checking it is one of ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise CheckpointError(f"{path}: cannot read checkpoint: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a slife checkpoint (use slife.model.official for CroCo files)")
+    for key in ("model_config", "model"):
+        if key not in payload:
+            raise CheckpointError(f"{path}: checkpoint has no {key!r}")
+    return payload
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model stored in a checkpoint (eval mode) and the checkpoint's metadata (no tensors)."""
+    from slife.config import from_dict
+    from slife.model.config import ModelConfig
+    from slife.model.croco import CroCo
+
+    payload = read_checkpoint(path, map_location)
+    cfg = from_dict(ModelConfig, payload["model_config"], f"{path}:model_config")
+    model = CroCo(cfg)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit the stored model config: {exc}") from exc
+    model.to(map_location).eval()
+    meta = {k: v for k, v in payload.items() if k not in ("model", "optimizer", "scheduler", "scaler", "rng")}
+    meta["path"] = str(path)
+    return model, meta
+
+
+def resolve_checkpoint(run_or_file: str | Path) -> Path:
+    """A checkpoint file, or a run directory (its ``last.pt``)."""
+    p = Path(run_or_file)
+    if p.is_dir():
+        last = p / CHECKPOINT_DIR / LAST
+        if not last.is_file():
+            raise CheckpointError(f"{p}: run directory has no {CHECKPOINT_DIR}/{LAST}")
+        return last
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file or run directory")
+    return p
+
+
+_MILESTONE = re.compile(r"^hours_(?P<h>[0-9.e+-]+)\.pt$")
+
+
+def list_checkpoints(run_dir: str | Path, include_last: bool = False) -> list[CheckpointInfo]:
+    """Milestone checkpoints of a run sorted by hours seen (plus ``last`` if asked)."""
+    ckpt_dir = Path(run_dir) / CHECKPOINT_DIR
+    if not ckpt_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: not a run directory (no {CHECKPOINT_DIR}/)")
+    found: list[CheckpointInfo] = []
+    for path in ckpt_dir.glob("*.pt"):
+        match = _MILESTONE.match(path.name)
+        if match is None and not (include_last and path.name == LAST):
+            continue
+        payload = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        found.append(
+            CheckpointInfo(
+                path=path,
+                name=path.stem,
+                hours_seen=float(payload.get("hours_seen", float(match["h"]) if match else 0.0)),
+                step=int(payload.get("step", 0)),
+            )
+        )
+    return sorted(found, key=lambda c: (c.hours_seen, c.name == "last"))
