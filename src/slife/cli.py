@@ -13,12 +13,8 @@ from pathlib import Path
 from typing import Sequence
 
 from slife import __version__
-from slife.config import ConfigError
-from slife.life import Life, LifeFormatError
-
-
-class UserError(Exception):
-    """An error caused by the user's input; printed without a traceback."""
+from slife.errors import SlifeError
+from slife.life import Life
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -71,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, ConfigError, LifeFormatError, FileNotFoundError) as exc:
+    except (SlifeError, FileNotFoundError) as exc:
         print(f"slife {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -16,6 +16,8 @@ from typing import Any, Mapping, Sequence, TypeVar
 
 import yaml
 
+from slife.errors import SlifeError
+
 try:  # Python >= 3.11
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
@@ -24,7 +26,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(SlifeError):
     """A configuration file or override is invalid; the message names the source and the key."""
 
 

@@ -30,6 +30,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image
 
+from slife.errors import SlifeError
+
 MANIFEST = "life.json"
 FORMAT = "slife-life/1"
 SHARD_DIR = "shards"
@@ -37,7 +39,7 @@ DEPTH_SCALE = 1000.0  # depth PNGs store millimetres
 _TAR_HEADER = 512
 
 
-class LifeFormatError(ValueError):
+class LifeFormatError(SlifeError):
     """A life directory or shard is missing or malformed; the message names the file."""
 
 

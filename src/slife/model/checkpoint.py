@@ -26,12 +26,14 @@ from typing import Any
 
 import torch
 
+from slife.errors import SlifeError
+
 FORMAT = "slife-ckpt/1"
 CHECKPOINT_DIR = "checkpoints"
 LAST = "last.pt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(SlifeError):
     """A checkpoint file is missing or malformed; the message names the file."""
 
 
