@@ -31,6 +31,8 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/train_step.py
+	$(BIN)/python bench/align_cas.py
+	$(BIN)/python bench/eval.py
 
 clean:
 	rm -rf $(VENV) demo_out

@@ -1,1 +1,36 @@
-"""slife.align"""
+"""slife.align: the Correspondence Alignment Score, test sets, matrices, emergence, GT alignment.
+
+See docs/align.md. Names are imported lazily (PEP 562) so that ``slife --help``, which imports
+``slife.align.cli``, does not pull in torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "slife.align.analysis": (
+        "AttentionCache", "Ranked", "alignment_matrix", "alignment_report", "emergence_curve",
+        "emergence_report", "gt_alignment", "gt_alignment_chance", "standard_baselines",
+    ),
+    "slife.align.cas": ("cas", "cas_from_sets", "cas_per_layer", "cas_per_pair", "chance_cas", "topk_sets"),
+    "slife.align.plots": ("plot_emergence", "plot_matrix"),
+    "slife.align.sources": (
+        "CheckpointSource", "IdentitySource", "ModelSource", "OracleSource", "attention_for_checkpoint",
+        "checkpoint_source", "model_attention", "random_init_source",
+    ),
+    "slife.align.testset": ("TestSet", "TestSetError", "make_testset"),
+}  # fmt: skip
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'slife.align' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,9 +1,289 @@
-"""Command-line subcommands of slife.align (placeholder until implemented)."""
+"""``slife align``: test sets, CAS between two models, CAS matrices, emergence curves."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slife.config import add_config_arguments
+
+
+@dataclass
+class AlignConfig:
+    """Options shared by ``slife align score|matrix|emergence``."""
+
+    k: int = 5  # top-k source patches per target patch [ours: k unpublished]
+    radii: tuple[int, ...] = (0, 1)  # GT alignment radii (Chebyshev, in patches)
+    per_layer: bool = False  # also CAS per decoder layer (score, matrix)
+    batch_size: int = 16
+    device: str = "auto"  # auto = cuda if available
+    seed: int = 0  # seed of the random-init baseline model
+
+
+@dataclass
+class TestSetConfig:
+    """Options of ``slife align testset``."""
+
+    __test__ = False
+
+    pairs: int = 50  # pairs per life
+    img_size: int = 224
+    patch_size: int = 16
+    seed: int = 0
+    gap: tuple[float, float] = (0.5, 5.0)  # seconds between the two frames (same video)
+    min_overlap: float = 0.3  # with GT: least fraction of target patches visible in the source
+    ground_truth: bool | None = None  # None = when every life has depth + poses
+
+
+def _overrides(args: argparse.Namespace, names: dict[str, str]) -> list[str]:
+    """``--set`` items, then explicit flags (which win)."""
+    out = list(args.overrides)
+    for attr, key in names.items():
+        value = getattr(args, attr, None)
+        if value is not None and value is not False:
+            out.append(f"{key}={json.dumps(value) if not isinstance(value, str) else value}")
+    return out
+
+
+def _align_config(args: argparse.Namespace) -> AlignConfig:
+    from slife.config import load_config
+
+    flags = {"k": "k", "per_layer": "per_layer", "batch_size": "batch_size", "device": "device", "seed": "seed"}
+    cfg = load_config(AlignConfig, args.config, _overrides(args, flags))
+    if args.radius is not None:
+        cfg.radii = tuple(sorted({0, args.radius}))
+    return cfg
+
+
+def _write_json(path: Path, data: Any) -> None:
+    def clean(v: Any) -> Any:  # NaN is not JSON
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(clean(data), indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _fmt(v: float | None) -> str:
+    return "   -  " if v is None or not math.isfinite(v) else f"{v:.4f}"
+
+
+# ---- testset ------------------------------------------------------------------------------------
+def _testset(args: argparse.Namespace) -> int:
+    from slife.align.testset import make_testset
+    from slife.config import load_config
+
+    flags = {"pairs": "pairs", "img_size": "img_size", "patch_size": "patch_size", "seed": "seed",
+             "gap": "gap", "min_overlap": "min_overlap"}  # fmt: skip
+    overrides = _overrides(args, flags)
+    if args.no_gt:
+        overrides.append("ground_truth=false")
+    cfg = load_config(TestSetConfig, args.config, overrides)
+    ts = make_testset(args.lives, cfg.pairs, cfg.img_size, cfg.seed, cfg.gap, cfg.patch_size,
+                      cfg.min_overlap, cfg.ground_truth)  # fmt: skip
+    ts.save(args.out)
+    print(json.dumps(ts.summary(), indent=1))
+    return 0
+
+
+def _testset_info(args: argparse.Namespace) -> int:
+    from slife.align.testset import TestSet
+
+    ts = TestSet.load(args.testset)
+    print(json.dumps({**ts.summary(), "meta": ts.meta}, indent=1))
+    return 0
+
+
+# ---- score --------------------------------------------------------------------------------------
+def _score(args: argparse.Namespace) -> int:
+    from slife.align.analysis import AttentionCache, model_config_of, ranked_cas, ranked_cas_per_layer
+    from slife.align.analysis import gt_alignment, gt_alignment_chance, standard_baselines
+    from slife.align.cas import chance_cas
+    from slife.align.sources import checkpoint_source
+    from slife.align.testset import TestSet
+
+    cfg = _align_config(args)
+    ts = TestSet.load(args.testset)
+    a = checkpoint_source(args.a, "A", cfg.batch_size, cfg.device)
+    b = checkpoint_source(args.b, "B", cfg.batch_size, cfg.device)
+    cache = AttentionCache(ts, cfg.k, cfg.per_layer)
+    sources = {"A": a, "B": b, **standard_baselines(model_config_of(a), cfg.seed, cfg.batch_size, cfg.device)}
+    ranked = {n: cache.get(n, s) for n, s in sources.items()}
+    pairs = [("A", "B"), ("A", "random-init"), ("B", "random-init"), ("A", "identity"), ("B", "identity")]
+    result: dict[str, Any] = {
+        "a": str(a.path), "b": str(b.path), "k": cfg.k, "num_patches": ts.num_patches,
+        "chance": chance_cas(cfg.k, ts.num_patches), "testset": ts.summary(),
+        "cas": {}, "cas_sem": {},
+    }  # fmt: skip
+    for x, y in pairs:
+        result["cas"][f"{x} | {y}"], result["cas_sem"][f"{x} | {y}"] = ranked_cas(ranked[x], ranked[y])
+    if cfg.per_layer:
+        result["cas_per_layer"] = ranked_cas_per_layer(ranked["A"], ranked["B"]).tolist()
+    if ts.has_gt:
+        result["gt_alignment"] = {n: {f"r{r}": gt_alignment(ranked[n], ts, r) for r in cfg.radii} for n in ranked}
+        result["gt_alignment_chance"] = {f"r{r}": gt_alignment_chance(ts, r) for r in cfg.radii}
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    print(f"A = {a.path}\nB = {b.path}\ntest set {ts.path}: {len(ts)} pairs, {ts.num_patches} patches, k = {cfg.k}")
+    for key, value in result["cas"].items():
+        print(f"CAS {key:<22} {_fmt(value)} ± {result['cas_sem'][key]:.4f}")
+    print(f"chance k/N              {_fmt(result['chance'])}")
+    if cfg.per_layer:
+        print("CAS A | B per layer     " + " ".join(_fmt(v) for v in result["cas_per_layer"]))
+    if ts.has_gt:
+        for n, vals in result["gt_alignment"].items():
+            print(f"GT alignment {n:<11} " + "  ".join(f"{r}={_fmt(v)}" for r, v in vals.items()))
+        chance = result["gt_alignment_chance"]
+        print("GT alignment chance      " + "  ".join(f"{r}={_fmt(v)}" for r, v in chance.items()))
+    return 0
+
+
+# ---- matrix -------------------------------------------------------------------------------------
+def _unique_names(names: list[str]) -> list[str]:
+    out, seen = [], {}
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}#{seen[n]}")
+    return out
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    from slife.align.analysis import AttentionCache, alignment_report, model_config_of, standard_baselines
+    from slife.align.plots import plot_matrix
+    from slife.align.sources import checkpoint_source, source_name
+    from slife.align.testset import TestSet
+    from slife.errors import SlifeError
+
+    cfg = _align_config(args)
+    ts = TestSet.load(args.testset)
+    if args.names and len(args.names) != len(args.models):
+        raise SlifeError(f"--names: got {len(args.names)} names for {len(args.models)} models")
+    names = _unique_names(args.names or [source_name(m) for m in args.models])
+    reserved = {"random-init", "identity"} & set(names)
+    if reserved:
+        raise SlifeError(f"--names: {sorted(reserved)} is reserved for the baselines")
+    sources: dict[str, Any] = {
+        n: checkpoint_source(m, n, cfg.batch_size, cfg.device) for n, m in zip(names, args.models)
+    }
+    baselines = standard_baselines(model_config_of(next(iter(sources.values()))), cfg.seed, cfg.batch_size, cfg.device)
+    sources.update(baselines)
+    report = alignment_report(sources, ts, cfg.k, cfg.radii, cfg.per_layer, tuple(baselines),
+                              AttentionCache(ts, cfg.k, cfg.per_layer))  # fmt: skip
+    report["models"] = {n: str(s.path) for n, s in sources.items() if hasattr(s, "path")}
+    out = Path(args.out)
+    _write_json(out / "cas_matrix.json", report)
+    plot_matrix(report["names"], report["cas"], out / "cas_matrix.png", report["chance"], report["baselines"],
+                title=f"CAS (k={cfg.k}, {len(ts)} pairs)")  # fmt: skip
+    width = max(len(n) for n in report["names"])
+    print(" " * width + "  " + " ".join(f"{n[:8]:>8}" for n in report["names"]))
+    for n, row in zip(report["names"], report["cas"]):
+        print(f"{n:<{width}}  " + " ".join(f"{v:8.4f}" for v in row))
+    print(f"chance k/N = {report['chance']:.4f}")
+    if "gt_alignment" in report:
+        for n, vals in report["gt_alignment"].items():
+            print(f"GT alignment {n:<{width}} " + "  ".join(f"{r}={_fmt(v)}" for r, v in vals.items()))
+    print(f"wrote {out / 'cas_matrix.json'} and {out / 'cas_matrix.png'}")
+    return 0
+
+
+# ---- emergence ----------------------------------------------------------------------------------
+def _emergence(args: argparse.Namespace) -> int:
+    from slife.align.analysis import emergence_report
+    from slife.align.plots import plot_emergence
+    from slife.align.testset import TestSet
+
+    cfg = _align_config(args)
+    ts = TestSet.load(args.testset)
+    report = emergence_report(args.run, args.reference, ts, cfg.k, cfg.radii, args.include_last, cfg.seed,
+                              cfg.batch_size, cfg.device)  # fmt: skip
+    out = Path(args.out)
+    _write_json(out / "emergence.json", report)
+    pts = report["points"]
+    gt = None
+    if ts.has_gt:
+        gt = {r: [p["gt_alignment"][r] for p in pts] for r in report["gt_alignment_chance"]}
+    plot_emergence([p["hours"] for p in pts], [p["cas"] for p in pts], out / "emergence.png",
+                   report["baselines"], report["chance"], gt, report.get("gt_alignment_chance"),
+                   title=f"CAS with {Path(args.reference).name} (k={cfg.k})",
+                   sem=[p["cas_sem"] for p in pts])  # fmt: skip
+    for p in pts:
+        extra = ""
+        if "gt_alignment" in p:
+            extra = "  GT " + " ".join(f"{r}={_fmt(v)}" for r, v in p["gt_alignment"].items())
+        print(f"{p['name']:<16} hours {p['hours']:8.3f}  CAS {_fmt(p['cas'])}{extra}")
+    for name, value in report["baselines"].items():
+        print(f"{name:<28} CAS {_fmt(value)}")
+    print(f"chance k/N                   CAS {_fmt(report['chance'])}")
+    print(f"wrote {out / 'emergence.json'} and {out / 'emergence.png'}")
+    return 0
+
+
+def _add_align_options(p: argparse.ArgumentParser, per_layer: bool = True) -> None:
+    p.add_argument("--testset", required=True, type=Path, help="test-set file from `slife align testset`")
+    p.add_argument("--k", type=int, default=None, help="top-k source patches per target patch (default 5)")
+    p.add_argument("--radius", type=int, default=None, help="GT alignment radius in patches (default 1; r=0 always)")
+    if per_layer:
+        p.add_argument("--per-layer", action="store_true", default=None, help="also CAS per decoder layer")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, ...")
+    p.add_argument("--seed", type=int, default=None, help="seed of the random-init baseline (default 0)")
+    add_config_arguments(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this step's subcommands to the top-level parser."""
+    """Add ``slife align`` and its subcommands."""
+    align = sub.add_parser("align", help="Correspondence Alignment Score: test sets, scores, matrices, emergence")
+    asub = align.add_subparsers(dest="align_command", required=True)
+
+    p = asub.add_parser("testset", help="make a fixed test-pair set (one .npz) from lives")
+    p.add_argument("lives", nargs="+", type=Path, help="life directories (ideally held out from training)")
+    p.add_argument("--out", required=True, type=Path, help="output .npz file")
+    p.add_argument("--pairs", type=int, default=None, help="pairs per life (default 50)")
+    p.add_argument("--img-size", type=int, default=None,
+                   help="crop size; must equal the models' img_size (default 224)")  # fmt: skip
+    p.add_argument("--patch-size", type=int, default=None, help="patch size of the GT grid (default 16)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--gap", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                   help="seconds between the frames of a pair (default 0.5 5)")  # fmt: skip
+    p.add_argument("--min-overlap", type=float, default=None, help="with GT: least visible fraction (default 0.3)")
+    p.add_argument("--no-gt", action="store_true", help="skip ground truth even if the lives have depth + poses")
+    add_config_arguments(p)
+    p.set_defaults(func=_testset)
+
+    p = asub.add_parser("info", help="summarise a test-set file")
+    p.add_argument("testset", type=Path)
+    p.set_defaults(func=_testset_info)
+
+    p = asub.add_parser("score", help="CAS of two models (runs or checkpoint files) with baselines")
+    p.add_argument("a", type=Path, help="run directory (its last.pt) or checkpoint file")
+    p.add_argument("b", type=Path)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_align_options(p)
+    p.set_defaults(func=_score)
+
+    p = asub.add_parser("matrix", help="CAS matrix over many models + random-init/identity baselines (JSON + PNG)")
+    p.add_argument("models", nargs="+", type=Path, help="run directories or checkpoint files")
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--names", nargs="+", default=None, help="display names, one per model")
+    _add_align_options(p)
+    p.set_defaults(func=_matrix)
+
+    p = asub.add_parser("emergence", help="CAS with a reference vs hours of video across a run's checkpoints")
+    p.add_argument("run", type=Path, help="run directory with checkpoints/hours_<h>.pt")
+    p.add_argument("--reference", required=True, type=Path, help="run directory or checkpoint file")
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--include-last", action="store_true", help="also score checkpoints/last.pt")
+    _add_align_options(p, per_layer=False)
+    p.set_defaults(func=_emergence)

@@ -1,1 +1,25 @@
-"""slife.world"""
+"""slife.world: the synthetic shared world.
+
+Procedurally generated, textured indoor (``kitchen``) and outdoor (``street``) places rendered
+headless with OpenGL (EGL + Mesa llvmpipe): RGB, metric z-depth, camera-to-world poses and
+intrinsics per frame, written in the life format. See docs/world.md.
+"""
+
+from slife.world.config import GENERATOR_VERSION, WorldConfig
+from slife.world.families import FAMILIES, parse_life_name
+
+__all__ = ["FAMILIES", "GENERATOR_VERSION", "WorldConfig", "make_life", "make_nonlife", "parse_life_name"]
+
+
+def make_life(*args, **kwargs):
+    """See :func:`slife.world.generate.make_life`."""
+    from slife.world.generate import make_life as _make_life
+
+    return _make_life(*args, **kwargs)
+
+
+def make_nonlife(*args, **kwargs):
+    """See :func:`slife.world.generate.make_nonlife`."""
+    from slife.world.generate import make_nonlife as _make_nonlife
+
+    return _make_nonlife(*args, **kwargs)

@@ -1,9 +1,62 @@
-"""Command-line subcommands of slife.world (placeholder until implemented)."""
+"""``slife world make`` and ``slife world nonlife``: render synthetic lives."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from slife.config import add_config_arguments
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", type=Path, help="life directory to create")
+    p.add_argument("--minutes", type=float, default=10.0, help="minutes of video (default 10)")
+    p.add_argument("--fps", type=float, default=2.0, help="frames per second (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="world seed: fixes textures and places (default 0)")
+    p.add_argument("--size", type=int, default=256, help="side of the square frames in pixels (default 256)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_config_arguments(p)
+
+
+def _config(args: argparse.Namespace):
+    from slife.config import load_config
+    from slife.world.config import WorldConfig
+
+    return load_config(WorldConfig, args.config, args.overrides)
+
+
+def _make(args: argparse.Namespace) -> int:
+    from slife.life import Life
+    from slife.world.generate import make_life
+
+    out = make_life(args.out, life=args.life, minutes=args.minutes, fps=args.fps, seed=args.seed, size=args.size,
+                    progress=not args.quiet, config=_config(args))
+    info = Life.open(out).info()
+    print(f"{out}: {info['name']} ({info['kind']}), {info['frames']} frames, {info['videos']} videos, {info['hours']:.3f} h")
+    return 0
+
+
+def _nonlife(args: argparse.Namespace) -> int:
+    from slife.life import Life
+    from slife.world.generate import make_nonlife
+
+    out = make_nonlife(args.out, minutes=args.minutes, fps=args.fps, seed=args.seed, size=args.size,
+                       clip_seconds=(args.clip_min, args.clip_max), progress=not args.quiet, config=_config(args))
+    info = Life.open(out).info()
+    print(f"{out}: non-life control, {info['frames']} frames, {info['videos']} videos, {len(Life.open(out).meta['clips'])} clips")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this step's subcommands to the top-level parser."""
+    """Add ``slife world make|nonlife``."""
+    world = sub.add_parser("world", help="render synthetic lives with depth and poses (offline default data)")
+    wsub = world.add_subparsers(dest="world_command", required=True)
+    make = wsub.add_parser("make", help="render one life <family>-<place> (families: kitchen, street)")
+    _common(make)
+    make.add_argument("--life", default="kitchen-1", help="life name <family>-<place>, e.g. kitchen-1, street-2")
+    make.set_defaults(func=_make)
+    non = wsub.add_parser("nonlife", help="render the non-life control: unrelated short clips with hard cuts")
+    _common(non)
+    non.add_argument("--clip-min", type=float, default=2.0, help="shortest clip in seconds (default 2)")
+    non.add_argument("--clip-max", type=float, default=10.0, help="longest clip in seconds (default 10)")
+    non.set_defaults(func=_nonlife)

@@ -1,0 +1,404 @@
+"""Fixed test-pair sets for CAS: pairs of cropped frames saved in one self-contained ``.npz`` file.
+
+A test set is made once (``make_testset``) and then shared by every model that is scored on it, so
+scores are comparable across runs. It holds:
+
+- ``src``, ``tgt``: (P, S, S, 3) uint8 images, ``resize_center_crop(frame, S)`` of the two frames;
+- provenance: life name and directory, frame indices and timestamps of both frames, video index;
+- when every life has depth + poses: ``gt`` (P, N) int64, for every target patch centre the index of
+  the source patch where that 3D point is seen (row-major grid), or -1 if it is not visible there;
+  plus the crop intrinsics and camera-to-world poses of both frames.
+
+Pairs [ours]: temporal pairs within one video, |Δt| in ``gap`` seconds (default 0.5-5 s, the training
+default for temporal pairs, so the views overlap), anchors spread evenly over each life, the order of
+the two frames random. With ground truth, pairs where fewer than ``min_overlap`` of the target patches
+have a visible correspondence are redrawn. Each life draws from its own seed (``seed`` and a hash of
+the life's name), so adding a life does not change the pairs of the others.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from slife.errors import SlifeError
+
+FORMAT = "slife-testset/1"
+
+
+class TestSetError(SlifeError):
+    """A test-set file is missing, malformed, or does not fit the model being scored."""
+
+    __test__ = False
+
+
+@dataclass
+class TestSet:
+    """A fixed set of (source, target) image pairs with provenance and optional ground truth."""
+
+    __test__ = False  # not a pytest test class
+
+    src: np.ndarray  # (P, S, S, 3) uint8
+    tgt: np.ndarray  # (P, S, S, 3) uint8
+    patch_size: int
+    life: np.ndarray  # (P,) str: life name of each pair
+    src_index: np.ndarray  # (P,) int64 frame indices in the life
+    tgt_index: np.ndarray
+    src_time: np.ndarray  # (P,) float64 seconds since the life started
+    tgt_time: np.ndarray
+    video: np.ndarray  # (P,) int64 video index within the life
+    gt: np.ndarray | None = None  # (P, N) int64 source patch of each target patch centre, -1 = not visible
+    src_K: np.ndarray | None = None  # (P, 3, 3) intrinsics of the crops
+    tgt_K: np.ndarray | None = None
+    src_pose: np.ndarray | None = None  # (P, 4, 4) camera-to-world
+    tgt_pose: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # seed, gap, life dirs, ...
+    path: str | None = None  # file it was loaded from (not saved)
+
+    def __post_init__(self) -> None:
+        where = self.path or "test set"
+        if self.src.shape != self.tgt.shape or self.src.ndim != 4 or self.src.shape[-1] != 3:
+            raise TestSetError(f"{where}: src/tgt must both be (P, S, S, 3), got {self.src.shape}, {self.tgt.shape}")
+        if self.src.shape[1] != self.src.shape[2]:
+            raise TestSetError(f"{where}: images must be square, got {self.src.shape[1:3]}")
+        if self.img_size % self.patch_size:
+            raise TestSetError(f"{where}: img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
+        if self.gt is not None and self.gt.shape != (len(self), self.num_patches):
+            raise TestSetError(f"{where}: gt must be (P, N) = {(len(self), self.num_patches)}, got {self.gt.shape}")
+
+    def __len__(self) -> int:
+        return int(self.src.shape[0])
+
+    @property
+    def img_size(self) -> int:
+        return int(self.src.shape[1])
+
+    @property
+    def grid(self) -> int:
+        return self.img_size // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid * self.grid
+
+    @property
+    def has_gt(self) -> bool:
+        return self.gt is not None
+
+    @property
+    def gt_valid(self) -> np.ndarray | None:
+        """(P, N) bool: target patches with a visible ground-truth correspondence."""
+        return None if self.gt is None else self.gt >= 0
+
+    def check_model(self, img_size: int, patch_size: int, who: str = "model") -> None:
+        """Raise a clear error if a model with this input size / patch size cannot be scored here."""
+        if img_size != self.img_size or patch_size != self.patch_size:
+            raise TestSetError(
+                f"{self.path or 'test set'}: made at img_size={self.img_size}, patch_size={self.patch_size}, "
+                f"but {who} uses img_size={img_size}, patch_size={patch_size}; make a test set at that size "
+                f"(slife align testset LIFE... --img-size {img_size} --patch-size {patch_size})"
+            )
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> "TestSet":
+        """The pairs ``idx`` as a new test set."""
+        idx = np.asarray(idx, dtype=np.int64)
+        opt = lambda a: None if a is None else a[idx]  # noqa: E731
+        return TestSet(
+            src=self.src[idx], tgt=self.tgt[idx], patch_size=self.patch_size, life=self.life[idx],
+            src_index=self.src_index[idx], tgt_index=self.tgt_index[idx], src_time=self.src_time[idx],
+            tgt_time=self.tgt_time[idx], video=self.video[idx], gt=opt(self.gt), src_K=opt(self.src_K),
+            tgt_K=opt(self.tgt_K), src_pose=opt(self.src_pose), tgt_pose=opt(self.tgt_pose),
+            meta=dict(self.meta), path=self.path,
+        )  # fmt: skip
+
+    def summary(self) -> dict[str, Any]:
+        lives, counts = np.unique(self.life, return_counts=True)
+        gaps = np.abs(self.tgt_time - self.src_time)
+        out: dict[str, Any] = {
+            "path": self.path,
+            "pairs": len(self),
+            "img_size": self.img_size,
+            "patch_size": self.patch_size,
+            "lives": {str(n): int(c) for n, c in zip(lives, counts)},
+            "gap_seconds": [float(gaps.min()), float(gaps.max())] if len(gaps) else None,
+            "ground_truth": self.has_gt,
+        }  # fmt: skip
+        if self.gt is not None:
+            out["gt_visible_fraction"] = float((self.gt >= 0).mean()) if self.gt.size else 0.0
+        return out
+
+    # ---- file format --------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the test set to one ``.npz`` file atomically (temp file + rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {
+            "format": np.array(FORMAT),
+            "meta": np.array(json.dumps(self.meta)),
+            "patch_size": np.array(self.patch_size, dtype=np.int64),
+            "src": self.src, "tgt": self.tgt, "life": self.life.astype(str),
+            "src_index": self.src_index, "tgt_index": self.tgt_index,
+            "src_time": self.src_time, "tgt_time": self.tgt_time, "video": self.video,
+        }  # fmt: skip
+        for name in ("gt", "src_K", "tgt_K", "src_pose", "tgt_pose"):
+            value = getattr(self, name)
+            if value is not None:
+                arrays[name] = value
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        with open(tmp, "wb") as fh:
+            fh.write(buf.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        self.path = str(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TestSet":
+        path = Path(path)
+        if not path.is_file():
+            raise TestSetError(f"{path}: test set not found (make one with `slife align testset`)")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "format" not in data or str(data["format"]) != FORMAT:
+                    raise TestSetError(f"{path}: not a slife test set (expected format {FORMAT})")
+                arrays = {name: data[name] for name in data.files}
+        except TestSetError:
+            raise
+        except Exception as exc:  # zipfile / numpy raise many types for corrupt files
+            raise TestSetError(f"{path}: cannot read test set: {exc}") from exc
+        try:
+            return cls(
+                src=arrays["src"], tgt=arrays["tgt"], patch_size=int(arrays["patch_size"]),
+                life=arrays["life"], src_index=arrays["src_index"], tgt_index=arrays["tgt_index"],
+                src_time=arrays["src_time"], tgt_time=arrays["tgt_time"], video=arrays["video"],
+                gt=arrays.get("gt"), src_K=arrays.get("src_K"), tgt_K=arrays.get("tgt_K"),
+                src_pose=arrays.get("src_pose"), tgt_pose=arrays.get("tgt_pose"),
+                meta=json.loads(str(arrays["meta"])), path=str(path),
+            )  # fmt: skip
+        except KeyError as exc:
+            raise TestSetError(f"{path}: test set lacks array {exc}") from exc
+
+
+# ---- ground truth -------------------------------------------------------------------------------
+def patch_centers(img_size: int, patch_size: int) -> np.ndarray:
+    """(N, 2) continuous (x, y) centres of the patches of an ``img_size`` crop, row-major."""
+    g = img_size // patch_size
+    c = (np.arange(g) + 0.5) * patch_size
+    gx, gy = np.meshgrid(c, c)
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+def patch_index(xy: np.ndarray, img_size: int, patch_size: int) -> np.ndarray:
+    """Row-major patch index of crop points ``xy`` (M, 2); -1 outside the crop."""
+    g = img_size // patch_size
+    finite = np.isfinite(xy).all(axis=1)
+    xy = np.where(finite[:, None], xy, -1.0)
+    col = np.floor(xy[:, 0] / patch_size).astype(np.int64)
+    row = np.floor(xy[:, 1] / patch_size).astype(np.int64)
+    ok = finite & (col >= 0) & (col < g) & (row >= 0) & (row < g)
+    return np.where(ok, row * g + col, -1)
+
+
+def gt_patch_correspondences(
+    depth_tgt: np.ndarray,
+    K_tgt: np.ndarray,
+    pose_tgt: np.ndarray,
+    crop_tgt: Any,
+    depth_src: np.ndarray,
+    K_src: np.ndarray,
+    pose_src: np.ndarray,
+    crop_src: Any,
+    img_size: int,
+    patch_size: int,
+    rel_tol: float = 0.05,
+) -> np.ndarray:
+    """For each target patch centre of the crop, the source crop patch that sees the same 3D point.
+
+    Geometry runs in the stored frames' pixel coordinates (their own depth and intrinsics, no depth
+    resampling); crop coordinates follow through the CropMaps, which is the same as using
+    ``CropMap.intrinsics``. -1 where the point has no depth, is occluded or outside the source crop.
+    """
+    from slife.geometry import correspondences
+
+    xy_t = crop_tgt.invert(patch_centers(img_size, patch_size))
+    xy_s, valid = correspondences(xy_t, depth_tgt, K_tgt, pose_tgt, depth_src, K_src, pose_src, rel_tol)
+    idx = patch_index(crop_src.apply(np.where(valid[:, None], xy_s, np.nan)), img_size, patch_size)
+    return np.where(valid, idx, -1)
+
+
+# ---- pair picking -------------------------------------------------------------------------------
+def life_seed(seed: int, name: str) -> np.random.Generator:
+    """A generator for one life: independent of the other lives in the test set."""
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8"))])
+
+
+def temporal_candidates(timestamps: np.ndarray, video: np.ndarray, gap: tuple[float, float]) -> list[np.ndarray]:
+    """For each frame, the frames of the same video whose time difference lies in ``gap``."""
+    out = []
+    for i in range(len(timestamps)):
+        dt = np.abs(timestamps - timestamps[i])
+        out.append(np.flatnonzero((video == video[i]) & (dt >= gap[0]) & (dt <= gap[1])))
+    return out
+
+
+def pick_temporal_pairs(
+    timestamps: np.ndarray,
+    video: np.ndarray,
+    n_pairs: int,
+    gap: tuple[float, float],
+    rng: np.random.Generator,
+    accept: Any = None,
+    max_tries: int = 20,
+) -> list[tuple[int, int]]:
+    """``n_pairs`` distinct (source, target) frame pairs, anchors spread evenly over the life.
+
+    The frames with a partner are split into ``n_pairs`` consecutive strata; each stratum gives one
+    anchor, the partner is uniform among frames of the same video within ``gap``, and the order of
+    the two is random. ``accept(src, tgt) -> bool`` can reject a pair (retried up to ``max_tries``
+    times per stratum, then drawn from anywhere).
+    """
+    cands = temporal_candidates(np.asarray(timestamps, np.float64), np.asarray(video), gap)
+    anchors = np.array([i for i, c in enumerate(cands) if len(c)], dtype=np.int64)
+    if len(anchors) == 0:
+        return []
+    strata = np.array_split(anchors, min(n_pairs, len(anchors)))
+    pairs: list[tuple[int, int]] = []
+    seen: set[tuple[int, int]] = set()
+
+    def draw(pool: np.ndarray) -> tuple[int, int] | None:
+        for _ in range(max_tries):
+            a = int(rng.choice(pool))
+            b = int(rng.choice(cands[a]))
+            pair = (a, b) if rng.random() < 0.5 else (b, a)
+            if pair in seen or (pair[1], pair[0]) in seen:
+                continue
+            if accept is None or accept(*pair):
+                return pair
+        return None
+
+    for stratum in strata:
+        pair = draw(stratum)
+        if pair is None:
+            pair = draw(anchors)
+        if pair is not None:
+            pairs.append(pair)
+            seen.add(pair)
+    while len(pairs) < n_pairs:  # fewer anchors than pairs asked for: fill from anywhere
+        pair = draw(anchors)
+        if pair is None:
+            break
+        pairs.append(pair)
+        seen.add(pair)
+    return pairs
+
+
+def make_testset(
+    life_dirs: Sequence[str | Path],
+    n_pairs_per_life: int = 50,
+    img_size: int = 224,
+    seed: int = 0,
+    gap: tuple[float, float] = (0.5, 5.0),
+    patch_size: int = 16,
+    min_overlap: float = 0.3,
+    ground_truth: bool | None = None,
+) -> TestSet:
+    """Draw temporal pairs from each life, crop them to ``img_size`` and (with depth + poses) add GT.
+
+    ``ground_truth``: None = when every life has depth and poses; True = require it; False = skip.
+    ``min_overlap``: with GT, the least fraction of target patches that must see the source.
+    """
+    from slife.imaging import resize_center_crop
+    from slife.life import Life
+
+    if not life_dirs:
+        raise TestSetError("make_testset: give at least one life directory")
+    if n_pairs_per_life < 1:
+        raise TestSetError(f"make_testset: pairs per life must be >= 1, got {n_pairs_per_life}")
+    if not 0 <= gap[0] <= gap[1] or gap[1] <= 0:
+        raise TestSetError(f"make_testset: gap must be 0 <= min <= max (max > 0), got {tuple(gap)}")
+    if img_size % patch_size:
+        raise TestSetError(f"make_testset: img_size {img_size} is not a multiple of patch_size {patch_size}")
+    lives = [Life.open(d) for d in life_dirs]
+    names = [life.name for life in lives]
+    if len(set(names)) != len(names):
+        raise TestSetError(f"make_testset: life names must be distinct, got {names}")
+    all_gt = all(life.has_depth and life.has_poses for life in lives)
+    if ground_truth and not all_gt:
+        lacking = [str(life.dir) for life in lives if not (life.has_depth and life.has_poses)]
+        raise TestSetError(f"{lacking[0]}: ground truth asked for but this life has no depth + poses")
+    use_gt = all_gt if ground_truth is None else bool(ground_truth)
+
+    rows: dict[str, list[Any]] = {k: [] for k in ("src", "tgt", "life", "si", "ti", "st", "tt", "video",
+                                                   "gt", "sK", "tK", "sP", "tP")}  # fmt: skip
+    for life in lives:
+        crop_cache: dict[int, tuple[np.ndarray, Any]] = {}
+
+        def crop(i: int) -> tuple[np.ndarray, Any]:
+            if i not in crop_cache:
+                crop_cache[i] = resize_center_crop(life.image(i), img_size)
+            return crop_cache[i]
+
+        gt_cache: dict[tuple[int, int], np.ndarray] = {}
+
+        def gt_of(s: int, t: int) -> np.ndarray:
+            if (s, t) not in gt_cache:
+                gt_cache[(s, t)] = gt_patch_correspondences(
+                    life.depth(t), life.intrinsics[t], life.poses[t], crop(t)[1],
+                    life.depth(s), life.intrinsics[s], life.poses[s], crop(s)[1], img_size, patch_size,
+                )  # fmt: skip
+            return gt_cache[(s, t)]
+
+        accept = (lambda s, t: float((gt_of(s, t) >= 0).mean()) >= min_overlap) if use_gt and min_overlap > 0 else None
+        rng = life_seed(seed, life.name)
+        pairs = pick_temporal_pairs(life.timestamps, life.video_index, n_pairs_per_life, tuple(gap), rng, accept)
+        if len(pairs) < n_pairs_per_life:
+            hint = " or lower --min-overlap" if accept is not None else ""
+            raise TestSetError(
+                f"{life.dir}: found only {len(pairs)} of {n_pairs_per_life} pairs with a gap in "
+                f"[{gap[0]}, {gap[1]}] s within one video; ask for fewer pairs, widen --gap{hint}"
+            )
+        for s, t in pairs:
+            rows["src"].append(crop(s)[0])
+            rows["tgt"].append(crop(t)[0])
+            rows["life"].append(life.name)
+            rows["si"].append(s)
+            rows["ti"].append(t)
+            rows["st"].append(life.timestamps[s])
+            rows["tt"].append(life.timestamps[t])
+            rows["video"].append(life.video_index[s])
+            if use_gt:
+                rows["gt"].append(gt_of(s, t))
+                rows["sK"].append(crop(s)[1].intrinsics(life.intrinsics[s]))
+                rows["tK"].append(crop(t)[1].intrinsics(life.intrinsics[t]))
+                rows["sP"].append(life.poses[s])
+                rows["tP"].append(life.poses[t])
+        life.close()
+
+    stack = lambda key, dtype: np.stack(rows[key]).astype(dtype) if use_gt else None  # noqa: E731
+    meta = {
+        "seed": int(seed),
+        "gap": [float(gap[0]), float(gap[1])],
+        "pairs_per_life": int(n_pairs_per_life),
+        "min_overlap": float(min_overlap) if use_gt else None,
+        "lives": {life.name: str(Path(life.dir).resolve()) for life in lives},
+        "sampler": "temporal-stratified",
+    }
+    return TestSet(
+        src=np.stack(rows["src"]).astype(np.uint8), tgt=np.stack(rows["tgt"]).astype(np.uint8),
+        patch_size=patch_size, life=np.array(rows["life"], dtype=str),
+        src_index=np.array(rows["si"], np.int64), tgt_index=np.array(rows["ti"], np.int64),
+        src_time=np.array(rows["st"], np.float64), tgt_time=np.array(rows["tt"], np.float64),
+        video=np.array(rows["video"], np.int64), gt=stack("gt", np.int64), src_K=stack("sK", np.float64),
+        tgt_K=stack("tK", np.float64), src_pose=stack("sP", np.float64), tgt_pose=stack("tP", np.float64),
+        meta=meta,
+    )  # fmt: skip

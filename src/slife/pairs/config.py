@@ -1,0 +1,82 @@
+"""Pairing configuration and the factory that builds a sampler for a life."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from slife.errors import SlifeError
+from slife.pairs.spatial import SpatialConfig
+
+SAMPLERS = ("temporal", "spatial", "random", "augmented")
+
+
+@dataclass
+class TemporalConfig:
+    min_gap: float = 0.5  # seconds [ours: the gap range is not published]
+    max_gap: float = 5.0
+
+
+@dataclass
+class PairsConfig:
+    """Which pairs to train on.
+
+    ``sampler``: ``auto`` (temporal + spatial 50/50 where the life has depth + poses or a COLMAP model
+    is given, the paper's best; temporal otherwise), one of temporal / spatial / random / augmented,
+    or ``mix`` with ``weights`` (e.g. ``{temporal: 0.5, spatial: 0.5}``).
+    """
+
+    sampler: str = "auto"
+    weights: dict[str, float] = field(default_factory=dict)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    spatial: SpatialConfig = field(default_factory=SpatialConfig)
+    jitter: float = 0.4  # colour jitter strength: factors in [1 - jitter, 1 + jitter]
+
+    def __post_init__(self) -> None:
+        if self.sampler not in ("auto", "mix", *SAMPLERS):
+            raise SlifeError(f"pairs.sampler must be auto, mix or one of {list(SAMPLERS)}, got {self.sampler!r}")
+        unknown = sorted(set(self.weights) - set(SAMPLERS))
+        if unknown:
+            raise SlifeError(f"pairs.weights: unknown sampler(s) {unknown}; known: {list(SAMPLERS)}")
+        if self.sampler == "mix" and not self.weights:
+            raise SlifeError("pairs.sampler=mix needs pairs.weights, e.g. {temporal: 0.5, spatial: 0.5}")
+        if not 0 <= self.jitter < 1:
+            raise SlifeError(f"pairs.jitter must be in [0, 1), got {self.jitter}")
+
+
+def resolve_weights(life, cfg: PairsConfig) -> dict[str, float]:
+    """The sampler mix actually used for ``life``."""
+    if cfg.sampler == "auto":
+        spatial_ok = cfg.spatial.colmap is not None or (life.has_depth and life.has_poses)
+        return {"temporal": 0.5, "spatial": 0.5} if spatial_ok else {"temporal": 1.0}
+    if cfg.sampler == "mix":
+        return {k: float(v) for k, v in cfg.weights.items() if v > 0}
+    return {cfg.sampler: 1.0}
+
+
+def build_sampler(life, cfg: PairsConfig, progress: bool = False):
+    """A sampler (MixSampler when several kinds are used) for ``life`` under ``cfg``.
+
+    Spatial pairs come from the cached index (built on first use, see slife.pairs.spatial).
+    """
+    from slife.pairs.samplers import AugmentedSampler, IndexSampler, MixSampler, RandomSampler, TemporalSampler
+    from slife.pairs.spatial import spatial_index
+
+    weights = resolve_weights(life, cfg)
+    parts, w = [], []
+    for name, weight in weights.items():
+        if name == "temporal":
+            parts.append(TemporalSampler.for_life(life, cfg.temporal.min_gap, cfg.temporal.max_gap))
+        elif name == "spatial":
+            index = spatial_index(life, cfg.spatial, progress=progress)
+            if not len(index.pairs):
+                raise SlifeError(
+                    f"{index.path or life.dir}: no spatial pairs with Jaccard in [{cfg.spatial.lo}, {cfg.spatial.hi}]; "
+                    "widen the thresholds or use temporal pairs"
+                )
+            parts.append(IndexSampler(index.pairs, "spatial"))
+        elif name == "random":
+            parts.append(RandomSampler(len(life)))
+        else:
+            parts.append(AugmentedSampler(len(life)))
+        w.append(weight)
+    return parts[0] if len(parts) == 1 else MixSampler(parts, w)

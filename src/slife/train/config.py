@@ -1,0 +1,93 @@
+"""Training configuration (``slife train --config FILE --set key=value``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from slife.errors import SlifeError
+from slife.pairs.config import PairsConfig
+
+PRECISIONS = ("bf16", "fp16", "fp32")
+
+
+@dataclass
+class ModelSection:
+    size: str = "tiny"  # tiny | small | base | large (slife.model.config.SIZES)
+    overrides: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields, e.g. {img_size: 96}
+
+
+@dataclass
+class DataConfig(PairsConfig):
+    """Pairs (sampler mix, gaps, spatial thresholds, jitter) plus loading and streaming."""
+
+    workers: int = 0  # DataLoader worker processes (0 = load in the training process)
+    # The visible part of the life grows linearly and reaches the whole life after this fraction of
+    # the steps; 0 turns streaming off (the whole life is visible from step 0).
+    stream_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.workers < 0:
+            raise SlifeError(f"data.workers must be >= 0, got {self.workers}")
+        if self.stream_fraction < 0:
+            raise SlifeError(f"data.stream_fraction must be >= 0, got {self.stream_fraction}")
+
+
+@dataclass
+class OptimConfig:
+    base_lr: float = 1.5e-4  # peak lr = base_lr * global_batch / 256 (CroCo)
+    lr: float = 0.0  # absolute peak lr; 0 = use base_lr scaling
+    min_lr: float = 0.0  # end of the cosine
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.05  # not on biases, norm weights, mask token, positional embeddings
+    warmup_fraction: float = 0.05  # linear warmup over this fraction of the steps ...
+    warmup_steps: int | None = None  # ... or exactly this many steps
+    clip_grad: float = 0.0  # max gradient norm; 0 = no clipping (CroCo does not clip)
+
+    def __post_init__(self) -> None:
+        if self.base_lr <= 0 or self.lr < 0 or self.min_lr < 0 or self.weight_decay < 0 or self.clip_grad < 0:
+            raise SlifeError("optim: learning rates, weight_decay and clip_grad must be non-negative (base_lr > 0)")
+        if not 0 <= self.warmup_fraction <= 1 or (self.warmup_steps is not None and self.warmup_steps < 0):
+            raise SlifeError("optim: warmup_fraction must be in [0, 1] and warmup_steps >= 0")
+
+
+@dataclass
+class TrainConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 16  # per process; global batch = batch_size * world size
+    # Length of training: exactly one of ``steps`` (optimiser steps) or ``pairs_per_hour`` (pairs per
+    # hour of the life's video: steps = ceil(pairs_per_hour * life hours / global batch)).
+    steps: int = 1000
+    pairs_per_hour: float = 0.0
+    precision: str = "bf16"  # bf16 autocast where supported (CUDA with bf16), else fp32; fp16 (CUDA + GradScaler); fp32
+    milestones: list[float] = field(default_factory=lambda: [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256])
+    seed: int = 0
+    log_every: int = 10  # steps between log lines (JSONL + TensorBoard)
+    save_every_steps: int = 0  # also save last.pt every this many steps (0 = only by time and at the end)
+    save_every_minutes: float = 10.0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise SlifeError(f"batch_size must be >= 1, got {self.batch_size}")
+        if (self.steps > 0) == (self.pairs_per_hour > 0):
+            raise SlifeError(
+                f"set exactly one of steps (> 0) and pairs_per_hour (> 0), got steps={self.steps}, "
+                f"pairs_per_hour={self.pairs_per_hour} (e.g. --set steps=0 --set pairs_per_hour=100000)"
+            )
+        if self.steps < 0 or self.pairs_per_hour < 0:
+            raise SlifeError("steps and pairs_per_hour must be >= 0")
+        if self.precision not in PRECISIONS:
+            raise SlifeError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if any(h <= 0 for h in self.milestones):
+            raise SlifeError(f"milestones must be positive hours, got {self.milestones}")
+        if self.log_every < 1 or self.save_every_steps < 0 or self.save_every_minutes < 0:
+            raise SlifeError("log_every must be >= 1; save_every_steps and save_every_minutes >= 0")
+
+
+# Fields that may change when a run is resumed (they do not change what is learned).
+RESUMABLE_FIELDS = ("data.workers", "log_every", "save_every_steps", "save_every_minutes", "device", "tensorboard")

@@ -1,0 +1,398 @@
+"""Per-life CroCo training: ``train(life_dir, run_dir, cfg) -> TrainResult``.
+
+One model per life, from random init. Data are streamed through the life in order (see
+slife.train.schedule), milestone checkpoints are written at hours of video seen, ``last.pt`` holds the
+full training state so that a killed run resumes exactly, and every sample is a pure function of
+(seed, sample number), which also makes DDP ranks disjoint (slife.pairs.dataset).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from slife.config import read_config_file, save_config, to_dict
+from slife.errors import SlifeError
+from slife.life import Life
+from slife.model.checkpoint import CHECKPOINT_DIR, LAST, milestone_name, read_checkpoint, save_checkpoint
+from slife.train.config import RESUMABLE_FIELDS, TrainConfig
+from slife.train.distributed import DistContext, mean_over_ranks, setup
+from slife.train.optim import build_optimizer, peak_lr, set_lr
+from slife.train.schedule import first_steps, lr_at, plan_milestones, stream
+
+CONFIG_FILE = "config.yaml"
+LOG_FILE = "log.jsonl"
+TB_DIR = "tb"
+
+
+class TrainingDiverged(SlifeError):
+    """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int  # optimiser steps done (in total, including before a resume)
+    total_steps: int
+    pairs_seen: int
+    hours_seen: float
+    final_loss: float  # loss of the last step (mean over ranks)
+    pairs_per_s: float  # training throughput of this call (all ranks together)
+    elapsed_s: float
+    checkpoints: list[Path]  # files written by this call
+    resumed_from: int  # step this call started at (0 = fresh)
+    model: nn.Module | None = field(default=None, repr=False)  # the trained model (eval mode, unwrapped)
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and key not in ("model.overrides", "data.weights"):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ (ignoring fields that may change on resume)."""
+    a, b = _flat(old), _flat(new)
+    keys = sorted(set(a) | set(b))
+    return [k for k in keys if k not in RESUMABLE_FIELDS and a.get(k) != b.get(k)]
+
+
+def _resume_payload(run_dir: Path, cfg_dict: dict[str, Any], life: Life, force: bool) -> dict[str, Any] | None:
+    last = run_dir / CHECKPOINT_DIR / LAST
+    if force or not last.is_file():
+        return None
+    cfg_file = run_dir / CONFIG_FILE
+    old = read_config_file(cfg_file) if cfg_file.is_file() else None
+    diffs = ["(no config.yaml)"] if old is None else config_differences(old, cfg_dict)
+    if diffs:
+        raise SlifeError(
+            f"{cfg_file}: this run directory holds a run with a different config (differs in: {', '.join(diffs)}); "
+            "use a new --out directory, or --force to start over (the old run is moved to previous-<time>/)"
+        )
+    payload = read_checkpoint(last)
+    if payload.get("life") != life.name or payload.get("life_frames") != len(life):
+        raise SlifeError(
+            f"{last}: this run was trained on life {payload.get('life')!r} ({payload.get('life_frames')} frames), "
+            f"not on {life.dir} ({life.name!r}, {len(life)} frames); use a new --out directory or --force"
+        )
+    return payload
+
+
+def _archive(run_dir: Path) -> Path | None:
+    """Move an existing run's files into ``run_dir/previous-<time>/`` (nothing is deleted)."""
+    items = [run_dir / n for n in (CHECKPOINT_DIR, CONFIG_FILE, LOG_FILE, TB_DIR) if (run_dir / n).exists()]
+    if not items:
+        return None
+    dest = run_dir / time.strftime("previous-%Y%m%d-%H%M%S")
+    k = 1
+    while dest.exists():
+        dest = run_dir / f"{time.strftime('previous-%Y%m%d-%H%M%S')}-{k}"
+        k += 1
+    dest.mkdir(parents=True)
+    for item in items:
+        shutil.move(str(item), str(dest / item.name))
+    return dest
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines of steps after ``step`` (written by a run killed after its last save)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+    path.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
+
+
+def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda":
+        return None  # [ours] CPU autocast is slower than fp32 on most CPUs: train in fp32
+    if precision == "bf16" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    if precision in ("bf16", "fp16"):
+        return torch.float16  # bf16 unsupported (pre-Ampere): fp16 with loss scaling
+    return None
+
+
+def _note(msg: str, ctx: DistContext) -> None:
+    if ctx.is_main:
+        from tqdm import tqdm
+
+        tqdm.write(f"slife train: {msg}", file=sys.stderr)
+
+
+def train(
+    life_dir: str | Path,
+    run_dir: str | Path,
+    cfg: TrainConfig,
+    progress: bool = True,
+    force: bool = False,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train one CroCo model on one life; resumes from ``run_dir/checkpoints/last.pt`` if present.
+
+    ``force`` starts over in a run directory holding a different run (its files are moved to
+    ``previous-<time>/``). ``stop_after`` stops (saving ``last.pt``) once that many steps are done, as if
+    the run had been killed; calling again resumes. Under ``torchrun`` each process calls this.
+    """
+    ctx = setup(cfg.device)
+    try:
+        return _train(Path(life_dir), Path(run_dir), cfg, ctx, progress, force, stop_after)
+    finally:
+        ctx.close()
+
+
+def _train(
+    life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext, progress: bool, force: bool, stop_after: int | None
+) -> TrainResult:
+    from torch.utils.data import DataLoader
+
+    from slife.model.config import model_config
+    from slife.model.croco import CroCo
+    from slife.pairs.config import build_sampler, resolve_weights
+    from slife.pairs.dataset import PairBatches
+
+    t_start = time.perf_counter()
+    life = Life.open(life_dir)
+    if len(life) < 2:
+        raise SlifeError(f"{life_dir}: the life has {len(life)} frame(s); training needs at least 2")
+    cfg_dict = to_dict(cfg)
+    mcfg = model_config(cfg.model.size, **cfg.model.overrides)
+    payload = _resume_payload(run_dir, cfg_dict, life, force)
+    ckpt_dir = run_dir / CHECKPOINT_DIR
+    last_path = ckpt_dir / LAST
+    if ctx.is_main:
+        if payload is None:
+            moved = _archive(run_dir) if run_dir.exists() else None
+            if moved is not None:
+                _note(f"previous run in {run_dir} moved to {moved}", ctx)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / CONFIG_FILE)
+        sampler = build_sampler(life, cfg.data, progress=progress)  # builds + caches the spatial index
+    ctx.barrier()
+    if not ctx.is_main:
+        sampler = build_sampler(life, cfg.data)
+
+    global_batch = cfg.batch_size * ctx.world_size
+    total = cfg.steps if cfg.steps > 0 else max(1, math.ceil(cfg.pairs_per_hour * life.hours / global_batch))
+    strm = stream(life.timestamps, life.seconds, total, cfg.data.stream_fraction, sampler.min_end)
+    plan = plan_milestones(cfg.milestones, life.hours, streaming=cfg.data.stream_fraction > 0)
+    if plan.skipped:
+        _note(f"milestones {plan.skipped} h are longer than the life ({life.hours:.4g} h): skipped", ctx)
+    milestone_step = first_steps(strm.hours, plan.hours)
+    peak = peak_lr(cfg.optim, global_batch)
+    warmup = cfg.optim.warmup_steps if cfg.optim.warmup_steps is not None else round(cfg.optim.warmup_fraction * total)
+    warmup = min(warmup, total)
+
+    device = ctx.device
+    torch.manual_seed(cfg.seed)
+    model = CroCo(mcfg).to(device)
+    optimizer = build_optimizer(model, cfg.optim, peak, device)
+    amp_dtype = _amp_dtype(cfg.precision, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    start, done, last_loss = 0, set(), float("nan")
+    if payload is not None:
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        if payload.get("scaler"):
+            scaler.load_state_dict(payload["scaler"])
+        torch.set_rng_state(payload["rng"]["torch"])
+        start = int(payload["step"])
+        done = set(payload.get("milestones_done", []))
+        last_loss = float(payload.get("loss", float("nan")))
+        if payload.get("world_size") != ctx.world_size:
+            _note(f"resuming a run from {payload.get('world_size')} process(es) on {ctx.world_size}", ctx)
+    ddp = model
+    if ctx.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    end_step = total if stop_after is None else max(start, min(total, int(stop_after)))
+    dataset = PairBatches(
+        life, sampler, strm.ends, mcfg.img_size, model.num_masked(), cfg.batch_size, cfg.seed,
+        ctx.rank, ctx.world_size, mcfg.patch_size, cfg.data.jitter,
+    )  # fmt: skip
+    loader = DataLoader(
+        dataset,
+        batch_size=None,
+        sampler=range(start, end_step),
+        num_workers=cfg.data.workers,
+        pin_memory=device.type == "cuda",
+    )
+
+    written: list[Path] = []
+
+    def payload_at(step: int, full: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model_config": dataclasses.asdict(mcfg),
+            "model": model.state_dict(),
+            "step": step,
+            "pairs_seen": step * global_batch,
+            "hours_seen": float(strm.hours[step - 1]) if step else 0.0,
+            "life": life.name,
+            "life_frames": len(life),
+            "life_dir": str(life.dir.resolve()),
+            "train_config": cfg_dict,
+            "loss": last_loss,
+        }
+        if full:
+            out.update(
+                optimizer=optimizer.state_dict(),
+                scheduler={"kind": "warmup_cosine", "step": step, "total": total, "warmup": warmup, "peak_lr": peak},
+                scaler=scaler.state_dict() if scaler.is_enabled() else None,
+                rng={"torch": torch.get_rng_state()},
+                milestones_done=sorted(done),
+                total_steps=total,
+                world_size=ctx.world_size,
+            )
+        return out
+
+    def save(path: Path, step: int, full: bool) -> None:
+        save_checkpoint(path, payload_at(step, full))
+        written.append(path)
+
+    writer, log_fh = None, None
+    if ctx.is_main:
+        _truncate_log(run_dir / LOG_FILE, start)
+        log_fh = open(run_dir / LOG_FILE, "a", encoding="utf-8")
+        if cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(run_dir / TB_DIR), purge_step=start)
+
+    def log(record: dict[str, Any]) -> None:
+        if log_fh is not None:
+            log_fh.write(json.dumps(record) + "\n")
+            log_fh.flush()
+
+    weights = resolve_weights(life, cfg.data)
+    if ctx.is_main:
+        log({"event": "start" if start == 0 else "resume", "step": start, "total_steps": total, "life": life.name,
+             "life_hours": life.hours, "pairs": weights, "global_batch": global_batch, "peak_lr": peak,
+             "world_size": ctx.world_size, "device": str(device), "amp": str(amp_dtype)})  # fmt: skip
+        _note(
+            f"{life.name}: {life.hours:.4g} h, {len(life)} frames; {total} steps x {global_batch} pairs "
+            f"({'+'.join(f'{k} {v:g}' for k, v in weights.items())}); model {cfg.model.size}; {device}"
+            + (f"; resuming at step {start}" if start else ""),
+            ctx,
+        )
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=start, disable=not (progress and ctx.is_main), unit="step", dynamic_ncols=True)
+    step = start
+    t_loop = time.perf_counter()
+    t_saved = time.time()
+    win_t, win_steps, win_loss = time.perf_counter(), 0, 0.0
+    try:
+        model.train()
+        for batch in loader:
+            s = int(batch["step"])
+            lr = lr_at(s, total, peak, warmup, cfg.optim.min_lr)
+            set_lr(optimizer, lr)
+            src = batch["src"].to(device, non_blocking=True)
+            tgt = batch["tgt"].to(device, non_blocking=True)
+            mask = batch["mask"].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+                out = ddp(src, tgt, mask=mask)
+            loss = model.loss(out.pred, tgt, out.mask)
+            loss_val = float(mean_over_ranks(loss.detach(), ctx).item())
+            if not math.isfinite(loss_val):
+                good = (
+                    f"last good checkpoint: {last_path} (step {read_checkpoint(last_path).get('step')})"
+                    if last_path.is_file()
+                    else "no checkpoint was saved before"
+                )
+                log({"event": "diverged", "step": s + 1, "loss": str(loss_val)})
+                raise TrainingDiverged(
+                    f"{run_dir}: training diverged: loss is {loss_val} at step {s + 1} of {total}; stopped without "
+                    f"saving ({good}). Lower optim.base_lr or raise warmup, then resume or start a new run."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.optim.clip_grad > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
+            scaler.step(optimizer)
+            scaler.update()
+            step, last_loss = s + 1, loss_val
+            win_steps += 1
+            win_loss += loss_val
+            hours = float(strm.hours[s])
+            bar.update(1)
+
+            if ctx.is_main:
+                for h in plan.hours:
+                    if h not in done and s >= milestone_step.get(h, total):
+                        save(ckpt_dir / f"{milestone_name(h)}.pt", step, full=False)
+                        done.add(h)
+                        log({"event": "checkpoint", "name": milestone_name(h), "step": step, "hours_seen": hours})
+                if step % cfg.log_every == 0 or step == end_step:
+                    now = time.perf_counter()
+                    rate = win_steps * global_batch / max(now - win_t, 1e-9)
+                    record = {"step": step, "loss": win_loss / win_steps, "lr": lr, "hours_seen": hours,
+                              "pairs_seen": step * global_batch, "pairs_per_s": rate,
+                              "elapsed_s": time.perf_counter() - t_start}  # fmt: skip
+                    log(record)
+                    if writer is not None:
+                        for key in ("loss", "lr", "hours_seen", "pairs_per_s"):
+                            writer.add_scalar(f"train/{key}", record[key], step)
+                    bar.set_postfix(loss=f"{record['loss']:.4f}", pairs_s=f"{rate:.1f}", h=f"{hours:.3g}", refresh=False)
+                    win_t, win_steps, win_loss = now, 0, 0.0
+                by_steps = cfg.save_every_steps > 0 and step % cfg.save_every_steps == 0
+                by_time = cfg.save_every_minutes > 0 and time.time() - t_saved >= 60 * cfg.save_every_minutes
+                if (by_steps or by_time) and step < end_step:
+                    save(last_path, step, full=True)
+                    t_saved = time.time()
+
+        if ctx.is_main and (step > start or not last_path.is_file()):
+            if step == total and plan.final not in done:
+                done.add(plan.final)
+                save(ckpt_dir / f"{milestone_name(plan.final)}.pt", step, full=False)
+                log({"event": "checkpoint", "name": milestone_name(plan.final), "step": step,
+                     "hours_seen": float(strm.hours[step - 1])})  # fmt: skip
+            save(last_path, step, full=True)
+        ctx.barrier()
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+        if log_fh is not None:
+            log_fh.close()
+
+    elapsed = time.perf_counter() - t_loop
+    model.eval()
+    return TrainResult(
+        run_dir=run_dir,
+        steps=step,
+        total_steps=total,
+        pairs_seen=step * global_batch,
+        hours_seen=float(strm.hours[step - 1]) if step else 0.0,
+        final_loss=last_loss,
+        pairs_per_s=(step - start) * global_batch / max(elapsed, 1e-9),
+        elapsed_s=time.perf_counter() - t_start,
+        checkpoints=written,
+        resumed_from=start,
+        model=model,
+    )

@@ -1,0 +1,259 @@
+"""Rendered lives and the non-life control, written in the life format with depth and poses."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from slife.config import to_dict
+from slife.errors import SlifeError
+from slife.life import LifeWriter, read_manifest
+from slife.world.config import GENERATOR_VERSION, WorldConfig
+from slife.world.families import FAMILIES, make_layout, parse_life_name, place_rng
+from slife.world.path import Person, Planner, Track, walk_track
+from slife.world.render import Renderer, lighting
+from slife.world.scene import Layout, box_mesh
+from slife.world.textures import build_texture_pool
+
+WORLD_FRAME = "x, y horizontal, z up, metres; floor / street level at z = 0"
+_PIPELINE = 16  # frames in flight between the renderer and the encoder thread
+
+
+@dataclass
+class _Segment:
+    """A stretch of frames rendered from one track in one place."""
+
+    layout: Layout
+    track: Track
+    start: float  # track time of the segment's first frame
+    frames: int
+    hour: float  # time of day at the segment's first frame
+    azimuth: float  # orientation of the place relative to the sun path
+
+
+def _check_args(minutes: float, fps: float, size: int) -> None:
+    if not minutes > 0:
+        raise SlifeError(f"--minutes {minutes}: must be > 0")
+    if not 0 < fps <= 60:
+        raise SlifeError(f"--fps {fps}: must be in (0, 60]")
+    if not 32 <= size <= 2048:
+        raise SlifeError(f"--size {size}: must be in [32, 2048]")
+
+
+def _normalise(request: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(request))
+
+
+def _prepare(out: Path, request: dict[str, Any]) -> set[int]:
+    """Orders of videos already written by an identical request; refuse anything else in ``out``."""
+    manifest = read_manifest(out)
+    if manifest is None:
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise SlifeError(f"{out}: exists and is not an empty directory or a life; refusing to write into it")
+        return set()
+    old = manifest.meta.get("request")
+    if old != request:
+        what = f"{old.get('life')} seed {old.get('seed')}" if isinstance(old, dict) else f"a {manifest.kind} life"
+        raise SlifeError(
+            f"{out}: already holds a different life ({what}, {len(manifest.videos)} videos); refusing to "
+            f"overwrite it: choose another directory or delete this one"
+        )
+    return {v.order for v in manifest.videos}
+
+
+def _split(total: int, rng: np.random.Generator, lo: float, hi: float) -> list[int]:
+    """Split ``total`` frames into chunks of [lo, hi] frames; a rest shorter than ``lo`` joins the last
+    chunk (so chunks are at most ``hi + lo``; a ``total`` below ``lo`` is one chunk)."""
+    parts: list[int] = []
+    left = total
+    while left > 0:
+        n = max(1, int(round(rng.uniform(lo, hi))))
+        if left - n < max(1.0, lo):
+            n = left
+        parts.append(n)
+        left -= n
+    return parts
+
+
+def _render_segments(
+    renderer: Renderer,
+    writer: LifeWriter,
+    videos: list[tuple[int, str, list[_Segment]]],
+    cfg: WorldConfig,
+    fps: float,
+    progress: bool,
+    fingerprint: str,
+) -> None:
+    """Render and commit each (order, source, segments) video; frames are encoded in a second thread."""
+    from tqdm import tqdm
+
+    total = sum(s.frames for _, _, segs in videos for s in segs)
+    bar = tqdm(total=total, unit="frame", disable=not progress, desc="render")
+    K = renderer.K
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for order, source, segments in videos:
+            shard = writer.open_shard(source, order)
+            pending: deque[Future] = deque()
+            try:
+                local = 0
+                for seg in segments:
+                    renderer.set_scene(*box_mesh(seg.layout.boxes))
+                    times = seg.start + np.arange(seg.frames) / fps
+                    poses = seg.track.poses(times)
+                    for k in range(seg.frames):
+                        light = lighting(seg.hour + k / fps / 3600.0, seg.layout.outdoor, seg.layout.lamps,
+                                         cfg.street_fog, seg.azimuth)
+                        rgb, depth = renderer.render(poses[k], light)
+                        pending.append(pool.submit(shard.add, rgb, (local + k) / fps, depth=depth, pose=poses[k],
+                                                   intrinsics=K, quality=cfg.jpeg_quality))
+                        while len(pending) > _PIPELINE:
+                            pending.popleft().result()
+                        bar.update(1)
+                    local += seg.frames
+                while pending:
+                    pending.popleft().result()
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                shard.abort()
+                raise
+            writer.add_video(shard, source=source, order=order, duration=local / fps, fingerprint=fingerprint)
+    bar.close()
+
+
+def make_life(
+    out_dir: str | Path,
+    life: str = "kitchen-1",
+    minutes: float = 10.0,
+    fps: float = 2.0,
+    seed: int = 0,
+    size: int = 256,
+    progress: bool = True,
+    config: WorldConfig | None = None,
+) -> Path:
+    """Render ``minutes`` of the life ``life`` (``<family>-<place>``) of world ``seed`` into ``out_dir``.
+
+    The life is split into recording sessions (videos) of ``config.session_minutes``; the person walks
+    between places of interest, pauses, looks around and revisits places within and across sessions;
+    sessions are spread over the day (lighting changes). Same arguments -> byte-identical frames; an
+    identical request on an existing life only finishes missing videos.
+    """
+    cfg = config or WorldConfig()
+    _check_args(minutes, fps, size)
+    family, place = parse_life_name(life)
+    out = Path(out_dir)
+    request = _normalise({"generator": GENERATOR_VERSION, "kind": "world", "life": life, "seed": int(seed),
+                          "minutes": float(minutes), "fps": float(fps), "size": int(size), "config": to_dict(cfg)})
+    done = _prepare(out, request)
+
+    pool = build_texture_pool(seed, cfg.texture_size)
+    layout = make_layout(seed, family, place, pool)
+    rng = place_rng(seed, family, place, 1)
+    person = Person.draw(rng, cfg)
+    planner = Planner(layout)
+    azimuth = float(rng.uniform(0, 2 * np.pi))
+    total = max(1, int(round(minutes * 60 * fps)))
+    counts = _split(total, rng, cfg.session_minutes[0] * 60 * fps, cfg.session_minutes[1] * 60 * fps)
+    h0, h1 = cfg.day_hours
+    visits = np.zeros(len(layout.pois), np.int64)
+    videos, sessions = [], []
+    for k, n in enumerate(counts):
+        if k == 0:
+            start = 0
+        else:  # a new session starts at a place visited before, favouring frequent ones
+            w = visits.astype(np.float64) + 1e-3
+            start = int(rng.choice(len(w), p=w / w.sum()))
+        track = walk_track(layout, planner, rng, cfg, person, n / fps, start, visits)
+        hour = h0 + (h1 - h0) * (k + float(rng.uniform(0.1, 0.6))) / len(counts)
+        sessions.append({"video": k, "frames": n, "start_hour": round(hour, 4), "start_poi": start})
+        videos.append((k, f"world-{life}-session{k:03d}", [_Segment(layout, track, 0.0, n, hour, azimuth)]))
+
+    meta = {"generator": GENERATOR_VERSION, "life": life, "family": family, "place": place, "world_seed": int(seed),
+            "hfov_deg": cfg.hfov_deg, "image": f"square {size}x{size}", "world_frame": WORLD_FRAME,
+            "sessions": sessions, "places_of_interest": len(layout.pois), "request": request}
+    writer = LifeWriter(out, name=life, fps=fps, short_side=size, kind="world", has_depth=True, has_poses=True, meta=meta)
+    todo = [v for v in videos if v[0] not in done]
+    if todo:
+        with Renderer(size, pool, cfg.hfov_deg, cfg.far) as renderer:
+            _render_segments(renderer, writer, todo, cfg, fps, progress, GENERATOR_VERSION)
+    return out
+
+
+def _nonlife_clips(seed: int, total: int, fps: float, clip_seconds: tuple[float, float],
+                   cfg: WorldConfig) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """Plan videos of hard-cut clips: yields (video frames, clip dicts) until ``total`` frames."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x90DE]))
+    families = list(FAMILIES)
+    lo, hi = cfg.nonlife_video_minutes
+    left = total
+    while left > 0:
+        target = min(left, max(1, int(round(rng.uniform(lo, hi) * 60 * fps))))
+        if left - target < lo * 30 * fps:
+            target = left
+        clips = []
+        for n in _split(target, rng, clip_seconds[0] * fps, clip_seconds[1] * fps):
+            clips.append({"frames": n, "family": families[int(rng.integers(len(families)))],
+                          "place": int(rng.integers(1000, 10**6)), "hour": round(float(rng.uniform(*cfg.day_hours)), 4),
+                          "seed": int(rng.integers(2**31))})
+        yield target, clips
+        left -= target
+
+
+def make_nonlife(
+    out_dir: str | Path,
+    minutes: float = 10.0,
+    fps: float = 2.0,
+    seed: int = 0,
+    size: int = 256,
+    clip_seconds: tuple[float, float] = (2.0, 10.0),
+    progress: bool = True,
+    config: WorldConfig | None = None,
+) -> Path:
+    """The non-life control: unrelated ``clip_seconds`` clips, each from a different random place of
+    the same world (random family), edited into videos of ``config.nonlife_video_minutes`` with hard
+    cuts. Cut times are recorded only in ``meta["clips"]``."""
+    cfg = config or WorldConfig()
+    _check_args(minutes, fps, size)
+    lo, hi = (float(c) for c in clip_seconds)
+    if not 0 < lo <= hi:
+        raise SlifeError(f"clip_seconds {clip_seconds}: must be (low, high) with 0 < low <= high")
+    out = Path(out_dir)
+    request = _normalise({"generator": GENERATOR_VERSION, "kind": "nonlife", "seed": int(seed), "minutes": float(minutes),
+                          "fps": float(fps), "size": int(size), "clip_seconds": [lo, hi], "config": to_dict(cfg)})
+    done = _prepare(out, request)
+    pool = build_texture_pool(seed, cfg.texture_size)
+    total = max(1, int(round(minutes * 60 * fps)))
+    plan = list(_nonlife_clips(seed, total, fps, (lo, hi), cfg))
+    clip_meta = []
+    for v, (_, clips) in enumerate(plan):
+        t = 0
+        for c in clips:
+            clip_meta.append({"video": v, "start": t / fps, "end": (t + c["frames"]) / fps, "family": c["family"],
+                              "place": c["place"], "hour": c["hour"]})
+            t += c["frames"]
+    meta = {"generator": GENERATOR_VERSION, "world_seed": int(seed), "hfov_deg": cfg.hfov_deg, "image": f"square {size}x{size}",
+            "world_frame": WORLD_FRAME + " (each clip has its own place and coordinates)",
+            "clip_seconds": [lo, hi], "clips": clip_meta, "request": request}
+    writer = LifeWriter(out, name=out.name, fps=fps, short_side=size, kind="nonlife", has_depth=True, has_poses=True, meta=meta)
+
+    def segments(clips: list[dict[str, Any]]) -> Iterator[_Segment]:
+        for c in clips:
+            layout = make_layout(seed, c["family"], c["place"], pool)
+            crng = np.random.default_rng(c["seed"])
+            lead_in = float(crng.uniform(0.0, 20.0))  # start anywhere: walking, pausing, turning
+            visits = np.zeros(len(layout.pois), np.int64)
+            track = walk_track(layout, Planner(layout), crng, cfg, Person.draw(crng, cfg), lead_in + c["frames"] / fps,
+                               int(crng.integers(len(layout.pois))), visits)
+            yield _Segment(layout, track, lead_in, c["frames"], c["hour"], float(crng.uniform(0, 2 * np.pi)))
+
+    todo = [(v, f"nonlife-video{v:03d}", list(segments(clips))) for v, (_, clips) in enumerate(plan) if v not in done]
+    if todo:
+        with Renderer(size, pool, cfg.hfov_deg, cfg.far) as renderer:
+            _render_segments(renderer, writer, todo, cfg, fps, progress, GENERATOR_VERSION)
+    return out

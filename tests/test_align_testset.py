@@ -1,0 +1,131 @@
+"""Test sets: pairs, ground truth against the analytic plane scene, save/load, determinism, errors."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from slife.align.analysis import gt_alignment, gt_alignment_chance
+from slife.align.cas import cas
+from slife.align.sources import IdentitySource, OracleSource
+from slife.align.testset import TestSet, TestSetError, make_testset, pick_temporal_pairs
+from test_align_helpers import F, PLANE_Z, STEP, W, make_plane_life
+
+
+@pytest.fixture(scope="module")
+def lives(tmp_path_factory) -> list[Path]:
+    root = tmp_path_factory.mktemp("lives")
+    return [make_plane_life(root, "lifeA", seed=0), make_plane_life(root, "lifeB", seed=1, videos=2, frames=16)]
+
+
+@pytest.fixture(scope="module")
+def testset(lives) -> TestSet:
+    return make_testset(lives, n_pairs_per_life=6, img_size=96, seed=0)
+
+
+def expected_gt(ts: TestSet, p: int) -> np.ndarray:
+    """Analytic correspondences: the source camera is dx metres right -> points move f*dx/Z px left."""
+    shift_px = F * STEP * (ts.src_index[p] - ts.tgt_index[p]) / PLANE_Z
+    g, s = ts.grid, ts.patch_size
+    x0 = (W - ts.img_size) // 2  # the crop takes the central 96 x 96 of the 128 x 96 frame
+    out = np.full(ts.num_patches, -1)
+    for n in range(ts.num_patches):
+        row, col = divmod(n, g)
+        x = (col + 0.5) * s + x0 - shift_px - x0
+        if 0 <= x < ts.img_size:
+            out[n] = row * g + int(np.floor(x / s))
+    return out
+
+
+def test_pairs_are_temporal_within_one_video(testset: TestSet, lives) -> None:
+    assert len(testset) == 12 and testset.img_size == 96 and testset.grid == 6
+    assert testset.src.dtype == np.uint8 and testset.src.shape == (12, 96, 96, 3)
+    gaps = np.abs(testset.tgt_time - testset.src_time)
+    assert ((gaps >= 0.5) & (gaps <= 5.0)).all()
+    assert sorted(set(testset.life)) == ["lifeA", "lifeB"]
+    from slife.life import Life
+
+    life_b = Life.open(lives[1])
+    for p in np.flatnonzero(testset.life == "lifeB"):
+        assert life_b.video_index[testset.src_index[p]] == life_b.video_index[testset.tgt_index[p]]
+        np.testing.assert_array_equal(testset.src[p], life_b.image(testset.src_index[p])[:, 16:112])
+    assert len({(a, b) for a, b in zip(testset.src_index, testset.tgt_index)}) == 12
+
+
+def test_ground_truth_matches_the_analytic_shift(testset: TestSet) -> None:
+    assert testset.has_gt and testset.gt.shape == (12, 36)
+    for p in range(len(testset)):
+        np.testing.assert_array_equal(testset.gt[p], expected_gt(testset, p))
+    assert (testset.gt_valid.mean(axis=1) >= 0.3).all()  # min_overlap
+    np.testing.assert_allclose(testset.src_K[0][0, 2], 48.0)  # principal point moves with the crop
+
+
+def test_save_load_round_trip_and_determinism(testset: TestSet, lives, tmp_path) -> None:
+    path = testset.save(tmp_path / "t.npz")
+    loaded = TestSet.load(path)
+    for name in ("src", "tgt", "life", "src_index", "tgt_index", "src_time", "tgt_time", "video", "gt",
+                 "src_K", "tgt_K", "src_pose", "tgt_pose"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(testset, name), err_msg=name)
+    assert loaded.meta == testset.meta and loaded.patch_size == 16 and loaded.path == str(path)
+    again = make_testset(lives, n_pairs_per_life=6, img_size=96, seed=0)
+    np.testing.assert_array_equal(again.src_index, testset.src_index)
+    np.testing.assert_array_equal(again.src, testset.src)
+    other = make_testset(lives, n_pairs_per_life=6, img_size=96, seed=1)
+    assert (other.src_index != testset.src_index).any()
+    # a life's pairs do not depend on which other lives are in the set
+    only_a = make_testset(lives[:1], n_pairs_per_life=6, img_size=96, seed=0)
+    np.testing.assert_array_equal(only_a.src_index, testset.src_index[testset.life == "lifeA"])
+
+
+def test_oracle_identity_and_gt_alignment(testset: TestSet) -> None:
+    oracle = OracleSource().attention(testset)
+    assert gt_alignment(oracle, testset, r=0) == 1.0
+    shifted = OracleSource(shift=(0, 1)).attention(testset)
+    assert gt_alignment(shifted, testset, r=0) == 0.0
+    # one column right is within r = 1, except where the shift wraps from the last column to the first
+    valid = testset.gt >= 0
+    not_last = valid & (testset.gt % 6 != 5)
+    assert gt_alignment(shifted, testset, r=1) == pytest.approx(not_last.sum() / valid.sum())
+    assert not_last.sum() < valid.sum()
+    ident = IdentitySource().attention(testset)
+    assert cas(ident, IdentitySource().attention(testset)) == 1.0
+    # identity top-5 = the patch itself + its 4-neighbours (ties broken by the lower index)
+    assert sorted(torch.topk(ident[0, 14], 5).indices.tolist()) == [8, 13, 14, 15, 20]
+    # identity is right exactly where the true match is the same grid position
+    same = testset.gt == np.arange(36)[None]
+    assert gt_alignment(ident, testset, 0) == pytest.approx(same.sum() / (testset.gt >= 0).sum())
+    # chance for r = 0 is 1 / N; for r = 1 on a 6x6 grid an interior cell has 9 neighbours
+    assert gt_alignment_chance(testset, 0) == pytest.approx(1 / 36)
+    assert 4 / 36 <= gt_alignment_chance(testset, 1) <= 9 / 36
+
+
+def test_size_checks_and_errors(testset: TestSet, lives, tmp_path) -> None:
+    testset.check_model(96, 16)
+    with pytest.raises(TestSetError, match="img_size=96.*img_size=128"):
+        testset.check_model(128, 16)
+    with pytest.raises(TestSetError, match="found only"):
+        make_testset(lives[:1], n_pairs_per_life=6, img_size=96, gap=(30.0, 40.0))
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(TestSetError, match=str(bad)):
+        TestSet.load(bad)
+    with pytest.raises(TestSetError, match="not found"):
+        TestSet.load(tmp_path / "missing.npz")
+
+
+def test_no_depth_life_gives_no_gt(tmp_path) -> None:
+    life = make_plane_life(tmp_path, "plain", frames=12, depth=False)
+    ts = make_testset([life], n_pairs_per_life=3, img_size=64, seed=0)
+    assert not ts.has_gt and ts.src.shape == (3, 64, 64, 3)
+    with pytest.raises(TestSetError, match="no depth"):
+        make_testset([life], n_pairs_per_life=3, img_size=64, ground_truth=True)
+
+
+def test_pair_picker_spreads_anchors_over_the_life() -> None:
+    ts = np.arange(400) / 4.0  # 100 s at 4 fps, one video
+    pairs = pick_temporal_pairs(ts, np.zeros(400, int), 10, (0.5, 5.0), np.random.default_rng(0))
+    assert len(pairs) == 10
+    early = [min(a, b) for a, b in pairs]
+    assert min(early) < 60 and max(early) > 320  # covers the whole life, not one stretch
+    assert all(0.5 <= abs(ts[a] - ts[b]) <= 5.0 for a, b in pairs)

@@ -1,0 +1,66 @@
+"""CroCo augmentation and training batches: sizes, crops, jitter, determinism, rank split."""
+
+import numpy as np
+import pytest
+import torch
+
+from slife.imaging import to_image
+from slife.pairs.augment import augment, color_jitter, load_resized, resize_side
+from slife.pairs.dataset import PairBatches
+from slife.pairs.samplers import TemporalSampler
+from slife.pairs.testing import make_test_life
+
+
+@pytest.fixture(scope="module")
+def life(tmp_path_factory):
+    return make_test_life(tmp_path_factory.mktemp("life") / "life", durations=(6.0, 6.0), fps=4.0)
+
+
+def test_resize_side_keeps_the_224_from_256_ratio(life):
+    assert resize_side(224) == 256 and resize_side(128) == 146 and resize_side(32) == 37
+    img = load_resized(life.jpeg(0), 37)
+    assert min(img.shape[:2]) == 37 and img.shape[1] == round(64 * 37 / 48)
+
+
+def test_crop_without_jitter_is_a_window_of_the_frame():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(40, 50, 3), dtype=np.uint8)
+    crop = augment(image, 32, np.random.default_rng(5), jitter=0.0)
+    hits = [(y, x) for y in range(9) for x in range(19) if np.array_equal(image[y : y + 32, x : x + 32], crop)]
+    assert len(hits) == 1
+
+
+def test_color_jitter_factors_stay_in_range():
+    flat = np.full((8, 8, 3), 100, np.uint8)
+    means = [color_jitter(flat, np.random.default_rng(k), 0.4).mean() for k in range(200)]
+    # grey image: contrast/saturation do nothing, brightness scales by U[0.6, 1.4]
+    assert 59 <= min(means) < 66 and 134 < max(means) <= 141
+
+
+def _dataset(life, batch, rank=0, world=1, seed=3):
+    sampler = TemporalSampler.for_life(life, 0.5, 2.0)
+    ends = np.full(10, len(life))
+    return PairBatches(life, sampler, ends, 32, 14, batch, seed=seed, rank=rank, world_size=world, patch_size=8)
+
+
+def test_batches_are_deterministic_and_rank_disjoint(life):
+    one = _dataset(life, 4)
+    a, b = one[2], one[2]
+    assert a["src"].shape == (4, 3, 32, 32) and a["mask"].shape == (4, 16) and a["mask"].dtype == torch.bool
+    assert (a["mask"].sum(1) == 14).all()
+    assert torch.equal(a["src"], b["src"]) and torch.equal(a["mask"], b["mask"])
+    assert not torch.equal(one[3]["src"], a["src"])
+    assert not torch.equal(_dataset(life, 4, seed=4)[2]["src"], a["src"])
+    # 2 ranks x batch 2 see exactly the samples of 1 rank x batch 4
+    r0, r1 = _dataset(life, 2, 0, 2)[2], _dataset(life, 2, 1, 2)[2]
+    for key in ("src", "tgt", "mask", "pairs"):
+        assert torch.equal(torch.cat([r0[key], r1[key]]), a[key])
+    # normalised ImageNet-style tensors that invert to valid images
+    assert -2.2 < float(a["src"].min()) and float(a["src"].max()) < 2.7
+    assert to_image(a["src"][0]).shape == (32, 32, 3)
+
+
+def test_window_limits_frames(life):
+    sampler = TemporalSampler.for_life(life, 0.5, 2.0)
+    ds = PairBatches(life, sampler, np.array([9, 9, len(life)]), 32, 14, 16, patch_size=8)
+    assert int(ds[0]["pairs"].max()) < 9 and int(ds[2]["pairs"].max()) >= 9

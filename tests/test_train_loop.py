@@ -1,0 +1,134 @@
+"""Per-life training: milestones, logs, exact resume, NaN handling, config checks, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from slife.cli import main
+from slife.config import load_config
+from slife.errors import SlifeError
+from slife.model.checkpoint import list_checkpoints, load_model, read_checkpoint
+from slife.pairs.testing import make_test_life
+from slife.train import TrainConfig, TrainingDiverged, train
+
+FAST = [
+    "model.overrides={img_size: 32, patch_size: 8, enc_dim: 32, enc_heads: 2, enc_depth: 1, dec_dim: 32, dec_heads: 2, dec_depth: 1}",
+    "batch_size=4",
+    "steps=8",
+    "milestones=[0.002, 0.004, 1.0]",
+    "log_every=2",
+    "tensorboard=false",
+    "optim.lr=1e-3",
+]
+
+
+def _cfg(*extra):
+    return load_config(TrainConfig, None, [*FAST, *extra])
+
+
+@pytest.fixture(scope="module")
+def life(tmp_path_factory):
+    return make_test_life(tmp_path_factory.mktemp("life") / "life", durations=(12.0, 8.0), fps=3.0)
+
+
+def _weights(path):
+    return read_checkpoint(path)["model"]
+
+
+def test_train_writes_milestones_logs_and_config(life, tmp_path):
+    torch.set_num_threads(1)
+    run = tmp_path / "run"
+    res = train(life.dir, run, _cfg("tensorboard=true"), progress=False)
+    assert res.steps == res.total_steps == 8 and res.pairs_seen == 32 and res.resumed_from == 0
+    assert np.isfinite(res.final_loss) and res.pairs_per_s > 0
+    final = f"hours_{life.hours:g}"
+    names = sorted(p.name for p in (run / "checkpoints").glob("*.pt"))
+    assert names == sorted(["hours_0.002.pt", "hours_0.004.pt", f"{final}.pt", "last.pt"])
+    infos = list_checkpoints(run)
+    assert [c.name for c in infos] == ["hours_0.002", "hours_0.004", final]
+    # written at the first step whose streamed window reaches the milestone (20 s life, 8 steps: 2.5 s per step)
+    assert [c.step for c in infos] == [3, 6, 8]
+    assert infos[0].hours_seen >= 0.002 > (infos[0].step - 1) * 2.5 / 3600
+    assert infos[-1].hours_seen == pytest.approx(life.hours)
+    meta = read_checkpoint(run / "checkpoints" / "last.pt")
+    assert meta["step"] == 8 and "optimizer" in meta and meta["life"] == life.name
+    assert "optimizer" not in read_checkpoint(infos[0].path)
+    model, info = load_model(infos[-1].path)
+    assert model.cfg.img_size == 32 and info["pairs_seen"] == 32
+    lines = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    steps = [x["step"] for x in lines if "loss" in x]
+    assert steps == [2, 4, 6, 8] and all(np.isfinite(x["loss"]) for x in lines if "loss" in x)
+    assert lines[0]["event"] == "start" and lines[0]["pairs"] == {"temporal": 0.5, "spatial": 0.5}
+    assert load_config(TrainConfig, run / "config.yaml") == _cfg("tensorboard=true")
+    assert any((run / "tb").iterdir())
+    # the model's weights equal the final checkpoint's
+    for k, v in res.model.state_dict().items():
+        assert torch.equal(v, meta["model"][k])
+
+
+def test_resume_gives_the_same_weights(life, tmp_path):
+    torch.set_num_threads(1)
+    straight = train(life.dir, tmp_path / "a", _cfg(), progress=False)
+    part = train(life.dir, tmp_path / "b", _cfg(), progress=False, stop_after=3)
+    assert part.steps == 3 and read_checkpoint(tmp_path / "b/checkpoints/last.pt")["step"] == 3
+    rest = train(life.dir, tmp_path / "b", _cfg(), progress=False)
+    assert rest.resumed_from == 3 and rest.steps == 8
+    a, b = _weights(tmp_path / "a/checkpoints/last.pt"), _weights(tmp_path / "b/checkpoints/last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert rest.final_loss == straight.final_loss
+    for name in ("hours_0.002.pt", "hours_0.004.pt"):
+        a, b = _weights(tmp_path / "a/checkpoints" / name), _weights(tmp_path / "b/checkpoints" / name)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    log_steps = [json.loads(x).get("step") for x in (tmp_path / "b/log.jsonl").read_text().splitlines()]
+    assert [s for s in log_steps if s is not None].count(8) >= 1
+    again = train(life.dir, tmp_path / "b", _cfg(), progress=False)  # finished: nothing to do
+    assert again.steps == 8 and again.checkpoints == []
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(life, tmp_path, monkeypatch):
+    from slife.model.croco import CroCo
+
+    real_loss = CroCo.loss
+    calls = {"n": 0}
+
+    def flaky(self, pred, tgt, mask):
+        calls["n"] += 1
+        value = real_loss(self, pred, tgt, mask)
+        return value * float("nan") if calls["n"] == 6 else value
+
+    monkeypatch.setattr(CroCo, "loss", flaky)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 6 of 8.*last\.pt \(step 4\)"):
+        train(life.dir, run, _cfg("save_every_steps=2"), progress=False)
+    last = read_checkpoint(run / "checkpoints" / "last.pt")
+    assert last["step"] == 4 and all(torch.isfinite(v).all() for v in last["model"].values())
+    assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["event"] == "diverged"
+
+
+def test_refuses_to_mix_configs_unless_forced(life, tmp_path):
+    run = tmp_path / "run"
+    train(life.dir, run, _cfg(), progress=False, stop_after=2)
+    with pytest.raises(SlifeError, match=r"config\.yaml: .*different config \(differs in: seed\)"):
+        train(life.dir, run, _cfg("seed=1"), progress=False)
+    res = train(life.dir, run, _cfg("seed=1", "data.workers=0"), progress=False, force=True)
+    assert res.resumed_from == 0 and res.steps == 8
+    previous = list(run.glob("previous-*"))
+    assert len(previous) == 1 and (previous[0] / "checkpoints" / "last.pt").is_file()
+
+
+def test_cli_end_to_end(life, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", str(life.dir), "--out", str(run), "--no-progress", "--set", "data.sampler=temporal"]
+    for item in FAST:
+        args += ["--set", item]
+    assert main(args) == 0
+    assert "8/8 steps" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "already complete" in capsys.readouterr().out
+    assert main(["train", str(life.dir), "--out", str(run), "--set", "steps=-3"]) == 2
+    assert "steps" in capsys.readouterr().err
+    assert main(["pairs", "spatial", str(life.dir), "--json", "--no-progress"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["pairs"] > 0 and 0.3 <= stats["jaccard_quantiles"][0]
