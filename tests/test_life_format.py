@@ -98,6 +98,10 @@ def test_reingest_replaces_entry_and_old_files(tmp_path: Path) -> None:
     manifest = read_manifest(tmp_path)
     assert manifest is not None and [v.frames for v in manifest.videos] == [5]
     assert len(Life.open(tmp_path)) == 5
+    # the new shard got fresh names (the old files stayed valid until the manifest switched), and the
+    # replaced files are gone
+    assert manifest.videos[0].shard == "shards/00000_a-r1.tar"
+    assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == ["00000_a-r1.npz", "00000_a-r1.tar"]
 
 
 def test_conflicting_fps_is_refused(tmp_path: Path) -> None:

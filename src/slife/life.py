@@ -310,7 +310,14 @@ class LifeWriter:
         return None
 
     def open_shard(self, source: str, order: int) -> ShardWriter:
-        stem = f"{order:05d}_{_safe_stem(source)}"
+        """A writer for one video's shard. A re-ingest gets fresh file names (``-r1``, ...) so the files
+        the manifest points to are never overwritten before the manifest itself is replaced."""
+        base = f"{order:05d}_{_safe_stem(source)}"
+        stem, n = base, 0
+        shard_dir = self.life_dir / SHARD_DIR
+        while (shard_dir / f"{stem}.tar").exists() or (shard_dir / f"{stem}.npz").exists():
+            n += 1
+            stem = f"{base}-r{n}"
         return ShardWriter(self.life_dir, stem, self.manifest.has_depth, self.manifest.has_poses)
 
     def add_video(

@@ -1,9 +1,96 @@
-"""Command-line subcommands of slife.ingest (placeholder until implemented)."""
+"""``slife ingest LIFE_DIR VIDEO...``: turn an ordered list of videos into a life."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from slife.config import add_config_arguments
+
+# shortcut flag -> IngestConfig field (applied after --config and --set)
+_FLAG_FIELDS = (
+    ("fps", "fps"),
+    ("short_side", "short_side"),
+    ("quality", "jpeg_quality"),
+    ("name", "name"),
+    ("threads", "threads"),
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this step's subcommands to the top-level parser."""
+    """Add ``slife ingest`` to the top-level parser (``slife info`` lives in slife.cli)."""
+    p = sub.add_parser(
+        "ingest",
+        help="decode videos (in life order) into a life directory",
+        description=(
+            "Decode each VIDEO at --fps (nearest frame to each k/fps), resize to --short-side, JPEG-encode, "
+            "and store one shard per video in LIFE_DIR. Re-running skips finished videos; a corrupt video "
+            "keeps the frames that could be recovered. Exit status 1 if a video failed completely."
+        ),
+    )
+    p.add_argument("life_dir", type=Path, help="life directory (created if missing)")
+    p.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="video files, in life order")
+    p.add_argument("--fps", type=float, default=None, help="frames kept per second of video (default 2)")
+    p.add_argument("--short-side", type=int, default=None, help="short side of stored frames (default 256)")
+    p.add_argument("--quality", type=int, default=None, help="JPEG quality 1..100 (default 90)")
+    p.add_argument("--name", default=None, help="life name (default: directory name)")
+    p.add_argument("--threads", type=int, default=None, help="JPEG encoding threads (default 2; 0 = none)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+    add_config_arguments(p)
+    p.set_defaults(func=_ingest)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from slife.config import load_config
+    from slife.ingest.config import IngestConfig
+    from slife.ingest.pipeline import ingest_life
+
+    given = [(key, getattr(args, attr)) for attr, key in _FLAG_FIELDS if getattr(args, attr) is not None]
+    flags = [f"{key}={_yaml_scalar(value)}" for key, value in given]
+    cfg = load_config(IngestConfig, args.config, [*args.overrides, *flags])
+    report = ingest_life(args.life_dir, args.videos, cfg, progress=not args.quiet)
+    for video in report.videos:
+        if video.status == "failed":
+            print(f"slife ingest: error: {video.message}", file=sys.stderr)
+        elif video.message:
+            print(f"slife ingest: warning: {video.source}: {video.message}", file=sys.stderr)
+    if not args.quiet:
+        print(format_report(report))
+    return 1 if report.failed else 0
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, str):  # quote so that names like "yes" or "1e3" stay strings
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
+def format_report(report: Any) -> str:
+    """A plain-text summary table of an IngestReport."""
+    rows = [("#", "status", "frames", "decoded", "seconds", "wall s", "video")]
+    for v in report.videos:
+        rows.append(
+            (
+                str(v.order + 1),
+                v.status,
+                str(v.frames),
+                str(v.decoded) if v.status != "skipped" else "-",
+                f"{v.duration:.2f}" if v.status != "failed" else "-",
+                f"{v.seconds:.2f}",
+                v.source,
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]
+    rate = report.decoded / report.seconds if report.seconds > 0 else 0.0
+    counts = {s: sum(v.status == s for v in report.videos) for s in ("ingested", "recovered", "skipped", "failed")}
+    lines.append(
+        f"{report.life_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        + f"; {report.frames} new frames from {report.decoded} decoded"
+        + f" in {report.seconds:.1f} s ({rate:.0f} frames/s)"
+    )
+    for source in report.unlisted:
+        lines.append(f"note: {source} is in the life but was not listed in this run (kept)")
+    return "\n".join(lines)

@@ -1,0 +1,29 @@
+"""Configuration of ``slife ingest``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class IngestConfig:
+    fps: float = 2.0  # frames kept per second of video (nearest-timestamp sampling)
+    short_side: int = 256  # stored frames are resized so the short side is this (never upscaled)
+    jpeg_quality: int = 90  # 1..95 (Pillow's scale)
+    name: str | None = None  # life name (default: the directory name)
+    threads: int = 2  # threads converting + JPEG-encoding kept frames (0 = in the decoding thread)
+    decode_threads: bool = True  # FFmpeg frame/slice-threaded decoding
+    interpolation: str = "AREA"  # swscale filter for downscaling: AREA, BILINEAR, BICUBIC, LANCZOS
+    autorotate: bool = True  # apply the display rotation stored with phone videos
+
+    def __post_init__(self) -> None:
+        if not self.fps > 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        if self.short_side < 16:
+            raise ValueError(f"short_side must be >= 16, got {self.short_side}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
+        if self.interpolation.upper() not in {"AREA", "BILINEAR", "BICUBIC", "LANCZOS", "FAST_BILINEAR", "POINT"}:
+            raise ValueError(f"interpolation {self.interpolation!r}: use AREA, BILINEAR, BICUBIC or LANCZOS")
