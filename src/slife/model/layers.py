@@ -1,0 +1,128 @@
+"""Transformer building blocks of CroCo: attention (fused or explicit), MLP, encoder/decoder blocks.
+
+All blocks are pre-norm with LayerNorm eps 1e-6; attention projections carry biases; MLP is
+Linear -> GELU -> Linear with ``mlp_ratio`` expansion.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from slife.model.posenc import apply_rope
+
+Rope = tuple[Tensor, Tensor] | None
+
+
+def layer_norm(dim: int) -> nn.LayerNorm:
+    return nn.LayerNorm(dim, eps=1e-6)
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, explicit: bool = False) -> tuple[Tensor, Tensor | None]:
+    """softmax(q k^T / sqrt(d)) v for (B, H, N, D) tensors.
+
+    ``explicit=False``: fused ``scaled_dot_product_attention``, no map. ``explicit=True``: the
+    attention map is materialised (softmax in float32) and returned as (B, H, Nq, Nk) float32.
+    """
+    if not explicit:
+        return F.scaled_dot_product_attention(q, k, v), None
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
+    attn = scores.float().softmax(dim=-1)
+    return attn.to(v.dtype) @ v, attn
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection and optional 2D RoPE."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, rope: Rope = None, explicit: bool = False) -> tuple[Tensor, Tensor | None]:
+        b, n, c = x.shape
+        qkv = self.qkv(x).view(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        if rope is not None:  # rotate q and k in one go
+            q, k = apply_rope(qkv[:2], *rope).unbind(0)
+            v = qkv[2]
+        else:
+            q, k, v = qkv.unbind(0)
+        out, attn = attend(q, k, v, explicit)
+        return self.proj(out.transpose(1, 2).reshape(b, n, c)), attn
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention from queries ``x`` to keys/values ``y`` with optional 2D RoPE."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(
+        self, x: Tensor, y: Tensor, rope_x: Rope = None, rope_y: Rope = None, explicit: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        b, n, c = x.shape
+        m = y.shape[1]
+        h, d = self.heads, c // self.heads
+        q = self.q(x).view(b, n, h, d).transpose(1, 2)
+        k = self.k(y).view(b, m, h, d).transpose(1, 2)
+        v = self.v(y).view(b, m, h, d).transpose(1, 2)
+        if rope_x is not None:
+            q = apply_rope(q, *rope_x)
+        if rope_y is not None:
+            k = apply_rope(k, *rope_y)
+        out, attn = attend(q, k, v, explicit)
+        return self.proj(out.transpose(1, 2).reshape(b, n, c)), attn
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class EncoderBlock(nn.Module):
+    """x += SA(LN x); x += MLP(LN x)."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.norm1 = layer_norm(dim)
+        self.attn = SelfAttention(dim, heads)
+        self.norm2 = layer_norm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: Tensor, rope: Rope = None) -> Tensor:
+        x = x + self.attn(self.norm1(x), rope)[0]
+        return x + self.mlp(self.norm2(x))
+
+
+class DecoderBlock(nn.Module):
+    """x += SA(LN x); x += CA(LN x, LN_y y); x += MLP(LN x). The source tokens y are not updated."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.norm1 = layer_norm(dim)
+        self.self_attn = SelfAttention(dim, heads)
+        self.norm_cross = layer_norm(dim)
+        self.norm_y = layer_norm(dim)
+        self.cross_attn = CrossAttention(dim, heads)
+        self.norm_mlp = layer_norm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(
+        self, x: Tensor, y: Tensor, rope_x: Rope = None, rope_y: Rope = None, explicit: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """Returns the updated target tokens and (if ``explicit``) the cross-attention map."""
+        x = x + self.self_attn(self.norm1(x), rope_x)[0]
+        ca, attn = self.cross_attn(self.norm_cross(x), self.norm_y(y), rope_x, rope_y, explicit)
+        x = x + ca
+        return x + self.mlp(self.norm_mlp(x)), attn
