@@ -85,3 +85,16 @@ def test_sampling_is_a_function_of_the_generator(life):
     b = mix.sample(64, np.random.default_rng([7, 3]), end=90)
     c = mix.sample(64, np.random.default_rng([7, 4]), end=90)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_index_sampler_balances_frames_not_pairs():
+    # frames 0..9 form a "pause": all 45 pairs overlap; frames 10..19 form a walk: 9 chained pairs.
+    pause = np.array([(i, j) for i in range(10) for j in range(i + 1, 10)])
+    walk = np.array([(i, i + 1) for i in range(10, 19)])
+    sampler = IndexSampler(np.concatenate([pause, walk]))
+    got = sampler.sample(20000, np.random.default_rng(1))
+    in_pause = (got < 10).all(axis=1).mean()
+    # uniform over pairs would give 45/54 = 0.83; frame-balanced weighting gives 10/20 = 0.5
+    assert abs(in_pause - 0.5) < 0.03
+    counts = np.bincount(got.ravel(), minlength=20) / got.size
+    assert counts[:10].std() < 0.01  # inside the pause every frame is drawn equally often

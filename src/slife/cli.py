@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     from slife.train.cli import register as register_train
     from slife.world.cli import register as register_world
 
-    parser = argparse.ArgumentParser(prog="slife", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="slife", description="single-life visual learning: ingest lives, train CroCo per life, measure alignment"
+    )
     parser.add_argument("--version", action="version", version=f"slife {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     register_ingest(sub)

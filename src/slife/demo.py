@@ -42,6 +42,7 @@ class DemoConfig:
     model_size: str = "tiny"
     steps: int = 500  # optimiser steps per life
     batch_size: int = 16
+    lr: float = 1e-3  # absolute peak learning rate of the tiny models
     milestone_fractions: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 1.0])
     train_overrides: list[str] = field(default_factory=list)  # extra `--set` lines for the TrainConfig
     k: int = 5  # top-k of the CAS
@@ -91,6 +92,9 @@ def train_config(cfg: DemoConfig, life_hours: float) -> Any:
         "milestones": milestones,
         "seed": cfg.seed,
         "save_every_minutes": 2.0,
+        "tensorboard": False,
+        # tiny models on minutes of video need a larger step than CroCo's 1.5e-4 * 16 / 256 [ours]
+        "optim": {"lr": cfg.lr},
     }
     return load_config(TrainConfig, None, cfg.train_overrides, base=base)
 

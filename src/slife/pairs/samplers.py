@@ -161,9 +161,12 @@ class AugmentedSampler:
 
 
 class IndexSampler:
-    """Uniform draws from a precomputed list of unordered pairs (e.g. the spatial index).
+    """Draws from a precomputed list of unordered pairs (e.g. the spatial index).
 
-    Each pair is returned in a random orientation [ours].
+    Pairs are weighted so that every frame is about equally likely to take part [ours]: pair (i, j) has
+    weight (1/deg(i) + 1/deg(j)) / 2, deg = the frame's number of partners in the index. Uniform draws over
+    pairs would let pauses (where every frame overlaps every other, so pairs grow quadratically) and
+    close-ups dominate. Each pair is returned in a random orientation [ours].
     """
 
     def __init__(self, pairs: np.ndarray, name: str = "spatial"):
@@ -173,13 +176,18 @@ class IndexSampler:
         order = np.argsort(pairs.max(axis=1), kind="stable")
         self.pairs = pairs[order]
         self._ends = self.pairs.max(axis=1) + 1  # sorted: pairs[:k] are those inside a prefix
+        degree = np.bincount(self.pairs.ravel(), minlength=int(self._ends[-1])).astype(np.float64)
+        weights = 0.5 * (1.0 / degree[self.pairs[:, 0]] + 1.0 / degree[self.pairs[:, 1]])
+        self._cum_weights = np.cumsum(weights)
         self.min_end = int(self._ends[0])
         self.name = name
 
     def sample(self, n: int, rng: np.random.Generator, end: int | None = None) -> np.ndarray:
         end = _check_end(self, end, int(self._ends[-1]))
         count = int(np.searchsorted(self._ends, end, "right"))
-        chosen = self.pairs[rng.integers(0, count, size=n)]
+        u = rng.random(n) * self._cum_weights[count - 1]
+        picked = np.minimum(np.searchsorted(self._cum_weights, u, "right"), count - 1)
+        chosen = self.pairs[picked]
         swap = rng.random(n) < 0.5
         return np.where(swap[:, None], chosen[:, ::-1], chosen).astype(np.int64)
 
