@@ -132,3 +132,46 @@ def test_cli_end_to_end(life, tmp_path, capsys):
     assert main(["pairs", "spatial", str(life.dir), "--json", "--no-progress"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["pairs"] > 0 and 0.3 <= stats["jaccard_quantiles"][0]
+
+
+def _train_subprocess(life_dir, run, *extra):
+    import os
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "slife", "train", str(life_dir), "--out", str(run), "--no-progress"]
+    for item in [*FAST, "steps=40", "save_every_steps=2", *extra]:
+        args += ["--set", item]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_resume_after_kill_9_gives_the_same_weights(life, tmp_path):
+    """A real SIGKILL mid-run, then the same command again: the result equals an uninterrupted run."""
+    import signal
+    import time
+
+    straight = tmp_path / "straight"
+    assert _train_subprocess(life.dir, straight).wait(timeout=300) == 0
+    killed = tmp_path / "killed"
+    proc = _train_subprocess(life.dir, killed)
+    last = killed / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if last.is_file() and read_checkpoint(last)["step"] >= 10:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be killed; make the run longer"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step_at_kill = read_checkpoint(last)["step"]
+    assert 10 <= step_at_kill < 40
+    rerun = _train_subprocess(life.dir, killed)
+    assert rerun.wait(timeout=300) == 0, rerun.stderr.read().decode()
+    a, b = _weights(straight / "checkpoints" / "last.pt"), _weights(last)
+    assert read_checkpoint(last)["step"] == 40
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    logged = [json.loads(x) for x in (killed / "log.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in logged if "event" in r][-1] in ("checkpoint", "resume")
+    assert sorted(r["step"] for r in logged if "loss" in r) == list(range(2, 41, 2))  # no duplicates, no gaps
