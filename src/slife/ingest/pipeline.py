@@ -251,9 +251,11 @@ def _warning(declared: float | None, duration: float, stats: DecodeStats) -> str
         cause = f"stream broke at {at:.2f} s: {what}"
         if stats.dropped:
             cause += f"; {stats.dropped} damaged frame(s) dropped (up to the next intact keyframe, at most 10 s)"
+        covered = f"{duration:.2f} s" + (f" of {declared:.2f} s declared" if declared else "")
     else:
         cause = f"stream ends at {duration:.2f} s of {declared or 0.0:.2f} s declared (truncated file?)"
-    return f"{cause}; recovered {stats.decoded - stats.dropped} frames covering {duration:.2f} s"
+        covered = f"{duration:.2f} s"
+    return f"{cause}; recovered {stats.decoded - stats.dropped} frames covering {covered}"
 
 
 class _Converter:
