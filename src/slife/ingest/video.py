@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -96,7 +97,17 @@ def open_video(path: str | Path, threads: bool = True) -> tuple[Any, Any]:
     stream = container.streams.video[0]
     if threads:
         stream.thread_type = "AUTO"
+        # one decoder thread per usable core: FFmpeg's own default (cores + 1) oversubscribes small
+        # machines (2 cores: 640x360 H.264 decoded at 1037 frames/s with the default, 1170 with 2)
+        stream.thread_count = _usable_cpus()
     return container, stream
+
+
+def _usable_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _ffmpeg_reason(exc: BaseException) -> str:
