@@ -15,12 +15,7 @@ from slife.cli import main
 from test_align_helpers import make_plane_life, save_tiny_checkpoint, tiny_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the CPU is shared; one thread is fastest for these tiny models
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

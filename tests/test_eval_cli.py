@@ -14,12 +14,7 @@ from slife.model.checkpoint import save_checkpoint
 from test_eval_datasets import nyu_arrays, write_hpatches, write_nyu, write_plane_life
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,7 @@ from slife.model.croco import CroCo, patchify, unpatchify
 from slife.model.official import to_official_state_dict
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one thread avoids oversubscription on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def micro(**kw) -> ModelConfig:

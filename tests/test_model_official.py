@@ -10,12 +10,7 @@ from slife.model.official import OfficialCheckpointError, load_official_croco, o
 from slife.model.posenc import grid_positions
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # small dims; key names and shape rules as in the official CroCo code

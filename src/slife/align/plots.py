@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from slife.plotting import pyplot, save_figure
 
 
 def plot_matrix(
@@ -26,7 +19,7 @@ def plot_matrix(
     title: str = "Correspondence Alignment Score",
 ) -> Path:
     """Annotated CAS heatmap (colour scale 0..1); baseline rows/columns are set off by a line."""
-    plt = _pyplot()
+    plt = pyplot()
     matrix = np.asarray(matrix, dtype=float)
     n = len(names)
     size = max(4.0, 0.7 * n + 2.5)
@@ -49,12 +42,7 @@ def plot_matrix(
             line(first_baseline - 0.5, color="red", linewidth=1.5)
     sub = f" (chance k/N = {chance:.3f})" if chance is not None else ""
     ax.set_title(title + sub, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_emergence(
@@ -70,7 +58,7 @@ def plot_emergence(
 ) -> Path:
     """CAS against hours of video seen (log-x when all hours are positive and span >= 10x), with
     horizontal baseline and chance lines; a second panel shows GT alignment when given."""
-    plt = _pyplot()
+    plt = pyplot()
     hours_a = np.asarray(hours, dtype=float)
     log_x = len(hours_a) > 1 and (hours_a > 0).all() and hours_a.max() / hours_a.min() >= 10
     panels = 2 if gt else 1
@@ -102,9 +90,4 @@ def plot_emergence(
         if log_x:
             a.set_xscale("log")
         a.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

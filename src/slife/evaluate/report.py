@@ -124,11 +124,9 @@ def match_section(results: Sequence[Mapping[str, Any]]) -> str:
 
 def plot_vs_hours(records: Sequence[Mapping[str, Any]], path: Path) -> None:
     """One panel per metric: value vs hours of video seen (records: hours_seen + flat metrics)."""
-    import matplotlib
+    from slife.plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     keys = [k for k in records[0] if k not in ("hours_seen", "checkpoint_name")] if records else []
     if not keys:
         return
@@ -140,7 +138,4 @@ def plot_vs_hours(records: Sequence[Mapping[str, Any]], path: Path) -> None:
         ax.set_title(key)
         ax.set_xlabel("hours of video seen")
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
