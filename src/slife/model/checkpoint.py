@@ -69,7 +69,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=False)
+        # mmap: tensors are paged in only when used, so reading metadata (or one field) stays cheap
+        payload = torch.load(path, map_location=map_location, weights_only=False, mmap=True)
     except Exception as exc:  # torch raises many types for corrupt files
         raise CheckpointError(f"{path}: cannot read checkpoint: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
