@@ -2,12 +2,14 @@
 
 Ingest speed = source frames decoded per second, end to end (decode, frame selection, resize, JPEG,
 tar + index writes, fsync, manifest). Baseline = ``for frame in container.decode(video=0)`` with PyAV's
-defaults, and the same with threaded decoding (``thread_type = "AUTO"``); the ratio is taken against
-the faster of the two. Each measurement is the best of ``--repeats`` interleaved runs (the machine may
+defaults (slice threading, FFmpeg's thread count), and the same with frame threading
+(``thread_type = "AUTO"``); the ratio is taken against the faster of the two. Files: bikes.mp4 (real,
+one slice per frame) and generated 640x360 H.264 videos with 1, 2 and 4 slices per frame (camera
+encoders and x264's sliced threads write several; the two kinds favour different decoder threading). Each measurement is the best of ``--repeats`` interleaved runs (the machine may
 be shared). Target: ingest >= 0.8x decode. The ``cpu`` column (decode CPU seconds / ingest CPU
 seconds, all threads) is informational: it measures extra work and is less sensitive to other load.
 
-    python bench/ingest.py [--repeats 5] [--long-seconds 60] [--fps 2] [--short-side 256]
+    python bench/ingest.py [--repeats 7] [--long-seconds 60] [--slices 1,2,4] [--fps 2] [--short-side 256]
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ def bikes_path() -> Path:
     return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4"
 
 
-def make_long_video(path: Path, seconds: float, fps: int = 30, size: tuple[int, int] = (640, 360)) -> Path:
-    """A textured, moving H.264 video (so the decoder has real work to do)."""
+def make_long_video(
+    path: Path, seconds: float, slices: int = 1, fps: int = 30, size: tuple[int, int] = (640, 360)
+) -> Path:
+    """A textured, moving H.264 video (so the decoder has real work to do) with ``slices`` per frame."""
     w, h = size
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (h * 2, w * 2, 3), dtype=np.uint8)
@@ -45,8 +49,10 @@ def make_long_video(path: Path, seconds: float, fps: int = 30, size: tuple[int, 
         base = (base + np.roll(base, 1, 0) + np.roll(base, 1, 1) + np.roll(base, (1, 1), (0, 1))) / 4
     base = np.clip((base - base.mean()) * 4 + 128, 0, 255).astype(np.uint8)
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23"})
+        options = {"preset": "veryfast", "crf": "23", "slices": str(slices)}
+        stream = out.add_stream("libx264", rate=fps, options=options)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.thread_type = "FRAME"  # PyAV's default (sliced threads) sets slices = cores
         for i in range(int(seconds * fps)):
             dx, dy = (3 * i) % w, (2 * i) % h
             view = np.ascontiguousarray(base[dy : dy + h, dx : dx + w])
@@ -112,6 +118,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--long-seconds", type=float, default=60.0, help="length of the generated video (0 = skip)")
+    ap.add_argument("--slices", default="1,2,4", help="slices per frame of the generated videos, comma-separated")
     ap.add_argument("--fps", type=float, default=2.0)
     ap.add_argument("--short-side", type=int, default=256)
     ap.add_argument("--threads", type=int, default=IngestConfig.threads)
@@ -121,9 +128,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="slife-bench-ingest-") as tmp:
         work = Path(tmp)
         files = [bikes_path()]
-        if args.long_seconds > 0:
-            name = f"generated_{args.long_seconds:g}s_640x360.mp4"
-            files.append(make_long_video(work / name, args.long_seconds))
+        for slices in [int(n) for n in args.slices.split(",") if n.strip()] if args.long_seconds > 0 else []:
+            name = f"generated_{args.long_seconds:g}s_{slices}slice.mp4"
+            files.append(make_long_video(work / name, args.long_seconds, slices))
         rows = [bench_file(f, cfg, args.repeats, work) for f in files]
     print(f"ingest at fps={cfg.fps:g}, short_side={cfg.short_side}, threads={cfg.threads}; best of {args.repeats}")
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} at start")

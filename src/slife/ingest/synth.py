@@ -76,6 +76,9 @@ def write_index_video(
         stream.time_base = time_base
         stream.codec_context.time_base = time_base
         stream.codec_context.gop_size = gop
+        # frame threads: PyAV's default (sliced threads) makes x264 write one slice per core of the
+        # machine; pass options={"slices": "N"} for N slices per frame on every machine
+        stream.codec_context.thread_type = "FRAME"
         for p, index in zip(pts, indices):
             frame = av.VideoFrame.from_ndarray(index_image(index, width, height), format="rgb24")
             frame.pts = p
