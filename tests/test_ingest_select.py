@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -74,3 +76,8 @@ def test_output_size_short_side_and_no_upscale():
     assert output_size(1080, 1920, 256) == (256, 455)  # portrait
     assert output_size(176, 144, 256) == (176, 144)  # never upscaled
     assert output_size(300, 256, 256) == (300, 256)
+    # non-square pixels: stretched to display proportions first, then the short side scaled
+    assert output_size(480, 360, 256, Fraction(4, 3)) == (455, 256)  # shown 640x360
+    assert output_size(720, 576, 1000, Fraction(16, 15)) == (768, 576)  # PAL 4:3, never upscaled past display
+    assert output_size(200, 200, 1000, Fraction(1, 2)) == (100, 200)  # tall pixels: display 100x200
+    assert output_size(640, 272, 256, Fraction(1)) == output_size(640, 272, 256) == (602, 256)

@@ -165,3 +165,30 @@ def test_display_rotation_is_applied(tmp_path, degrees):
     # turning the frame 90 deg counter-clockwise moves its left edge to the bottom; clockwise, to the top
     expected = np.arange(128) >= 96 if degrees == 90 else np.arange(128) < 32
     assert np.mean(white_rows == expected) > 0.95
+
+
+@pytest.mark.parametrize(("suffix", "sar", "stored"), [(".mp4", Fraction(4, 3), (96, 171)), (".mkv", Fraction(3, 4), (96, 96))])
+def test_non_square_pixels_are_made_square(tmp_path, suffix, sar, stored):
+    """Anamorphic video (a 128x96 frame of 4:3-wide pixels is shown 171x96; of 3:4 pixels, 96x96) is
+    stored in display proportions: a square drawn in display space stays square."""
+    width, height = 128, 96
+    image = np.zeros((height, width, 3), np.uint8)
+    side_h = 48  # a square of 48 display pixels: 48 rows, 48 / sar coded columns
+    side_w = round(side_h / sar)
+    image[24 : 24 + side_h, 16 : 16 + side_w] = 255
+    path = tmp_path / f"anamorphic{suffix}"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10, options={"preset": "ultrafast", "crf": "10"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = sar
+        for _ in range(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    ingest_life(tmp_path / "life", [path], IngestConfig(fps=2.0, short_side=96), progress=False)
+    white = Life.open(tmp_path / "life")[0].image.mean(axis=2) > 128
+    assert white.shape == stored
+    rows, cols = np.nonzero(white)
+    assert np.ptp(rows) + 1 == pytest.approx(side_h, abs=2)
+    assert np.ptp(cols) + 1 == pytest.approx(side_h, abs=2)  # square again

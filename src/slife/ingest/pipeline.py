@@ -16,6 +16,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -202,7 +203,7 @@ def _fill_shard(
 ) -> tuple[float, bool]:
     """Select, convert (in the pool) and append frames in order; returns ``(duration, broken)``."""
     selector = NearestSelector(cfg.fps)
-    convert = _Converter(cfg)
+    convert = _Converter(cfg, info.sample_aspect)
     pool = ThreadPoolExecutor(cfg.threads, thread_name_prefix="slife-jpeg") if cfg.threads > 0 else None
     pending: collections.deque[tuple[Candidate, Future | bytes]] = collections.deque()
     max_pending = 4 * max(cfg.threads, 1)  # bounds the decoded frames held in memory
@@ -264,8 +265,9 @@ class _Converter:
 
     _TRANSPOSE = {1: "ROTATE_90", 2: "ROTATE_180", 3: "ROTATE_270"}  # counter-clockwise turns
 
-    def __init__(self, cfg: IngestConfig):
+    def __init__(self, cfg: IngestConfig, sample_aspect: Fraction | None = None):
         self.short_side = cfg.short_side
+        self.sample_aspect = sample_aspect
         self.quality = cfg.jpeg_quality
         self.interpolation = cfg.interpolation.upper()
         self.autorotate = cfg.autorotate
@@ -278,7 +280,7 @@ class _Converter:
         reformatter = getattr(self._local, "reformatter", None)
         if reformatter is None:
             reformatter = self._local.reformatter = VideoReformatter()
-        width, height = output_size(frame.width, frame.height, self.short_side)
+        width, height = output_size(frame.width, frame.height, self.short_side, self.sample_aspect)
         # planar GBR out of swscale, interleaved by Pillow: cheaper than packed rgb24 (640x360 ->
         # 455x256: 0.37 vs 1.1 ms; rgb24 has a fast path only for even widths, and that one is less
         # precise); at odd widths the pixels are identical

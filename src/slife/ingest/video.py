@@ -45,6 +45,7 @@ class VideoProbe:
     declared_duration: float | None  # seconds (stream duration, or container duration if single-stream)
     nominal_frame_duration: float | None  # 1 / average frame rate
     estimated_frames: int | None  # for progress bars only
+    sample_aspect: Fraction | None = None  # pixel width / height when not square (anamorphic video)
 
 
 @dataclass
@@ -195,7 +196,16 @@ def probe(container: Any, stream: Any) -> VideoProbe:
         declared_duration=declared,
         nominal_frame_duration=frame_dur,
         estimated_frames=est,
+        sample_aspect=_sample_aspect(stream),
     )
+
+
+def _sample_aspect(stream: Any) -> Fraction | None:
+    """The stream's sample (pixel) aspect ratio if it is known and not square."""
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    if not sar or sar <= 0 or sar == 1:
+        return None
+    return Fraction(sar)
 
 
 def decode_frames(
@@ -294,12 +304,16 @@ def stream_duration(info: VideoProbe, stats: DecodeStats) -> tuple[float, bool]:
     return max(declared, recovered), broken
 
 
-def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """``(width, height)`` with the short side scaled to ``short_side``, aspect kept, never upscaled."""
-    short = min(width, height)
-    if short <= short_side:
-        return width, height
-    scale = short_side / short
-    if width <= height:
-        return short_side, max(1, round(height * scale))
-    return max(1, round(width * scale)), short_side
+def output_size(
+    width: int, height: int, short_side: int, sample_aspect: Fraction | None = None
+) -> tuple[int, int]:
+    """``(width, height)`` of a stored frame: square pixels, short side scaled to ``short_side``.
+
+    A non-square ``sample_aspect`` (pixel width / height, e.g. 4:3 for anamorphic 480x360 shown as
+    640x360) stretches the width to the display proportions first. The display aspect ratio is kept
+    and nothing is upscaled beyond the display size.
+    """
+    sar = sample_aspect if sample_aspect and sample_aspect > 0 else Fraction(1)
+    display_w, display_h = width * sar, Fraction(height)
+    scale = min(Fraction(1), short_side / min(display_w, display_h))
+    return max(1, round(display_w * scale)), max(1, round(display_h * scale))
