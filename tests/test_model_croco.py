@@ -7,7 +7,8 @@ from slife.errors import SlifeError
 from slife.model import reference as ref
 from slife.model.config import SIZES, ModelConfig, model_config
 from slife.model.croco import CroCo, patchify, unpatchify
-from slife.model.official import to_official_state_dict
+from slife.model.layers import attend
+from slife.model.official import ours_to_official, to_official_state_dict
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -124,6 +125,41 @@ def test_matches_functional_reference(model):
     torch.testing.assert_close(out.pred, pred, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(out.cross_attention, maps, atol=1e-5, rtol=1e-4)
     assert float(model.loss(out.pred, tgt, mask)) == pytest.approx(float(ref.loss(model.cfg, pred, tgt, mask)), rel=1e-5)
+
+
+def test_gradients_match_functional_reference(model):
+    """The training step's gradients (fused attention, visible-only patch embedding, two-pass
+    patch normalisation) equal those of the straightforward reference on the same weights."""
+    src, tgt = images(2, seed=5)
+    mask = model.random_mask(2, generator=torch.Generator().manual_seed(3))
+    model.zero_grad(set_to_none=True)
+    model.loss(model(src, tgt, mask).pred, tgt, mask).backward()
+    params = {k: v.detach().clone().requires_grad_(v.dtype.is_floating_point and not k.endswith("pos_embed"))
+              for k, v in to_official_state_dict(model).items()}
+    pred, _ = ref.forward(params, model.cfg, src, tgt, mask)
+    ref.loss(model.cfg, pred, tgt, mask).backward()
+    ours = {ours_to_official(k): p.grad for k, p in model.named_parameters()}
+    compared = [k for k, p in params.items() if p.grad is not None]
+    assert "patch_embed.proj.weight" in compared and "mask_token" in compared and len(compared) > 40
+    for k in compared:
+        torch.testing.assert_close(ours[k], params[k].grad, atol=2e-5, rtol=1e-3, msg=k)
+
+
+def test_reduced_precision_attention_on_cpu_matches_fused():
+    """bf16 on CPU takes the explicit product (PyTorch's CPU flash kernel is slow there): same values,
+    same gradients as the fused kernel up to bf16 rounding, and no map returned."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 64, 32, generator=g) for _ in range(3))
+    want = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    leaves = [t.bfloat16().requires_grad_() for t in (q, k, v)]
+    out, attn = attend(*leaves)
+    assert attn is None and out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), want, atol=3e-2, rtol=0)
+    out.float().square().sum().backward()
+    fp32 = [t.clone().requires_grad_() for t in (q, k, v)]
+    torch.nn.functional.scaled_dot_product_attention(*fp32).square().sum().backward()
+    for a, b in zip(leaves, fp32):
+        assert torch.nn.functional.cosine_similarity(a.grad.float().flatten(), b.grad.flatten(), dim=0) > 0.999
 
 
 def test_source_tokens_not_updated_by_decoder(model):

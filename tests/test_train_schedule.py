@@ -10,7 +10,7 @@ from slife.errors import SlifeError
 from slife.model.config import model_config
 from slife.model.croco import CroCo
 from slife.train.config import OptimConfig, TrainConfig
-from slife.train.optim import param_groups, peak_lr
+from slife.train.optim import build_optimizer, param_groups, peak_lr
 from slife.train.schedule import first_steps, lr_at, plan_milestones, stream, visible_seconds
 
 
@@ -45,6 +45,28 @@ def test_no_weight_decay_on_biases_norms_and_mask_token():
     assert any("norm" in n for n in plain_names) and all(n.endswith("weight") for n in decay_names)
     assert all(model.get_parameter(n).ndim >= 2 for n in decay_names)
     assert len(plain_names) + len(decay_names) == len(list(model.parameters()))
+
+
+def test_optimizer_is_fused_adamw_with_the_plain_update():
+    """The fused kernel (CPU from PyTorch 2.4) computes the same AdamW update as the per-parameter loop."""
+    torch.manual_seed(0)
+    model = CroCo(model_config("tiny", img_size=32, enc_depth=1, dec_depth=1))
+    twin = CroCo(model.cfg)
+    twin.load_state_dict(model.state_dict())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = OptimConfig()
+    fused = build_optimizer(model, cfg, 1e-3)
+    assert fused.defaults["fused"] or fused.defaults["foreach"]
+    plain = torch.optim.AdamW(param_groups(twin, cfg.weight_decay), lr=1e-3, betas=tuple(cfg.betas), foreach=False)
+    for step in range(3):
+        for m in (model, twin):
+            for i, p in enumerate(m.parameters()):
+                p.grad = torch.full_like(p, 0.01 * (i % 7 - 3) + 0.001 * step)
+        fused.step()
+        plain.step()
+    for (name, a), b in zip(model.named_parameters(), twin.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
+    assert all(not torch.equal(p, before[n]) for n, p in model.named_parameters())  # every parameter moved
 
 
 def test_streaming_window_grows_with_steps():

@@ -62,7 +62,7 @@ class TrainConfig:
     # hour of the life's video: steps = ceil(pairs_per_hour * life hours / global batch)).
     steps: int = 1000
     pairs_per_hour: float = 0.0
-    precision: str = "bf16"  # bf16 autocast where supported (CUDA with bf16), else fp32; fp16 (CUDA + GradScaler); fp32
+    precision: str = "bf16"  # bf16 autocast where native (CUDA, CPUs with AVX512-BF16/AMX), else fp32; fp16 (CUDA + GradScaler); fp32
     milestones: list[float] = field(default_factory=lambda: [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256])
     seed: int = 0
     log_every: int = 10  # steps between log lines (JSONL + TensorBoard)

@@ -29,6 +29,7 @@ from slife.model.checkpoint import CHECKPOINT_DIR, LAST, milestone_name, read_ch
 from slife.train.config import RESUMABLE_FIELDS, TrainConfig
 from slife.train.distributed import DistContext, mean_over_ranks, setup
 from slife.train.optim import build_optimizer, peak_lr, set_lr
+from slife.train.precision import autocast_dtype
 from slife.train.schedule import first_steps, lr_at, plan_milestones, stream
 
 CONFIG_FILE = "config.yaml"
@@ -124,16 +125,6 @@ def _truncate_log(path: Path, step: int) -> None:
     path.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
 
 
-def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    if device.type != "cuda":
-        return None  # [ours] CPU autocast is slower than fp32 on most CPUs: train in fp32
-    if precision == "bf16" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    if precision in ("bf16", "fp16"):
-        return torch.float16  # bf16 unsupported (pre-Ampere): fp16 with loss scaling
-    return None
-
-
 def _note(msg: str, ctx: DistContext) -> None:
     if ctx.is_main:
         from tqdm import tqdm
@@ -207,8 +198,8 @@ def _train(
     device = ctx.device
     torch.manual_seed(cfg.seed)
     model = CroCo(mcfg).to(device)
-    optimizer = build_optimizer(model, cfg.optim, peak, device)
-    amp_dtype = _amp_dtype(cfg.precision, device)
+    optimizer = build_optimizer(model, cfg.optim, peak)
+    amp_dtype = autocast_dtype(cfg.precision, device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     start, done, last_loss = 0, set(), float("nan")
     if payload is not None:
