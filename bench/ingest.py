@@ -5,8 +5,9 @@ tar + index writes, fsync, manifest). Baseline = ``for frame in container.decode
 defaults (slice threading, FFmpeg's thread count), and the same with frame threading
 (``thread_type = "AUTO"``); the ratio is taken against the faster of the two. Files: bikes.mp4 (real,
 one slice per frame) and generated 640x360 H.264 videos with 1, 2 and 4 slices per frame (camera
-encoders and x264's sliced threads write several; the two kinds favour different decoder threading). Each measurement is the best of ``--repeats`` interleaved runs (the machine may
-be shared). Target: ingest >= 0.8x decode. The ``cpu`` column (decode CPU seconds / ingest CPU
+encoders and x264's sliced threads write several; the two kinds favour different decoder
+threading). Each measurement is the best of ``--repeats`` interleaved runs (the machine may be
+shared). Target: ingest >= 0.8x decode. The ``cpu`` column (decode CPU seconds / ingest CPU
 seconds, all threads) is informational: it measures extra work and is less sensitive to other load.
 
     python bench/ingest.py [--repeats 7] [--long-seconds 60] [--slices 1,2,4] [--fps 2] [--short-side 256]
