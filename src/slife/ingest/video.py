@@ -215,10 +215,9 @@ def decode_frames(
 
     A packet that fails to decode is counted in ``stats``; frames after it are dropped until the next
     intact keyframe (they would show concealment garbage; at most ``_MAX_DAMAGE_S`` of them), as are
-    frames the decoder flags corrupt.
-    The decoder's threading is set from the first packet (:func:`configure_threads`, recorded in
-    ``stats.threading``). A read error of the container ends the stream. Frames without a timestamp get the previous one
-    plus the nominal frame duration.
+    frames the decoder flags corrupt. The decoder's threading is set from the first packet
+    (:func:`configure_threads`, recorded in ``stats.threading``). A read error of the container ends
+    the stream. Frames without a timestamp get the previous one plus the nominal frame duration.
     """
     origin: int | None = None
     damaged = False
