@@ -72,13 +72,14 @@ def main() -> None:
     tgt = torch.randn(batch, 3, cfg.img_size, cfg.img_size, device=device, generator=g)
     mask = model.random_mask(batch, generator=g)
 
-    opt = build_optimizer(model, OptimConfig(), 1e-4)  # as `slife train` builds it (fused AdamW)
+    optim_cfg = OptimConfig()
+    opt = build_optimizer(model, optim_cfg, 1e-4)  # as `slife train` builds it (fused AdamW)
     ref_groups = [  # the same decay / no-decay split, plain per-parameter AdamW
         {"params": [p for k, p in params.items() if p.requires_grad and no_decay(k, p) == skip],
-         "weight_decay": 0.0 if skip else OptimConfig().weight_decay}
+         "weight_decay": 0.0 if skip else optim_cfg.weight_decay}
         for skip in (False, True)
     ]
-    ref_opt = torch.optim.AdamW(ref_groups, lr=1e-4, betas=(0.9, 0.95), foreach=False)
+    ref_opt = torch.optim.AdamW(ref_groups, lr=1e-4, betas=tuple(optim_cfg.betas), foreach=False)
 
     def ours_step() -> float:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):

@@ -167,7 +167,7 @@ class CroCo(nn.Module):
         x = self.patch_embed(img, keep)  # hidden patches are never embedded
         if self.enc_pos_embed is not None:
             pos_embed = self.enc_pos_embed.to(x.dtype)
-            x = x + (pos_embed if keep is None else pos_embed[pos[..., 0] * self.cfg.grid + pos[..., 1]])
+            x = x + (pos_embed if keep is None else pos_embed.expand(b, n, -1)[keep].view(x.shape))
         rope = self._rope(pos, self.cfg.enc_dim, self.cfg.enc_heads)
         for blk in self.enc_blocks:
             x = blk(x, rope)
