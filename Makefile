@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python bench/train_step.py
 	$(BIN)/python bench/align_cas.py
 	$(BIN)/python bench/eval.py
+	$(BIN)/python bench/diagnose_shift.py
 
 clean:
 	rm -rf $(VENV) demo_out

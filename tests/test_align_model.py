@@ -111,7 +111,7 @@ def test_cli_matrix_and_score(testset_path: Path, tmp_path: Path, capsys) -> Non
     assert m[0, 1] < 1.0
     assert report["chance"] == pytest.approx(5 / 36)
     assert set(report["gt_alignment"]) == set(report["names"])
-    assert set(report["gt_alignment"]["identity"]) == {"r0", "r1"}
+    assert set(report["gt_alignment"]["identity"]) == {"r0", "r1", "moving_r0", "moving_r1"}
     assert len(report["cas_per_layer"]["runA | runB"]) == 2
     assert "chance k/N" in capsys.readouterr().out
 

@@ -9,7 +9,7 @@ import torch
 from slife.align.analysis import gt_alignment, gt_alignment_chance
 from slife.align.cas import cas
 from slife.align.sources import IdentitySource, OracleSource
-from slife.align.testset import TestSet, TestSetError, make_testset, pick_temporal_pairs
+from slife.align.testset import TestSet, TestSetError, gt_displacement, make_testset, pick_temporal_pairs
 from test_align_helpers import F, PLANE_Z, STEP, W, make_plane_life
 
 
@@ -129,3 +129,34 @@ def test_pair_picker_spreads_anchors_over_the_life() -> None:
     early = [min(a, b) for a, b in pairs]
     assert min(early) < 60 and max(early) > 320  # covers the whole life, not one stretch
     assert all(0.5 <= abs(ts[a] - ts[b]) <= 5.0 for a, b in pairs)
+
+
+def test_spatial_sampler_draws_moving_pairs_from_anywhere_with_exact_gt(lives) -> None:
+    ts = make_testset(lives[:1], n_pairs_per_life=5, img_size=96, seed=1, sampler="spatial", min_moving=0.8,
+                      min_overlap=0.3, jaccard=(0.05, 0.95))
+    assert len(ts) == 5 and ts.meta["sampler"] == "spatial-stratified" and ts.meta["min_moving"] == 0.8
+    for p in range(len(ts)):
+        assert np.array_equal(ts.gt[p], expected_gt(ts, p))
+        d = gt_displacement(ts.gt[p], ts.grid)
+        assert (d[d >= 0] >= 2).mean() >= 0.8  # the required motion
+    hist = ts.summary()["displacement"]
+    assert hist["moving_fraction"] >= 0.8 and sum(hist["counts"]) == hist["patches_with_gt"]
+    gaps = np.abs(ts.tgt_index - ts.src_index)
+    assert gaps.max() > 2  # not restricted to neighbouring frames
+    temporal = make_testset(lives[:1], n_pairs_per_life=5, img_size=96, seed=1)
+    assert temporal.summary()["displacement"]["moving_fraction"] < hist["moving_fraction"]
+
+
+def test_spatial_sampler_and_min_moving_need_ground_truth(tmp_path) -> None:
+    no_depth = make_plane_life(tmp_path, "flat", depth=False)
+    with pytest.raises(TestSetError, match="depth"):
+        make_testset([no_depth], n_pairs_per_life=2, img_size=96, sampler="spatial")
+    with pytest.raises(TestSetError, match="min_moving"):
+        make_testset([no_depth], n_pairs_per_life=2, img_size=96, min_moving=0.5)
+    with pytest.raises(TestSetError, match="sampler"):
+        make_testset([no_depth], n_pairs_per_life=2, img_size=96, sampler="sideways")
+
+
+def test_impossible_motion_requirement_is_a_clear_error(lives) -> None:
+    with pytest.raises(TestSetError, match="min-moving"):
+        make_testset(lives[:1], n_pairs_per_life=4, img_size=96, gap=(0.25, 0.3), min_moving=1.0)

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from slife.cli import main
-from slife.demo import DemoConfig, headline, verdict
+from slife.demo import DemoConfig, correspondence_verdict, headline, verdict
 
 
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    # two lives (one per family) + the non-life control keep the test short
+    # two lives (one per family) + the diverse-data control keep the test short
     code = main(["demo", "--out", str(out), "--quick", "--quiet", "--set", "lives=[kitchen-1,street-1]"])
     assert code == 0
     return out
@@ -23,7 +23,8 @@ def test_demo_writes_report_with_consistent_numbers(demo_out: Path) -> None:
     results = json.loads((demo_out / "results.json").read_text())
     align = results["alignment"]
     names = align["names"]
-    assert names == ["kitchen-1", "street-1", "nonlife", "random-init", "identity"]
+    assert names == ["kitchen-1", "street-1", "diverse", "random-init", "identity"]
+    assert align["protocol"] == "masked x8"
     m = np.asarray(align["cas"])
     np.testing.assert_allclose(m, m.T)
     np.testing.assert_allclose(np.diag(m), 1.0)
@@ -32,17 +33,29 @@ def test_demo_writes_report_with_consistent_numbers(demo_out: Path) -> None:
     # the headline is computed from the matrix, not typed in
     stats = results["headline"]
     assert stats["life_vs_life"] == pytest.approx(m[0, 1])
-    assert stats["life_vs_nonlife"] == pytest.approx((m[0, 2] + m[1, 2]) / 2)
+    assert stats["life_vs_diverse"] == pytest.approx((m[0, 2] + m[1, 2]) / 2)
     assert stats["life_vs_random_init"] == pytest.approx((m[0, 3] + m[1, 3]) / 2)
+    mm = np.asarray(align["cas_moving"])
+    assert stats["life_vs_life_moving"] == pytest.approx(mm[0, 1])
     assert results["verdict"] == verdict(stats)
+    assert results["headlines"][-2] == correspondence_verdict(stats, results["source_use"], ["kitchen-1", "street-1"])
     report = (demo_out / "report.md").read_text()
-    assert results["verdict"] in report and f"{m[0, 1]:.3f}" in report
-    for png in ["alignment/cas_matrix.png", "emergence/kitchen-1.png", "emergence/street-1.png"]:
+    for line in results["headlines"]:
+        assert line in report
+    assert f"{m[0, 1]:.3f}" in report and "Mechanism" in report
+    for png in ["alignment/cas_matrix.png", "emergence/kitchen-1.png", "emergence/street-1.png", "mechanism/curve.png"]:
         assert (demo_out / png).stat().st_size > 1000
+    # the mechanism test ran (shortened) with its baselines
+    mech = results["mechanism"]
+    assert [p["step"] for p in mech["curve"]][-1] == 20 and mech["baselines"]["identity"]["exact_moving"] == 0.0
+    # source use is measured for every model, with the same keys
+    assert set(results["source_use"]) == {"kitchen-1", "street-1", "diverse", "random-init"}
     # ground truth from rendered depth + poses: identity is an honest baseline, above chance on small motions
     gt = align["gt_alignment"]
     assert 0 <= gt["kitchen-1"]["r1"] <= 1
     assert gt["identity"]["r1"] > align["gt_alignment_chance"]["r1"]
+    assert gt["identity"]["moving_r1"] == 0.0  # moving patches: the position prior scores nothing
+    assert 0 < align["testset"]["displacement"]["moving_fraction"] < 1
 
 
 def test_demo_emergence_follows_checkpoints(demo_out: Path) -> None:
@@ -55,18 +68,35 @@ def test_demo_emergence_follows_checkpoints(demo_out: Path) -> None:
     assert all(r["steps"] == 30 for r in results["training"].values())
 
 
-def test_demo_rerun_reuses_lives_and_runs(demo_out: Path) -> None:
+def test_demo_rerun_reuses_lives_runs_and_the_mechanism_test(demo_out: Path) -> None:
     stamp = (demo_out / "runs" / "kitchen-1" / "checkpoints" / "last.pt").stat().st_mtime_ns
+    mech = (demo_out / "mechanism" / "results.json").stat().st_mtime_ns
     code = main(["demo", "--out", str(demo_out), "--quick", "--quiet", "--set", "lives=[kitchen-1,street-1]"])
     assert code == 0
     assert (demo_out / "runs" / "kitchen-1" / "checkpoints" / "last.pt").stat().st_mtime_ns == stamp
+    assert (demo_out / "mechanism" / "results.json").stat().st_mtime_ns == mech
 
 
 def test_verdict_states_the_comparison() -> None:
-    stats = {"life_vs_life": 0.6, "life_vs_random_init": 0.1, "life_vs_nonlife": 0.2}
+    stats = {"life_vs_life": 0.6, "life_vs_random_init": 0.2, "life_vs_identity": 0.2,
+             "life_vs_life_moving": 0.5, "life_vs_random_init_moving": 0.1}
     assert verdict(stats).startswith("Reproduced") and "3.0x" in verdict(stats)
-    stats["life_vs_nonlife"] = 0.7
-    assert verdict(stats).startswith("Not reproduced")
+    stats["life_vs_identity"] = 0.55  # what they share is the position prior
+    assert verdict(stats).startswith("Not reproduced as correspondence") and "position prior" in verdict(stats)
+    stats.update(life_vs_identity=0.2, life_vs_life_moving=0.12)  # not on moving patches
+    assert verdict(stats).startswith("Not reproduced as correspondence") and "1.20x" in verdict(stats)
+    stats["life_vs_random_init"] = 0.7
+    assert verdict(stats).startswith("Not reproduced at this scale")
+
+
+def test_correspondence_verdict_needs_moving_patches_and_source_use() -> None:
+    stats = {"gt_moving_r1": 0.45, "gt_moving_r1_chance": 0.12, "gt_moving_r1_random_init": 0.13}
+    use = {"a": {"swapped_minus_real": 0.2}, "b": {"swapped_minus_real": 0.1}}
+    assert correspondence_verdict(stats, use, ["a", "b"]).startswith("World models found moved patches")
+    assert "+0.150" in correspondence_verdict(stats, use, ["a", "b"])
+    stats["gt_moving_r1"] = 0.2
+    assert correspondence_verdict(stats, use, ["a", "b"]).startswith("World models did not learn")
+    assert correspondence_verdict({}, use, ["a"]) == "No ground truth on this test set."
 
 
 def test_headline_splits_families() -> None:
@@ -86,5 +116,5 @@ def test_headline_splits_families() -> None:
     assert stats["within_family"] == pytest.approx(0.8)
     assert stats["across_family"] == pytest.approx(0.3)
     assert stats["life_vs_life"] == pytest.approx((0.8 + 0.4 + 0.2) / 3)
-    assert "life_vs_nonlife" not in stats
+    assert "life_vs_diverse" not in stats
     assert DemoConfig().k == 5

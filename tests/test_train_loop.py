@@ -175,3 +175,50 @@ def test_resume_after_kill_9_gives_the_same_weights(life, tmp_path):
     logged = [json.loads(x) for x in (killed / "log.jsonl").read_text().splitlines()]
     assert [r["event"] for r in logged if "event" in r][-1] in ("checkpoint", "resume")
     assert sorted(r["step"] for r in logged if "loss" in r) == list(range(2, 41, 2))  # no duplicates, no gaps
+
+
+def test_prefix_hours_trains_on_the_first_part_of_the_life_only(life, tmp_path, one_torch_thread) -> None:
+    """The nested-subset protocol: a run sees only frames of its prefix, with the same schedule."""
+    from slife.pairs.dataset import PairBatches
+
+    seen = []
+    original = PairBatches.__getitem__
+
+    def spy(self, step):
+        batch = original(self, step)
+        seen.append(int(batch["pairs"].max()))
+        return batch
+
+    prefix = 6.0 / 3600  # the first 6 s of the 20 s life
+    PairBatches.__getitem__ = spy
+    try:
+        res = train(life.dir, tmp_path / "prefix", _cfg("data.prefix_hours=%r" % prefix, "data.stream_fraction=0"),
+                    progress=False)
+    finally:
+        PairBatches.__getitem__ = original
+    last_frame = int(np.searchsorted(life.timestamps, 6.0 + 1e-9, side="right")) - 1
+    assert res.steps == 8 and max(seen) <= last_frame  # no pair reaches past the prefix
+    assert res.hours_seen == pytest.approx(prefix, rel=0.05)
+    (final,) = list_checkpoints(tmp_path / "prefix")
+    assert final.hours_seen == pytest.approx(prefix, rel=0.05)
+    with pytest.raises(SlifeError, match="prefix_hours"):
+        _cfg("data.prefix_hours=-1")
+
+
+def test_nested_emergence_has_one_point_per_prefix_run(life, tmp_path, one_torch_thread) -> None:
+    from slife.align.analysis import emergence_report
+    from slife.align.testset import make_testset
+    from slife.align.sources import IdentitySource
+
+    runs = []
+    for seconds in (12.0, 5.0):  # given out of order: sorted by hours in the report
+        run = tmp_path / f"first{seconds:g}s"
+        train(life.dir, run, _cfg("data.prefix_hours=%r" % (seconds / 3600), "data.stream_fraction=0"), progress=False)
+        runs.append(run)
+    ts = make_testset([life.dir], n_pairs_per_life=3, img_size=32, patch_size=8, gap=(0.3, 3.0), ground_truth=False)
+    report = emergence_report(runs, IdentitySource(), ts, k=3)
+    assert report["emergence_protocol"] == "nested"
+    hours = [p["hours"] for p in report["points"]]
+    assert hours == sorted(hours) and hours[0] == pytest.approx(5 / 3600, rel=0.1)
+    assert [p["name"].split("/")[0] for p in report["points"]] == ["first5s", "first12s"]
+    assert all(0 <= p["cas"] <= 1 for p in report["points"])

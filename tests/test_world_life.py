@@ -12,7 +12,7 @@ from slife.config import ConfigError, load_config
 from slife.errors import SlifeError
 from slife.geometry import backproject, correspondences, pixel_centers, project
 from slife.life import Life
-from slife.world import WorldConfig, make_life, make_nonlife, parse_life_name
+from slife.world import WorldConfig, make_diverse, make_life, make_nonlife, parse_life_name
 from slife.world.families import make_layout, place_rng
 from slife.world.path import DT, Person, Planner, walk_track
 from slife.world.textures import build_texture_pool
@@ -143,7 +143,7 @@ def test_identical_request_is_idempotent_and_different_is_refused(tmp_path):
     with pytest.raises(SlifeError, match="different life"):
         make_life(out, "kitchen-1", seed=1, **args)
     with pytest.raises(SlifeError, match="different life"):
-        make_nonlife(out, minutes=0.05, fps=2.0, size=64, progress=False, config=SMALL)
+        make_diverse(out, minutes=0.05, fps=2.0, size=64, progress=False, config=SMALL)
     assert tar.read_bytes() == before[1]
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("keep me")
@@ -166,10 +166,11 @@ def test_resume_finishes_missing_videos(tmp_path):
     assert all(resumed.jpeg(i) == ref.jpeg(i) for i in range(len(ref)))
 
 
-def test_nonlife_clips_cut_hard_and_are_recorded_only_in_meta(tmp_path):
+def test_diverse_clips_cut_hard_and_are_recorded_only_in_meta(tmp_path):
     cfg = WorldConfig(texture_size=64, nonlife_video_minutes=(0.3, 0.5))
-    life = Life.open(make_nonlife(tmp_path / "nl", minutes=1.5, fps=2.0, seed=0, size=64, progress=False, config=cfg))
-    assert life.kind == "nonlife" and life.has_depth and life.has_poses and len(life) == 180
+    with pytest.deprecated_call():  # the old name still works
+        life = Life.open(make_nonlife(tmp_path / "nl", minutes=1.5, fps=2.0, seed=0, size=64, progress=False, config=cfg))
+    assert life.kind == "diverse" and life.has_depth and life.has_poses and len(life) == 180
     clips = life.meta["clips"]
     assert len(life.manifest.videos) >= 3 and len(clips) >= 9
     assert {c["family"] for c in clips} == {"kitchen", "street"} and len({c["place"] for c in clips}) == len(clips)

@@ -39,6 +39,7 @@ def _info(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from slife.align.cli import register as register_align
     from slife.demo import register as register_demo
+    from slife.diagnose.cli import register as register_diagnose
     from slife.evaluate.cli import register as register_eval
     from slife.ingest.cli import register as register_ingest
     from slife.pairs.cli import register as register_pairs
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_train(sub)
     register_align(sub)
     register_eval(sub)
+    register_diagnose(sub)
     register_demo(sub)
     return parser
 

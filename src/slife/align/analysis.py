@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from slife.align.cas import cas_from_sets, chance_cas, topk_sets
-from slife.align.sources import AttentionSource, IdentitySource, checkpoint_source, random_init_source
-from slife.align.testset import TestSet, TestSetError
+from slife.align.sources import UNMASKED, AttentionSource, IdentitySource, ReadProtocol, checkpoint_source
+from slife.align.sources import random_init_source
+from slife.align.testset import MOVING_MIN_PATCHES, TestSet, TestSetError, gt_displacement
 from slife.errors import SlifeError
 
 
@@ -68,9 +69,10 @@ def _mean_sem(per_pair: np.ndarray) -> tuple[float, float]:
     return float(v.mean()), sem
 
 
-def ranked_cas(a: Ranked, b: Ranked) -> tuple[float, float]:
-    """(CAS, standard error over pairs) of two ranked sources."""
-    return _mean_sem(cas_from_sets(a.sets, b.sets).double().numpy())
+def ranked_cas(a: Ranked, b: Ranked, where: np.ndarray | None = None) -> tuple[float, float]:
+    """(CAS, standard error over pairs) of two ranked sources; ``where`` (P, N) bool restricts the mean
+    to some target patches (e.g. :func:`moving_patches`; pairs with none are left out)."""
+    return _mean_sem(cas_from_sets(a.sets, b.sets, where).double().numpy())
 
 
 def ranked_cas_per_layer(a: Ranked, b: Ranked) -> np.ndarray:
@@ -97,18 +99,45 @@ def _top1(attn_or_top1: torch.Tensor | np.ndarray | Ranked) -> np.ndarray:
     return t.numpy()
 
 
-def gt_alignment(attn_or_top1: torch.Tensor | np.ndarray | Ranked, testset: TestSet, r: int = 1) -> float:
+def patch_displacement(testset: TestSet) -> np.ndarray:
+    """(P, N) Chebyshev distance, in patches, from each target patch to its true source patch; -1 where
+    there is no ground truth. The identity map is exact exactly where it is 0."""
+    if testset.gt is None:
+        raise TestSetError(f"{testset.path or 'test set'}: has no ground truth (lives without depth + poses)")
+    return gt_displacement(testset.gt, testset.grid)
+
+
+def moving_patches(testset: TestSet, min_patches: int = MOVING_MIN_PATCHES) -> np.ndarray:
+    """(P, N) bool: target patches whose true source patch is at least ``min_patches`` away."""
+    return patch_displacement(testset) >= min_patches
+
+
+def _select(testset: TestSet, where: np.ndarray | None) -> np.ndarray:
+    """Target patches with ground truth (and in ``where`` (P, N) bool, if given)."""
+    valid = testset.gt >= 0
+    if where is not None:
+        where = np.asarray(where, dtype=bool)
+        if where.shape != valid.shape:
+            raise SlifeError(f"gt_alignment: patch selection {where.shape} does not match the test set {valid.shape}")
+        valid = valid & where
+    return valid
+
+
+def gt_alignment(
+    attn_or_top1: torch.Tensor | np.ndarray | Ranked, testset: TestSet, r: int = 1, where: np.ndarray | None = None
+) -> float:
     """Fraction of target patches with visible ground truth whose top-1 source patch lies within
     Chebyshev distance ``r`` (in patches) of the true one, pooled over all pairs.
 
-    Accepts averaged maps (P, Nt, Ns), top-1 indices (P, Nt) or a :class:`Ranked`.
+    Accepts averaged maps (P, Nt, Ns), top-1 indices (P, Nt) or a :class:`Ranked`. ``where`` (P, N)
+    bool restricts the score to some target patches (e.g. :func:`moving_patches`); NaN if none is left.
     """
     if testset.gt is None:
         raise TestSetError(f"{testset.path or 'test set'}: has no ground truth (lives without depth + poses)")
     top1 = _top1(attn_or_top1)
     if top1.shape != testset.gt.shape:
         raise SlifeError(f"gt_alignment: top-1 shape {top1.shape} does not match the test set {testset.gt.shape}")
-    valid = testset.gt >= 0
+    valid = _select(testset, where)
     if not valid.any():
         return float("nan")
     g = testset.grid
@@ -117,12 +146,12 @@ def gt_alignment(attn_or_top1: torch.Tensor | np.ndarray | Ranked, testset: Test
     return float((np.maximum(np.abs(pr - tr), np.abs(pc - tc)) <= r).mean())
 
 
-def gt_alignment_chance(testset: TestSet, r: int = 1) -> float:
+def gt_alignment_chance(testset: TestSet, r: int = 1, where: np.ndarray | None = None) -> float:
     """Expected :func:`gt_alignment` of a top-1 drawn uniformly over the source patches."""
     if testset.gt is None:
         raise TestSetError(f"{testset.path or 'test set'}: has no ground truth")
     g, n = testset.grid, testset.num_patches
-    tr, tc = np.divmod(testset.gt[testset.gt >= 0], g)
+    tr, tc = np.divmod(testset.gt[_select(testset, where)], g)
     if len(tr) == 0:
         return float("nan")
     rows = np.minimum(tr + r, g - 1) - np.maximum(tr - r, 0) + 1
@@ -143,7 +172,11 @@ def alignment_matrix(
 
 
 def _matrix(
-    sources: Mapping[str, AttentionSource], testset: TestSet, k: int, cache: AttentionCache | None
+    sources: Mapping[str, AttentionSource],
+    testset: TestSet,
+    k: int,
+    cache: AttentionCache | None,
+    where: np.ndarray | None = None,
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     cache = cache or AttentionCache(testset, k)
     if cache.k != k or cache.testset is not testset:
@@ -154,7 +187,7 @@ def _matrix(
     sem = np.zeros_like(m)
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
-            m[i, j], sem[i, j] = ranked_cas(ranked[i], ranked[j])
+            m[i, j], sem[i, j] = ranked_cas(ranked[i], ranked[j], where)
             m[j, i], sem[j, i] = m[i, j], sem[i, j]
     return names, m, sem
 
@@ -193,21 +226,41 @@ def alignment_report(
                 per[f"{a} | {b}"] = ranked_cas_per_layer(ranked[a], ranked[b]).tolist() if comparable else None
         report["cas_per_layer"] = per
     if testset.has_gt:
-        report["gt_alignment"] = {
-            n: {f"r{r}": gt_alignment(cache.get(n, sources[n]), testset, r) for r in radii} for n in names
-        }
-        report["gt_alignment_chance"] = {f"r{r}": gt_alignment_chance(testset, r) for r in radii}
+        report["gt_alignment"] = {n: gt_scores(cache.get(n, sources[n]), testset, radii) for n in names}
+        report["gt_alignment_chance"] = gt_chance(testset, radii)
+        report["cas_moving"] = _matrix(sources, testset, k, cache, moving_patches(testset))[1].tolist()
     return report
 
 
 def standard_baselines(
-    model_config: Any, seed: int = 0, batch_size: int = 16, device: str | None = None
+    model_config: Any,
+    seed: int = 0,
+    batch_size: int = 16,
+    device: str | None = None,
+    protocol: ReadProtocol = UNMASKED,
 ) -> dict[str, AttentionSource]:
-    """The random-init model (of ``model_config``) and the identity map."""
+    """The random-init model (of ``model_config``, read with ``protocol``) and the identity map."""
     return {
-        "random-init": random_init_source(model_config, seed, "random-init", batch_size, device),
+        "random-init": random_init_source(model_config, seed, "random-init", batch_size, device, protocol),
         "identity": IdentitySource(),
     }
+
+
+def gt_scores(ranked: Ranked, testset: TestSet, radii: tuple[int, ...]) -> dict[str, float]:
+    """GT alignment at each radius on all patches with GT (``r0``, ``r1``, ...) and on moving patches
+    (``moving_r0``, ...: true displacement >= 2 patches, where the identity map scores 0)."""
+    moving = moving_patches(testset)
+    out = {f"r{r}": gt_alignment(ranked, testset, r) for r in radii}
+    out.update({f"moving_r{r}": gt_alignment(ranked, testset, r, moving) for r in radii})
+    return out
+
+
+def gt_chance(testset: TestSet, radii: tuple[int, ...]) -> dict[str, float]:
+    """:func:`gt_alignment_chance` with the keys of :func:`gt_scores`."""
+    moving = moving_patches(testset)
+    out = {f"r{r}": gt_alignment_chance(testset, r) for r in radii}
+    out.update({f"moving_r{r}": gt_alignment_chance(testset, r, moving) for r in radii})
+    return out
 
 
 def model_config_of(source: Any) -> Any:
@@ -221,8 +274,23 @@ def model_config_of(source: Any) -> Any:
 
 
 # ---- emergence ------------------------------------------------------------------------------------
+def nested_checkpoints(run_dirs: list[str | Path]) -> list[Any]:
+    """The final milestone of each run (its most hours seen), sorted by hours: the points of the
+    nested-subset protocol, where each run was trained on a longer prefix of the same life
+    (``data.prefix_hours``) with the same schedule, so data amount and compute are not confounded."""
+    from slife.model.checkpoint import list_checkpoints
+
+    points = []
+    for run in run_dirs:
+        ckpts = list_checkpoints(run)
+        if not ckpts:
+            raise SlifeError(f"{run}: run has no milestone checkpoints (checkpoints/hours_<h>.pt)")
+        points.append((Path(run), ckpts[-1]))
+    return sorted(points, key=lambda rc: rc[1].hours_seen)
+
+
 def emergence_report(
-    run_dir: str | Path,
+    run_dir: str | Path | list[str | Path],
     reference: str | Path | AttentionSource,
     testset: TestSet,
     k: int = 5,
@@ -232,48 +300,61 @@ def emergence_report(
     batch_size: int = 16,
     device: str | None = None,
     cache: AttentionCache | None = None,
+    protocol: ReadProtocol = UNMASKED,
 ) -> dict[str, Any]:
-    """CAS with ``reference`` of every milestone checkpoint of ``run_dir`` against hours of video seen,
-    plus baselines (random init vs reference, identity vs reference, chance) and GT alignment."""
+    """CAS with ``reference`` against hours of video seen, plus baselines (random init vs reference,
+    identity vs reference, chance) and GT alignment.
+
+    ``run_dir`` one run: its milestone checkpoints (the *streaming* protocol: one model, checkpoints
+    along the life). A list of runs: each run's final checkpoint (the *nested-subset* protocol, see
+    :func:`nested_checkpoints`).
+    """
     from slife.model.checkpoint import list_checkpoints
 
-    ckpts = list_checkpoints(run_dir, include_last=include_last)
-    if not ckpts:
+    nested = isinstance(run_dir, (list, tuple))
+    if nested:
+        entries = [(f"{run.name}/{info.name}", info) for run, info in nested_checkpoints(list(run_dir))]
+    else:
+        entries = [(f"{Path(run_dir).name}/{info.name}", info) for info in list_checkpoints(run_dir, include_last)]
+    if not entries:
         raise SlifeError(f"{run_dir}: run has no milestone checkpoints (checkpoints/hours_<h>.pt)")
+    ckpts = [info for _, info in entries]
     cache = cache or AttentionCache(testset, k)
     if isinstance(reference, (str, Path)):
         ref_name = f"reference:{Path(reference).name}"
-        ref_source: AttentionSource = checkpoint_source(reference, ref_name, batch_size, device)
+        ref_source: AttentionSource = checkpoint_source(reference, ref_name, batch_size, device, protocol)
     else:
         ref_source, ref_name = reference, f"reference:{reference.name}"
     ref = cache.get(ref_name, ref_source)
     points = []
-    for info in ckpts:
-        src = checkpoint_source(info.path, f"{Path(run_dir).name}/{info.name}", batch_size, device)
+    for name, info in entries:
+        src = checkpoint_source(info.path, name, batch_size, device, protocol)
         ranked = cache.get(src.name, src)
         value, sem = ranked_cas(ranked, ref)
-        point = {"name": info.name, "hours": info.hours_seen, "step": info.step, "cas": value, "cas_sem": sem}
+        point = {"name": name if nested else info.name, "hours": info.hours_seen, "step": info.step, "cas": value,
+                 "cas_sem": sem}  # fmt: skip
         if testset.has_gt:
-            point["gt_alignment"] = {f"r{r}": gt_alignment(ranked, testset, r) for r in radii}
+            point["gt_alignment"] = gt_scores(ranked, testset, radii)
         points.append(point)
-    base = standard_baselines(model_config_of(checkpoint_source(ckpts[0].path)), seed, batch_size, device)
+    base = standard_baselines(model_config_of(checkpoint_source(ckpts[0].path)), seed, batch_size, device, protocol)
     baselines = {f"{n} vs reference": ranked_cas(cache.get(n, s), ref)[0] for n, s in base.items()}
     report: dict[str, Any] = {
-        "run": str(run_dir),
+        "run": [str(r) for r in run_dir] if nested else str(run_dir),
+        "emergence_protocol": "nested" if nested else "streaming",
         "reference": str(getattr(ref_source, "path", ref_name)),
         "k": k,
         "num_patches": testset.num_patches,
         "chance": chance_cas(k, testset.num_patches),
         "points": points,
         "baselines": baselines,
+        "protocol": protocol.label,
         "testset": testset.summary(),
     }
     if testset.has_gt:
-        report["reference_gt_alignment"] = {f"r{r}": gt_alignment(ref, testset, r) for r in radii}
-        report["random_init_gt_alignment"] = {
-            f"r{r}": gt_alignment(cache.get("random-init", base["random-init"]), testset, r) for r in radii
-        }
-        report["gt_alignment_chance"] = {f"r{r}": gt_alignment_chance(testset, r) for r in radii}
+        report["reference_gt_alignment"] = gt_scores(ref, testset, radii)
+        report["random_init_gt_alignment"] = gt_scores(cache.get("random-init", base["random-init"]), testset, radii)
+        report["identity_gt_alignment"] = gt_scores(cache.get("identity", base["identity"]), testset, radii)
+        report["gt_alignment_chance"] = gt_chance(testset, radii)
     return report
 
 

@@ -22,6 +22,18 @@ class AlignConfig:
     batch_size: int = 16
     device: str = "auto"  # auto = cuda if available
     seed: int = 0  # seed of the random-init baseline model
+    protocol: str = "masked"  # cross-attention reading: masked (hidden-patch rows, default) | unmasked (ZeroCo)
+    read_masks: int = 8  # masks averaged by the masked protocol
+
+    def __post_init__(self) -> None:
+        from slife.align.sources import ReadProtocol
+
+        ReadProtocol(self.protocol, self.read_masks)  # validates
+
+    def read_protocol(self) -> Any:
+        from slife.align.sources import ReadProtocol
+
+        return ReadProtocol(self.protocol, self.read_masks, self.seed)
 
 
 @dataclass
@@ -37,6 +49,9 @@ class TestSetConfig:
     gap: tuple[float, float] = (0.5, 5.0)  # seconds between the two frames (same video)
     min_overlap: float = 0.3  # with GT: least fraction of target patches visible in the source
     ground_truth: bool | None = None  # None = when every life has depth + poses
+    sampler: str = "temporal"  # temporal (gap seconds apart) | spatial (3D overlap, anywhere in the life)
+    min_moving: float = 0.0  # with GT: least fraction of visible target patches moving >= 2 patches
+    jaccard: tuple[float, float] = (0.3, 0.9)  # spatial sampler: visible-point overlap range
 
 
 def _overrides(args: argparse.Namespace, names: dict[str, str]) -> list[str]:
@@ -52,7 +67,8 @@ def _overrides(args: argparse.Namespace, names: dict[str, str]) -> list[str]:
 def _align_config(args: argparse.Namespace) -> AlignConfig:
     from slife.config import load_config
 
-    flags = {"k": "k", "per_layer": "per_layer", "batch_size": "batch_size", "device": "device", "seed": "seed"}
+    flags = {"k": "k", "per_layer": "per_layer", "batch_size": "batch_size", "device": "device", "seed": "seed",
+             "protocol": "protocol"}  # fmt: skip
     cfg = load_config(AlignConfig, args.config, _overrides(args, flags))
     if args.radius is not None:
         cfg.radii = tuple(sorted({0, args.radius}))
@@ -85,13 +101,14 @@ def _testset(args: argparse.Namespace) -> int:
     from slife.config import load_config
 
     flags = {"pairs": "pairs", "img_size": "img_size", "patch_size": "patch_size", "seed": "seed",
-             "gap": "gap", "min_overlap": "min_overlap"}  # fmt: skip
+             "gap": "gap", "min_overlap": "min_overlap", "sampler": "sampler", "min_moving": "min_moving",
+             "jaccard": "jaccard"}  # fmt: skip
     overrides = _overrides(args, flags)
     if args.no_gt:
         overrides.append("ground_truth=false")
     cfg = load_config(TestSetConfig, args.config, overrides)
     ts = make_testset(args.lives, cfg.pairs, cfg.img_size, cfg.seed, cfg.gap, cfg.patch_size,
-                      cfg.min_overlap, cfg.ground_truth)  # fmt: skip
+                      cfg.min_overlap, cfg.ground_truth, cfg.sampler, cfg.min_moving, cfg.jaccard)  # fmt: skip
     ts.save(args.out)
     print(json.dumps(ts.summary(), indent=1))
     return 0
@@ -107,23 +124,24 @@ def _testset_info(args: argparse.Namespace) -> int:
 
 # ---- score --------------------------------------------------------------------------------------
 def _score(args: argparse.Namespace) -> int:
-    from slife.align.analysis import AttentionCache, model_config_of, ranked_cas, ranked_cas_per_layer
-    from slife.align.analysis import gt_alignment, gt_alignment_chance, standard_baselines
+    from slife.align.analysis import AttentionCache, gt_chance, gt_scores, model_config_of, moving_patches
+    from slife.align.analysis import ranked_cas, ranked_cas_per_layer, standard_baselines
     from slife.align.cas import chance_cas
     from slife.align.sources import checkpoint_source
     from slife.align.testset import TestSet
 
     cfg = _align_config(args)
     ts = TestSet.load(args.testset)
-    a = checkpoint_source(args.a, "A", cfg.batch_size, cfg.device)
-    b = checkpoint_source(args.b, "B", cfg.batch_size, cfg.device)
+    proto = cfg.read_protocol()
+    a = checkpoint_source(args.a, "A", cfg.batch_size, cfg.device, proto)
+    b = checkpoint_source(args.b, "B", cfg.batch_size, cfg.device, proto)
     cache = AttentionCache(ts, cfg.k, cfg.per_layer)
-    sources = {"A": a, "B": b, **standard_baselines(model_config_of(a), cfg.seed, cfg.batch_size, cfg.device)}
+    sources = {"A": a, "B": b, **standard_baselines(model_config_of(a), cfg.seed, cfg.batch_size, cfg.device, proto)}
     ranked = {n: cache.get(n, s) for n, s in sources.items()}
     pairs = [("A", "B"), ("A", "random-init"), ("B", "random-init"), ("A", "identity"), ("B", "identity")]
     result: dict[str, Any] = {
         "a": str(a.path), "b": str(b.path), "k": cfg.k, "num_patches": ts.num_patches,
-        "chance": chance_cas(cfg.k, ts.num_patches), "testset": ts.summary(),
+        "chance": chance_cas(cfg.k, ts.num_patches), "testset": ts.summary(), "protocol": proto.label,
         "cas": {}, "cas_sem": {},
     }  # fmt: skip
     for x, y in pairs:
@@ -131,14 +149,19 @@ def _score(args: argparse.Namespace) -> int:
     if cfg.per_layer:
         result["cas_per_layer"] = ranked_cas_per_layer(ranked["A"], ranked["B"]).tolist()
     if ts.has_gt:
-        result["gt_alignment"] = {n: {f"r{r}": gt_alignment(ranked[n], ts, r) for r in cfg.radii} for n in ranked}
-        result["gt_alignment_chance"] = {f"r{r}": gt_alignment_chance(ts, r) for r in cfg.radii}
+        moving = moving_patches(ts)
+        for x, y in pairs:
+            result.setdefault("cas_moving", {})[f"{x} | {y}"] = ranked_cas(ranked[x], ranked[y], moving)[0]
+        result["gt_alignment"] = {n: gt_scores(ranked[n], ts, cfg.radii) for n in ranked}
+        result["gt_alignment_chance"] = gt_chance(ts, cfg.radii)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
-    print(f"A = {a.path}\nB = {b.path}\ntest set {ts.path}: {len(ts)} pairs, {ts.num_patches} patches, k = {cfg.k}")
+    print(f"A = {a.path}\nB = {b.path}\ntest set {ts.path}: {len(ts)} pairs, {ts.num_patches} patches, k = {cfg.k}, "
+          f"read {proto.label}")
     for key, value in result["cas"].items():
-        print(f"CAS {key:<22} {_fmt(value)} ± {result['cas_sem'][key]:.4f}")
+        moving = f"   moving patches {_fmt(result['cas_moving'][key])}" if "cas_moving" in result else ""
+        print(f"CAS {key:<22} {_fmt(value)} ± {result['cas_sem'][key]:.4f}{moving}")
     print(f"chance k/N              {_fmt(result['chance'])}")
     if cfg.per_layer:
         print("CAS A | B per layer     " + " ".join(_fmt(v) for v in result["cas_per_layer"]))
@@ -174,18 +197,21 @@ def _matrix(args: argparse.Namespace) -> int:
     reserved = {"random-init", "identity"} & set(names)
     if reserved:
         raise SlifeError(f"--names: {sorted(reserved)} is reserved for the baselines")
+    proto = cfg.read_protocol()
     sources: dict[str, Any] = {
-        n: checkpoint_source(m, n, cfg.batch_size, cfg.device) for n, m in zip(names, args.models)
+        n: checkpoint_source(m, n, cfg.batch_size, cfg.device, proto) for n, m in zip(names, args.models)
     }
-    baselines = standard_baselines(model_config_of(next(iter(sources.values()))), cfg.seed, cfg.batch_size, cfg.device)
+    first = model_config_of(next(iter(sources.values())))
+    baselines = standard_baselines(first, cfg.seed, cfg.batch_size, cfg.device, proto)
     sources.update(baselines)
     report = alignment_report(sources, ts, cfg.k, cfg.radii, cfg.per_layer, tuple(baselines),
                               AttentionCache(ts, cfg.k, cfg.per_layer))  # fmt: skip
     report["models"] = {n: str(s.path) for n, s in sources.items() if hasattr(s, "path")}
+    report["protocol"] = proto.label
     out = Path(args.out)
     _write_json(out / "cas_matrix.json", report)
     plot_matrix(report["names"], report["cas"], out / "cas_matrix.png", report["chance"], report["baselines"],
-                title=f"CAS (k={cfg.k}, {len(ts)} pairs)")  # fmt: skip
+                title=f"CAS (k={cfg.k}, {len(ts)} pairs, {proto.label})")  # fmt: skip
     width = max(len(n) for n in report["names"])
     print(" " * width + "  " + " ".join(f"{n[:8]:>8}" for n in report["names"]))
     for n, row in zip(report["names"], report["cas"]):
@@ -204,10 +230,15 @@ def _emergence(args: argparse.Namespace) -> int:
     from slife.align.plots import plot_emergence
     from slife.align.testset import TestSet
 
+    from slife.errors import SlifeError
+
     cfg = _align_config(args)
     ts = TestSet.load(args.testset)
-    report = emergence_report(args.run, args.reference, ts, cfg.k, cfg.radii, args.include_last, cfg.seed,
-                              cfg.batch_size, cfg.device)  # fmt: skip
+    if len(args.run) > 1 and not args.nested:
+        raise SlifeError("several runs given: add --nested (one run per prefix of the life), or give one run")
+    runs = list(args.run) if args.nested else args.run[0]
+    report = emergence_report(runs, args.reference, ts, cfg.k, cfg.radii, args.include_last, cfg.seed,
+                              cfg.batch_size, cfg.device, protocol=cfg.read_protocol())  # fmt: skip
     out = Path(args.out)
     _write_json(out / "emergence.json", report)
     pts = report["points"]
@@ -238,7 +269,10 @@ def _add_align_options(p: argparse.ArgumentParser, per_layer: bool = True) -> No
         p.add_argument("--per-layer", action="store_true", default=None, help="also CAS per decoder layer")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, ...")
-    p.add_argument("--seed", type=int, default=None, help="seed of the random-init baseline (default 0)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the random-init baseline and the masks (default 0)")
+    p.add_argument("--protocol", choices=["unmasked", "masked"], default=None,
+                   help="read cross-attention from hidden target patches under training-ratio masks (masked, "
+                        "default) or with the whole target visible (unmasked, ZeroCo's reading)")
     add_config_arguments(p)
 
 
@@ -258,6 +292,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gap", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="seconds between the frames of a pair (default 0.5 5)")  # fmt: skip
     p.add_argument("--min-overlap", type=float, default=None, help="with GT: least visible fraction (default 0.3)")
+    p.add_argument("--sampler", choices=["temporal", "spatial"], default=None,
+                   help="temporal: frames --gap seconds apart (default); spatial: frames whose 3D points overlap")
+    p.add_argument("--min-moving", type=float, default=None,
+                   help="with GT: least fraction of visible target patches that move >= 2 patches (default 0)")
+    p.add_argument("--jaccard", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="spatial sampler: overlap range of the visible 3D point sets (default 0.3 0.9)")
     p.add_argument("--no-gt", action="store_true", help="skip ground truth even if the lives have depth + poses")
     add_config_arguments(p)
     p.set_defaults(func=_testset)
@@ -281,7 +321,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_matrix)
 
     p = asub.add_parser("emergence", help="CAS with a reference vs hours of video across a run's checkpoints")
-    p.add_argument("run", type=Path, help="run directory with checkpoints/hours_<h>.pt")
+    p.add_argument("run", type=Path, nargs="+",
+                   help="run directory with checkpoints/hours_<h>.pt; with --nested, one run per life prefix")
+    p.add_argument("--nested", action="store_true",
+                   help="nested-subset protocol: each run trained on a longer prefix of the life (data.prefix_hours) "
+                        "with the same schedule; one point per run (its final checkpoint)")
     p.add_argument("--reference", required=True, type=Path, help="run directory or checkpoint file")
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument("--include-last", action="store_true", help="also score checkpoints/last.pt")

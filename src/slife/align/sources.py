@@ -3,8 +3,10 @@
 ``source.attention(testset, per_layer=False)`` returns (P, N_tgt, N_src) maps averaged over decoder
 layers and heads, or with ``per_layer=True`` (L, P, N_tgt, N_src) maps averaged over heads only.
 
-- :class:`ModelSource` / :func:`checkpoint_source`: a CroCo model, run unmasked on every pair
-  (eval mode, ``torch.no_grad``, batched). A checkpoint is loaded only while its maps are computed.
+- :class:`ModelSource` / :func:`checkpoint_source`: a CroCo model, run on every pair (eval mode,
+  ``torch.no_grad``, batched) and read with a :class:`ReadProtocol`: ``unmasked`` (the whole target
+  visible, ZeroCo's reading) or ``masked`` (rows of hidden target patches under training-ratio masks,
+  averaged over several seeded masks). A checkpoint is loaded only while its maps are computed.
 - :func:`random_init_source`: a freshly initialised model of a given config (seeded) - what a model
   that learned nothing attends to.
 - :class:`IdentitySource`: every target patch attends to the source patch at the same grid position,
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 
 from slife.align.testset import TestSet, TestSetError
+from slife.errors import SlifeError
 
 
 class AttentionSource(Protocol):
@@ -42,6 +45,81 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
+PROTOCOLS = ("unmasked", "masked")
+
+
+@dataclass(frozen=True)
+class ReadProtocol:
+    """How cross-attention maps are read from a model.
+
+    - ``unmasked`` (ZeroCo's): the whole target is visible; every row is a visible patch's attention.
+    - ``masked``: the target is masked at the model's training ratio, as in training, and each row is
+      the attention of that patch *while hidden* (a mask-token query), averaged over ``masks`` random
+      masks drawn from ``seed`` (the same masks for every model, so maps stay comparable). A patch
+      never hidden by any of them (probability (1 - ratio)^masks) keeps a uniform row.
+    """
+
+    name: str = "unmasked"
+    masks: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.name not in PROTOCOLS:
+            raise SlifeError(f"reading protocol must be one of {list(PROTOCOLS)}, got {self.name!r}")
+        if self.masks < 1:
+            raise SlifeError(f"reading protocol: masks must be >= 1, got {self.masks}")
+
+    @property
+    def label(self) -> str:
+        return self.name if self.name == "unmasked" else f"masked x{self.masks}"
+
+
+UNMASKED = ReadProtocol("unmasked")
+
+
+def protocol_masks(model: torch.nn.Module, pairs: int, protocol: ReadProtocol) -> torch.Tensor | None:
+    """(masks, pairs, N) bool masks of the masked protocol (None for unmasked), CPU, from its seed."""
+    if protocol.name == "unmasked":
+        return None
+    gen = torch.Generator().manual_seed(protocol.seed)
+    n, hidden = model.num_patches, model.num_masked()
+    noise = torch.rand(protocol.masks, pairs, n, generator=gen)
+    order = noise.argsort(dim=-1)[..., :hidden]
+    return torch.zeros(protocol.masks, pairs, n, dtype=torch.bool).scatter_(-1, order, True)
+
+
+def _masked_rows(model: torch.nn.Module, src: torch.Tensor, tgt: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """(L, B, Nt, Ns) head-averaged maps from the rows of hidden patches, averaged over ``masks`` (M, B, N)."""
+    total, count = None, None
+    for mask in masks.to(src.device):
+        out = model(src, tgt, mask=mask, return_attention=True)
+        attn = out.cross_attention.float().mean(dim=2)  # (L, B, Nt, Ns)
+        hidden = mask[None, :, :, None].to(attn.dtype)
+        total = attn * hidden if total is None else total + attn * hidden
+        count = hidden if count is None else count + hidden
+    n_src = total.shape[-1]
+    return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, 1.0 / n_src))
+
+
+def read_attention(
+    model: torch.nn.Module,
+    src: torch.Tensor,
+    tgt: torch.Tensor,
+    protocol: ReadProtocol = UNMASKED,
+    masks: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Head-averaged cross-attention (L, B, Nt, Ns) float32 of one batch, read with ``protocol``.
+
+    ``masks`` (M, B, N): the masked protocol's masks for this batch (default: drawn from its seed for a
+    batch of this size). Call under ``torch.no_grad()`` with the model in eval mode.
+    """
+    if protocol.name == "unmasked":
+        return model.cross_attention(src, tgt).float().mean(dim=2)
+    if masks is None:
+        masks = protocol_masks(model, src.shape[0], protocol)
+    return _masked_rows(model, src, tgt, masks)
+
+
 def model_attention(
     model: torch.nn.Module,
     testset: TestSet,
@@ -49,13 +127,16 @@ def model_attention(
     batch_size: int = 16,
     device: str | torch.device | None = None,
     who: str = "model",
+    protocol: ReadProtocol = UNMASKED,
 ) -> torch.Tensor:
-    """Head-averaged cross-attention of ``model`` on every pair: (P, Nt, Ns) or (L, P, Nt, Ns), float32 CPU."""
+    """Head-averaged cross-attention of ``model`` on every pair: (P, Nt, Ns) or (L, P, Nt, Ns), float32 CPU,
+    read with ``protocol`` (unmasked by default)."""
     from slife.imaging import to_tensor
 
     cfg = model.cfg
     testset.check_model(cfg.img_size, cfg.patch_size, who)
     dev = resolve_device(device)
+    masks = protocol_masks(model, len(testset), protocol)
     was_training = model.training
     model.to(dev).eval()
     chunks = []
@@ -65,7 +146,7 @@ def model_attention(
                 sl = slice(start, start + batch_size)
                 src = torch.stack([to_tensor(im) for im in testset.src[sl]]).to(dev)
                 tgt = torch.stack([to_tensor(im) for im in testset.tgt[sl]]).to(dev)
-                attn = model.cross_attention(src, tgt).float().mean(dim=2)  # (L, B, Nt, Ns)
+                attn = read_attention(model, src, tgt, protocol, None if masks is None else masks[:, sl])
                 chunks.append((attn if per_layer else attn.mean(dim=0)).cpu())
     finally:
         model.train(was_training)
@@ -81,9 +162,10 @@ class ModelSource:
     batch_size: int = 16
     device: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    protocol: ReadProtocol = UNMASKED
 
     def attention(self, testset: TestSet, per_layer: bool = False) -> torch.Tensor:
-        return model_attention(self.model, testset, per_layer, self.batch_size, self.device, self.name)
+        return model_attention(self.model, testset, per_layer, self.batch_size, self.device, self.name, self.protocol)
 
 
 @dataclass
@@ -95,6 +177,7 @@ class CheckpointSource:
     batch_size: int = 16
     device: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    protocol: ReadProtocol = UNMASKED
 
     def load(self) -> tuple[torch.nn.Module, dict[str, Any]]:
         from slife.model.checkpoint import load_model
@@ -103,7 +186,8 @@ class CheckpointSource:
 
     def attention(self, testset: TestSet, per_layer: bool = False) -> torch.Tensor:
         model, _ = self.load()
-        return model_attention(model, testset, per_layer, self.batch_size, self.device, f"checkpoint {self.path}")
+        return model_attention(model, testset, per_layer, self.batch_size, self.device, f"checkpoint {self.path}",
+                               self.protocol)
 
 
 def source_name(run_or_file: str | Path) -> str:
@@ -117,7 +201,11 @@ def source_name(run_or_file: str | Path) -> str:
 
 
 def checkpoint_source(
-    run_or_file: str | Path, name: str | None = None, batch_size: int = 16, device: str | None = None
+    run_or_file: str | Path,
+    name: str | None = None,
+    batch_size: int = 16,
+    device: str | None = None,
+    protocol: ReadProtocol = UNMASKED,
 ) -> CheckpointSource:
     """A run directory (its ``last.pt``) or a checkpoint file as an attention source."""
     from slife.model.checkpoint import read_checkpoint, resolve_checkpoint
@@ -126,11 +214,16 @@ def checkpoint_source(
     payload = read_checkpoint(path)
     meta = {k: payload.get(k) for k in ("model_config", "hours_seen", "step", "life")}
     meta["path"] = str(path)
-    return CheckpointSource(path, name or source_name(run_or_file), batch_size, device, meta)
+    return CheckpointSource(path, name or source_name(run_or_file), batch_size, device, meta, protocol)
 
 
 def random_init_source(
-    cfg: Any, seed: int = 0, name: str = "random-init", batch_size: int = 16, device: str | None = None
+    cfg: Any,
+    seed: int = 0,
+    name: str = "random-init",
+    batch_size: int = 16,
+    device: str | None = None,
+    protocol: ReadProtocol = UNMASKED,
 ) -> ModelSource:
     """A freshly initialised CroCo of config ``cfg``; the global torch RNG is left untouched."""
     from slife.model.croco import CroCo
@@ -138,7 +231,7 @@ def random_init_source(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = CroCo(cfg)
-    return ModelSource(model.eval(), name, batch_size, device, {"seed": seed})
+    return ModelSource(model.eval(), name, batch_size, device, {"seed": seed}, protocol)
 
 
 def grid_coords(grid: int) -> np.ndarray:
@@ -192,6 +285,9 @@ def attention_for_checkpoint(
     per_layer: bool = False,
     batch_size: int = 16,
     device: str | None = None,
+    protocol: ReadProtocol = UNMASKED,
 ) -> torch.Tensor:
     """Head-averaged cross-attention of a checkpoint (or a run's ``last.pt``) on a test set."""
-    return checkpoint_source(run_or_file, batch_size=batch_size, device=device).attention(testset, per_layer)
+    return checkpoint_source(run_or_file, batch_size=batch_size, device=device, protocol=protocol).attention(
+        testset, per_layer
+    )

@@ -14,6 +14,11 @@ default for temporal pairs, so the views overlap), anchors spread evenly over ea
 the two frames random. With ground truth, pairs where fewer than ``min_overlap`` of the target patches
 have a visible correspondence are redrawn. Each life draws from its own seed (``seed`` and a hash of
 the life's name), so adding a life does not change the pairs of the others.
+
+Temporal pairs a few seconds apart mostly move little, so the identity map ("attend to the same
+position") scores well on them. The ``spatial`` sampler draws frames from anywhere in the life whose
+visible 3D points overlap (the spatial pair index), and ``min_moving`` requires a fraction of the
+target patches to move by >= 2 patches: test sets with real motion, where only correspondence scores.
 """
 
 from __future__ import annotations
@@ -132,6 +137,7 @@ class TestSet:
         }  # fmt: skip
         if self.gt is not None:
             out["gt_visible_fraction"] = float((self.gt >= 0).mean()) if self.gt.size else 0.0
+            out["displacement"] = displacement_histogram(self.gt, self.grid)
         return out
 
     # ---- file format --------------------------------------------------------------------------
@@ -251,23 +257,30 @@ def temporal_candidates(timestamps: np.ndarray, video: np.ndarray, gap: tuple[fl
     return out
 
 
-def pick_temporal_pairs(
-    timestamps: np.ndarray,
-    video: np.ndarray,
+def spatial_candidates(num_frames: int, pairs: np.ndarray) -> list[np.ndarray]:
+    """For each frame, its partners in a spatial pair index ((P, 2) frame pairs, either order)."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    both = np.concatenate([pairs, pairs[:, ::-1]]) if len(pairs) else pairs
+    order = np.lexsort((both[:, 1], both[:, 0])) if len(both) else np.zeros(0, np.int64)
+    both = both[order]
+    starts = np.searchsorted(both[:, 0], np.arange(num_frames + 1)) if len(both) else np.zeros(num_frames + 1, int)
+    return [both[starts[i] : starts[i + 1], 1] for i in range(num_frames)]
+
+
+def pick_pairs(
+    cands: list[np.ndarray],
     n_pairs: int,
-    gap: tuple[float, float],
     rng: np.random.Generator,
     accept: Any = None,
     max_tries: int = 20,
 ) -> list[tuple[int, int]]:
     """``n_pairs`` distinct (source, target) frame pairs, anchors spread evenly over the life.
 
-    The frames with a partner are split into ``n_pairs`` consecutive strata; each stratum gives one
-    anchor, the partner is uniform among frames of the same video within ``gap``, and the order of
-    the two is random. ``accept(src, tgt) -> bool`` can reject a pair (retried up to ``max_tries``
-    times per stratum, then drawn from anywhere).
+    ``cands[i]`` lists the frames that may pair with frame ``i``. The frames with a partner are split
+    into ``n_pairs`` consecutive strata; each stratum gives one anchor, the partner is uniform among its
+    candidates, and the order of the two is random. ``accept(src, tgt) -> bool`` can reject a pair
+    (retried up to ``max_tries`` times per stratum, then drawn from anywhere).
     """
-    cands = temporal_candidates(np.asarray(timestamps, np.float64), np.asarray(video), gap)
     anchors = np.array([i for i, c in enumerate(cands) if len(c)], dtype=np.int64)
     if len(anchors) == 0:
         return []
@@ -293,13 +306,57 @@ def pick_temporal_pairs(
         if pair is not None:
             pairs.append(pair)
             seen.add(pair)
-    while len(pairs) < n_pairs:  # fewer anchors than pairs asked for: fill from anywhere
+    while len(pairs) < n_pairs:  # fewer anchors than pairs: fill from anywhere
         pair = draw(anchors)
         if pair is None:
             break
         pairs.append(pair)
         seen.add(pair)
     return pairs
+
+
+def pick_temporal_pairs(
+    timestamps: np.ndarray,
+    video: np.ndarray,
+    n_pairs: int,
+    gap: tuple[float, float],
+    rng: np.random.Generator,
+    accept: Any = None,
+    max_tries: int = 20,
+) -> list[tuple[int, int]]:
+    """:func:`pick_pairs` among frames of the same video whose time difference lies in ``gap``."""
+    cands = temporal_candidates(np.asarray(timestamps, np.float64), np.asarray(video), gap)
+    return pick_pairs(cands, n_pairs, rng, accept, max_tries)
+
+
+def gt_displacement(gt: np.ndarray, grid: int) -> np.ndarray:
+    """Chebyshev distance, in patches, from each target patch (last axis, row-major) to its true source
+    patch ``gt``; -1 where ``gt`` is -1. The identity map is exact exactly where it is 0."""
+    gt = np.asarray(gt)
+    own_r, own_c = np.divmod(np.arange(gt.shape[-1]), grid)
+    tr, tc = np.divmod(gt, grid)
+    d = np.maximum(np.abs(tr - own_r), np.abs(tc - own_c))
+    return np.where(gt >= 0, d, -1)
+
+
+MOVING_MIN_PATCHES = 2  # a target patch "moves" when its true source patch is >= 2 patches away
+
+
+def displacement_histogram(gt: np.ndarray, grid: int, max_bin: int = 8) -> dict[str, Any]:
+    """Target patches with GT counted by true displacement (patches, Chebyshev; the last bin is
+    ``>= max_bin``), and the fraction that move (>= 2 patches): what the position prior cannot explain."""
+    d = gt_displacement(gt, grid)
+    d = d[d >= 0]
+    counts = np.bincount(np.minimum(d, max_bin), minlength=max_bin + 1)
+    return {
+        "bins": [str(i) for i in range(max_bin)] + [f">={max_bin}"],
+        "counts": counts.tolist(),
+        "patches_with_gt": int(len(d)),
+        "moving_fraction": float((d >= MOVING_MIN_PATCHES).mean()) if len(d) else float("nan"),
+    }
+
+
+SAMPLERS = ("temporal", "spatial")
 
 
 def make_testset(
@@ -311,11 +368,19 @@ def make_testset(
     patch_size: int = 16,
     min_overlap: float = 0.3,
     ground_truth: bool | None = None,
+    sampler: str = "temporal",
+    min_moving: float = 0.0,
+    jaccard: tuple[float, float] = (0.3, 0.9),
 ) -> TestSet:
-    """Draw temporal pairs from each life, crop them to ``img_size`` and (with depth + poses) add GT.
+    """Draw pairs from each life, crop them to ``img_size`` and (with depth + poses) add GT.
 
+    ``sampler``: ``temporal`` (frames of one video ``gap`` seconds apart) or ``spatial`` (frames
+    anywhere in the life whose visible 3D point sets overlap with Jaccard in ``jaccard``, from the
+    cached spatial pair index of slife.pairs.spatial; needs depth + poses).
     ``ground_truth``: None = when every life has depth and poses; True = require it; False = skip.
     ``min_overlap``: with GT, the least fraction of target patches that must see the source.
+    ``min_moving``: with GT, the least fraction of those whose true source patch is >= 2 patches away
+    (real motion, where the identity map is wrong).
     """
     from slife.imaging import resize_center_crop
     from slife.life import Life
@@ -328,6 +393,10 @@ def make_testset(
         raise TestSetError(f"make_testset: gap must be 0 <= min <= max (max > 0), got {tuple(gap)}")
     if img_size % patch_size:
         raise TestSetError(f"make_testset: img_size {img_size} is not a multiple of patch_size {patch_size}")
+    if sampler not in SAMPLERS:
+        raise TestSetError(f"make_testset: sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
+    if not 0.0 <= min_moving <= 1.0:
+        raise TestSetError(f"make_testset: min_moving must be in [0, 1], got {min_moving}")
     lives = [Life.open(d) for d in life_dirs]
     names = [life.name for life in lives]
     if len(set(names)) != len(names):
@@ -337,6 +406,11 @@ def make_testset(
         lacking = [str(life.dir) for life in lives if not (life.has_depth and life.has_poses)]
         raise TestSetError(f"{lacking[0]}: ground truth asked for but this life has no depth + poses")
     use_gt = all_gt if ground_truth is None else bool(ground_truth)
+    if sampler == "spatial" and not all_gt:
+        lacking = [str(life.dir) for life in lives if not (life.has_depth and life.has_poses)]
+        raise TestSetError(f"{lacking[0]}: the spatial test-set sampler needs depth + poses")
+    if min_moving > 0 and not use_gt:
+        raise TestSetError("make_testset: min_moving needs ground truth (lives with depth + poses)")
 
     rows: dict[str, list[Any]] = {k: [] for k in ("src", "tgt", "life", "si", "ti", "st", "tt", "video",
                                                    "gt", "sK", "tK", "sP", "tP")}  # fmt: skip
@@ -358,14 +432,32 @@ def make_testset(
                 )  # fmt: skip
             return gt_cache[(s, t)]
 
-        accept = (lambda s, t: float((gt_of(s, t) >= 0).mean()) >= min_overlap) if use_gt and min_overlap > 0 else None
+        def accept_gt(s: int, t: int) -> bool:
+            gt = gt_of(s, t)
+            visible = gt >= 0
+            if float(visible.mean()) < min_overlap or not visible.any():
+                return False
+            moving = gt_displacement(gt, img_size // patch_size)[visible] >= MOVING_MIN_PATCHES
+            return float(moving.mean()) >= min_moving
+
+        accept = accept_gt if use_gt and (min_overlap > 0 or min_moving > 0) else None
         rng = life_seed(seed, life.name)
-        pairs = pick_temporal_pairs(life.timestamps, life.video_index, n_pairs_per_life, tuple(gap), rng, accept)
+        if sampler == "spatial":
+            from slife.pairs.spatial import SpatialConfig, spatial_index
+
+            index = spatial_index(life, SpatialConfig(lo=jaccard[0], hi=jaccard[1]))
+            cands = spatial_candidates(len(life), index.pairs)
+            pairs = pick_pairs(cands, n_pairs_per_life, rng, accept, max_tries=50)
+            what = f"spatial pairs (Jaccard in [{jaccard[0]}, {jaccard[1]}], {len(index.pairs)} in the index)"
+            widen = "widen --jaccard"
+        else:
+            pairs = pick_temporal_pairs(life.timestamps, life.video_index, n_pairs_per_life, tuple(gap), rng, accept)
+            what = f"pairs with a gap in [{gap[0]}, {gap[1]}] s within one video"
+            widen = "widen --gap"
         if len(pairs) < n_pairs_per_life:
-            hint = " or lower --min-overlap" if accept is not None else ""
+            hint = " or lower --min-overlap / --min-moving" if accept is not None else ""
             raise TestSetError(
-                f"{life.dir}: found only {len(pairs)} of {n_pairs_per_life} pairs with a gap in "
-                f"[{gap[0]}, {gap[1]}] s within one video; ask for fewer pairs, widen --gap{hint}"
+                f"{life.dir}: found only {len(pairs)} of {n_pairs_per_life} {what}; ask for fewer pairs, {widen}{hint}"
             )
         for s, t in pairs:
             rows["src"].append(crop(s)[0])
@@ -390,9 +482,12 @@ def make_testset(
         "gap": [float(gap[0]), float(gap[1])],
         "pairs_per_life": int(n_pairs_per_life),
         "min_overlap": float(min_overlap) if use_gt else None,
+        "min_moving": float(min_moving) if use_gt else None,
         "lives": {life.name: str(Path(life.dir).resolve()) for life in lives},
-        "sampler": "temporal-stratified",
+        "sampler": "temporal-stratified" if sampler == "temporal" else "spatial-stratified",
     }
+    if sampler == "spatial":
+        meta["jaccard"] = [float(jaccard[0]), float(jaccard[1])]
     return TestSet(
         src=np.stack(rows["src"]).astype(np.uint8), tgt=np.stack(rows["tgt"]).astype(np.uint8),
         patch_size=patch_size, life=np.array(rows["life"], dtype=str),

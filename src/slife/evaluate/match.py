@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from slife.align.sources import ReadProtocol, read_attention
 from slife.errors import SlifeError
 from slife.evaluate.datasets import MatchPair, apply_homography
 from slife.evaluate.flow import flow_field, round_trip, sample_field, soft_argmax
@@ -47,8 +48,11 @@ class MatchEvalConfig:
     sift_coverage_radius: float = 16.0  # px: a valid target point is "covered" by a match this close
     sift_ransac_threshold: float = 3.0  # px; dense SIFT+RANSAC homography flow on homography pairs
     device: str = "auto"
+    protocol: str = "masked"  # cross-attention reading: masked | unmasked (slife.align.sources.ReadProtocol)
+    read_masks: int = 8  # masks averaged by the masked protocol
 
     def __post_init__(self) -> None:
+        ReadProtocol(self.protocol, self.read_masks)  # validates
         self.thresholds = [float(t) for t in self.thresholds]
         if self.format not in ("auto", "hpatches", "life"):
             raise SlifeError(f"match config: format must be auto, hpatches or life; got {self.format!r}")
@@ -69,9 +73,9 @@ class ModelFlow:
     map_source: CropMap
 
 
-def average_attention(attn: torch.Tensor) -> np.ndarray:
-    """(L, B, H, Nt, Ns) -> (B, Nt, Ns) mean over layers and heads."""
-    return attn.float().mean(dim=(0, 2)).cpu().numpy()
+def average_attention(model: torch.nn.Module, src: torch.Tensor, tgt: torch.Tensor, protocol: ReadProtocol) -> np.ndarray:
+    """(B, Nt, Ns) cross-attention averaged over layers and heads, read with ``protocol``."""
+    return read_attention(model, src, tgt, protocol).mean(dim=0).cpu().numpy()
 
 
 @torch.no_grad()
@@ -84,13 +88,14 @@ def model_flow(model: torch.nn.Module, target: np.ndarray, source: np.ndarray, c
     device = next(model.parameters()).device
     t, s = to_tensor(crop_t)[None].to(device), to_tensor(crop_s)[None].to(device)
     window = cfg.window if cfg.window >= 0 else None
+    protocol = ReadProtocol(cfg.protocol, cfg.read_masks)
     if cfg.reciprocity:
-        attn = average_attention(model.cross_attention(torch.cat([s, t]), torch.cat([t, s])))
+        attn = average_attention(model, torch.cat([s, t]), torch.cat([t, s]), protocol)
         fwd = soft_argmax(attn[0], grid, patch, window)
         bwd = soft_argmax(attn[1], grid, patch, window)
         rt = round_trip(fwd, bwd, grid, grid, patch)
     else:
-        fwd = soft_argmax(average_attention(model.cross_attention(s, t))[0], grid, patch, window)
+        fwd = soft_argmax(average_attention(model, s, t, protocol)[0], grid, patch, window)
         rt = None
     return ModelFlow(fwd, flow_field(fwd, grid, patch), rt, map_t, map_s)
 

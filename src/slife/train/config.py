@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +26,14 @@ class DataConfig(PairsConfig):
     # The visible part of the life grows linearly and reaches the whole life after this fraction of
     # the steps; 0 turns streaming off (the whole life is visible from step 0).
     stream_fraction: float = 1.0
+    # Train on the first prefix_hours of the life only (0 = all of it): the nested-subset protocol of
+    # emergence, models on the first 5, 15, 30, ... minutes with the same schedule (docs/training.md).
+    prefix_hours: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not (self.prefix_hours >= 0 and math.isfinite(self.prefix_hours)):
+            raise SlifeError(f"data.prefix_hours must be finite and >= 0 (0 = the whole life), got {self.prefix_hours}")
         if self.workers < 0:
             raise SlifeError(f"data.workers must be >= 0, got {self.workers}")
         if self.stream_fraction < 0:
@@ -69,6 +75,7 @@ class TrainConfig:
     save_every_steps: int = 0  # also save last.pt every this many steps (0 = only by time and at the end)
     save_every_minutes: float = 10.0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # torch CPU threads per process; 0 = its share of the usable cores (slife.train.threads)
     tensorboard: bool = True
 
     def __post_init__(self) -> None:
@@ -85,9 +92,13 @@ class TrainConfig:
             raise SlifeError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if any(h <= 0 for h in self.milestones):
             raise SlifeError(f"milestones must be positive hours, got {self.milestones}")
+        if self.threads < 0:
+            raise SlifeError(f"threads must be >= 0 (0 = auto), got {self.threads}")
         if self.log_every < 1 or self.save_every_steps < 0 or self.save_every_minutes < 0:
             raise SlifeError("log_every must be >= 1; save_every_steps and save_every_minutes >= 0")
 
 
 # Fields that may change when a run is resumed (they do not change what is learned).
-RESUMABLE_FIELDS = ("data.workers", "log_every", "save_every_steps", "save_every_minutes", "device", "tensorboard")
+RESUMABLE_FIELDS = (
+    "data.workers", "log_every", "save_every_steps", "save_every_minutes", "device", "threads", "tensorboard",
+)  # fmt: skip

@@ -146,9 +146,12 @@ def train(
     ``previous-<time>/``). ``stop_after`` stops (saving ``last.pt``) once that many steps are done, as if
     the run had been killed; calling again resumes. Under ``torchrun`` each process calls this.
     """
+    from slife.train.threads import torch_threads
+
     ctx = setup(cfg.device)
     try:
-        return _train(Path(life_dir), Path(run_dir), cfg, ctx, progress, force, stop_after)
+        with torch_threads(cfg.threads):
+            return _train(Path(life_dir), Path(run_dir), cfg, ctx, progress, force, stop_after)
     finally:
         ctx.close()
 
@@ -164,6 +167,7 @@ def _train(
     from slife.pairs.dataset import PairBatches
 
     t_start = time.perf_counter()
+    threads = torch.get_num_threads()  # set by train() from cfg.threads
     life = Life.open(life_dir)
     if len(life) < 2:
         raise SlifeError(f"{life_dir}: the life has {len(life)} frame(s); training needs at least 2")
@@ -185,11 +189,15 @@ def _train(
         sampler = build_sampler(life, cfg.data)
 
     global_batch = cfg.batch_size * ctx.world_size
-    total = cfg.steps if cfg.steps > 0 else max(1, math.ceil(cfg.pairs_per_hour * life.hours / global_batch))
-    strm = stream(life.timestamps, life.seconds, total, cfg.data.stream_fraction, sampler.min_end)
-    plan = plan_milestones(cfg.milestones, life.hours, streaming=cfg.data.stream_fraction > 0)
+    # the part of the life this run may see: all of it, or its first data.prefix_hours (nested subsets)
+    span_s = life.seconds if cfg.data.prefix_hours <= 0 else min(life.seconds, cfg.data.prefix_hours * 3600.0)
+    span_h = span_s / 3600.0
+    total = cfg.steps if cfg.steps > 0 else max(1, math.ceil(cfg.pairs_per_hour * span_h / global_batch))
+    strm = stream(life.timestamps, span_s, total, cfg.data.stream_fraction, sampler.min_end)
+    plan = plan_milestones(cfg.milestones, span_h, streaming=cfg.data.stream_fraction > 0)
     if plan.skipped:
-        _note(f"milestones {plan.skipped} h are longer than the life ({life.hours:.4g} h): skipped", ctx)
+        _note(f"milestones {plan.skipped} h are longer than the {'prefix' if span_s < life.seconds else 'life'} "
+              f"({span_h:.4g} h): skipped", ctx)
     milestone_step = first_steps(strm.hours, plan.hours)
     peak = peak_lr(cfg.optim, global_batch)
     warmup = cfg.optim.warmup_steps if cfg.optim.warmup_steps is not None else round(cfg.optim.warmup_fraction * total)
@@ -280,10 +288,12 @@ def _train(
     weights = resolve_weights(life, cfg.data)
     if ctx.is_main:
         log({"event": "start" if start == 0 else "resume", "step": start, "total_steps": total, "life": life.name,
-             "life_hours": life.hours, "pairs": weights, "global_batch": global_batch, "peak_lr": peak,
-             "world_size": ctx.world_size, "device": str(device), "amp": str(amp_dtype)})  # fmt: skip
+             "life_hours": life.hours, "prefix_hours": span_h, "pairs": weights, "global_batch": global_batch, "peak_lr": peak,
+             "world_size": ctx.world_size, "device": str(device), "amp": str(amp_dtype), "threads": threads})  # fmt: skip
         _note(
-            f"{life.name}: {life.hours:.4g} h, {len(life)} frames; {total} steps x {global_batch} pairs "
+            f"{life.name}: {life.hours:.4g} h, {len(life)} frames"
+            + (f" (first {span_h:.4g} h only)" if span_s < life.seconds else "")
+            + f"; {total} steps x {global_batch} pairs "
             f"({'+'.join(f'{k} {v:g}' for k, v in weights.items())}); model {cfg.model.size}; {device}"
             + (f"; resuming at step {start}" if start else ""),
             ctx,

@@ -8,7 +8,7 @@ intrinsics per frame, written in the life format. See docs/world.md.
 from slife.world.config import GENERATOR_VERSION, WorldConfig
 from slife.world.families import FAMILIES, parse_life_name
 
-__all__ = ["FAMILIES", "GENERATOR_VERSION", "WorldConfig", "make_life", "make_nonlife", "parse_life_name"]
+__all__ = ["FAMILIES", "GENERATOR_VERSION", "WorldConfig", "make_diverse", "make_life", "make_nonlife", "parse_life_name"]
 
 
 def make_life(*args, **kwargs):
@@ -18,8 +18,15 @@ def make_life(*args, **kwargs):
     return _make_life(*args, **kwargs)
 
 
+def make_diverse(*args, **kwargs):
+    """See :func:`slife.world.generate.make_diverse`."""
+    from slife.world.generate import make_diverse as _make_diverse
+
+    return _make_diverse(*args, **kwargs)
+
+
 def make_nonlife(*args, **kwargs):
-    """See :func:`slife.world.generate.make_nonlife`."""
+    """Deprecated: see :func:`slife.world.generate.make_diverse`."""
     from slife.world.generate import make_nonlife as _make_nonlife
 
     return _make_nonlife(*args, **kwargs)

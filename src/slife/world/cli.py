@@ -1,4 +1,4 @@
-"""``slife world make`` and ``slife world nonlife``: render synthetic lives."""
+"""``slife world make`` and ``slife world diverse``: render synthetic lives and the diverse-data control."""
 
 from __future__ import annotations
 
@@ -36,27 +36,35 @@ def _make(args: argparse.Namespace) -> int:
     return 0
 
 
-def _nonlife(args: argparse.Namespace) -> int:
-    from slife.life import Life
-    from slife.world.generate import make_nonlife
+def _diverse(args: argparse.Namespace) -> int:
+    import sys
 
-    out = make_nonlife(args.out, minutes=args.minutes, fps=args.fps, seed=args.seed, size=args.size,
+    from slife.life import Life
+    from slife.world.generate import make_diverse
+
+    if args.world_command == "nonlife":
+        print("slife world nonlife: deprecated name, use `slife world diverse` (short clips with hard cuts are "
+              "the paper's diverse-data control)", file=sys.stderr)
+    out = make_diverse(args.out, minutes=args.minutes, fps=args.fps, seed=args.seed, size=args.size,
                        clip_seconds=(args.clip_min, args.clip_max), progress=not args.quiet, config=_config(args))
     info = Life.open(out).info()
-    print(f"{out}: non-life control, {info['frames']} frames, {info['videos']} videos, {len(Life.open(out).meta['clips'])} clips")
+    print(f"{out}: diverse-data control, {info['frames']} frames, {info['videos']} videos, {len(Life.open(out).meta['clips'])} clips")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``slife world make|nonlife``."""
+    """Add ``slife world make|diverse`` (``nonlife``: deprecated alias of ``diverse``)."""
     world = sub.add_parser("world", help="render synthetic lives with depth and poses (offline default data)")
     wsub = world.add_subparsers(dest="world_command", required=True)
     make = wsub.add_parser("make", help="render one life <family>-<place> (families: kitchen, street)")
     _common(make)
     make.add_argument("--life", default="kitchen-1", help="life name <family>-<place>, e.g. kitchen-1, street-2")
     make.set_defaults(func=_make)
-    non = wsub.add_parser("nonlife", help="render the non-life control: unrelated short clips with hard cuts")
-    _common(non)
-    non.add_argument("--clip-min", type=float, default=2.0, help="shortest clip in seconds (default 2)")
-    non.add_argument("--clip-max", type=float, default=10.0, help="longest clip in seconds (default 10)")
-    non.set_defaults(func=_nonlife)
+    for name, text in (("diverse", "render the diverse-data control (the paper's Kinetics analogue): unrelated "
+                                   "short clips of many places with hard cuts"),
+                       ("nonlife", "deprecated name of `diverse`")):  # fmt: skip
+        non = wsub.add_parser(name, help=text)
+        _common(non)
+        non.add_argument("--clip-min", type=float, default=2.0, help="shortest clip in seconds (default 2)")
+        non.add_argument("--clip-max", type=float, default=10.0, help="longest clip in seconds (default 10)")
+        non.set_defaults(func=_diverse)

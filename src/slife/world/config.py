@@ -28,6 +28,12 @@ class WorldConfig:
     far: float = 60.0  # far clipping plane (m); farther geometry reads as sky (depth 0)
     street_fog: float = 0.012  # exponential haze density outdoors (1/m); indoors there is none
     nonlife_video_minutes: tuple[float, float] = (1.0, 2.0)  # length of each edited non-life video
+    # Wear and grime on every surface [ours]: non-repeating value noise anchored to world coordinates
+    # (the same on a surface from every view), modulating albedo by up to +-surface_detail. Tiled
+    # procedural materials alone are so predictable that a model can complete a view from itself
+    # and never needs the other view (docs/results/world); 0 keeps the plain materials.
+    surface_detail: float = 0.0
+    surface_detail_freq: float = 8.0  # cycles per metre of the coarsest octave (then 2x, 4x)
 
     def __post_init__(self) -> None:
         if not 30.0 <= self.hfov_deg <= 120.0:
@@ -46,6 +52,10 @@ class WorldConfig:
             raise ValueError(f"revisit_prob must be in [0, 1], got {self.revisit_prob}")
         if self.texture_size not in (64, 128, 256, 512, 1024):
             raise ValueError(f"texture_size must be a power of two in [64, 1024], got {self.texture_size}")
+        if not 0.0 <= self.surface_detail <= 1.0:
+            raise ValueError(f"surface_detail must be in [0, 1], got {self.surface_detail}")
+        if not 0.1 <= self.surface_detail_freq <= 100.0:
+            raise ValueError(f"surface_detail_freq must be in [0.1, 100] cycles/m, got {self.surface_detail_freq}")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
         if not 1.0 <= self.far <= 65.0:

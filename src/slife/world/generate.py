@@ -1,4 +1,4 @@
-"""Rendered lives and the non-life control, written in the life format with depth and poses."""
+"""Rendered lives and the diverse-data control, written in the life format with depth and poses."""
 
 from __future__ import annotations
 
@@ -180,7 +180,8 @@ def make_life(
     writer = LifeWriter(out, name=life, fps=fps, short_side=size, kind="world", has_depth=True, has_poses=True, meta=meta)
     todo = [v for v in videos if v[0] not in done]
     if todo:
-        with Renderer(size, pool, cfg.hfov_deg, cfg.far) as renderer:
+        with Renderer(size, pool, cfg.hfov_deg, cfg.far, detail=cfg.surface_detail,
+                      detail_freq=cfg.surface_detail_freq) as renderer:
             _render_segments(renderer, writer, todo, cfg, fps, progress, GENERATOR_VERSION)
     return out
 
@@ -205,7 +206,7 @@ def _nonlife_clips(seed: int, total: int, fps: float, clip_seconds: tuple[float,
         left -= target
 
 
-def make_nonlife(
+def make_diverse(
     out_dir: str | Path,
     minutes: float = 10.0,
     fps: float = 2.0,
@@ -215,16 +216,17 @@ def make_nonlife(
     progress: bool = True,
     config: WorldConfig | None = None,
 ) -> Path:
-    """The non-life control: unrelated ``clip_seconds`` clips, each from a different random place of
-    the same world (random family), edited into videos of ``config.nonlife_video_minutes`` with hard
-    cuts. Cut times are recorded only in ``meta["clips"]``."""
+    """The diverse-data control (the paper's Kinetics-400 analogue, which aligns *well*): unrelated
+    ``clip_seconds`` clips, each from a different random place of the same world (random family),
+    edited into videos of ``config.nonlife_video_minutes`` with hard cuts. Cut times are recorded only
+    in ``meta["clips"]``. The life's kind is ``diverse``."""
     cfg = config or WorldConfig()
     _check_args(minutes, fps, size)
     lo, hi = (float(c) for c in clip_seconds)
     if not 0 < lo <= hi:
         raise SlifeError(f"clip_seconds {clip_seconds}: must be (low, high) with 0 < low <= high")
     out = Path(out_dir)
-    request = _normalise({"generator": GENERATOR_VERSION, "kind": "nonlife", "seed": int(seed), "minutes": float(minutes),
+    request = _normalise({"generator": GENERATOR_VERSION, "kind": "diverse", "seed": int(seed), "minutes": float(minutes),
                           "fps": float(fps), "size": int(size), "clip_seconds": [lo, hi], "config": to_dict(cfg)})
     done = _prepare(out, request)
     pool = build_texture_pool(seed, cfg.texture_size)
@@ -240,7 +242,7 @@ def make_nonlife(
     meta = {"generator": GENERATOR_VERSION, "world_seed": int(seed), "hfov_deg": cfg.hfov_deg, "image": f"square {size}x{size}",
             "world_frame": WORLD_FRAME + " (each clip has its own place and coordinates)",
             "clip_seconds": [lo, hi], "clips": clip_meta, "request": request}
-    writer = LifeWriter(out, name=out.name, fps=fps, short_side=size, kind="nonlife", has_depth=True, has_poses=True, meta=meta)
+    writer = LifeWriter(out, name=out.name, fps=fps, short_side=size, kind="diverse", has_depth=True, has_poses=True, meta=meta)
 
     def segments(clips: list[dict[str, Any]]) -> Iterator[_Segment]:
         for c in clips:
@@ -252,8 +254,18 @@ def make_nonlife(
                                int(crng.integers(len(layout.pois))), visits)
             yield _Segment(layout, track, lead_in, c["frames"], c["hour"], float(crng.uniform(0, 2 * np.pi)))
 
-    todo = [(v, f"nonlife-video{v:03d}", list(segments(clips))) for v, (_, clips) in enumerate(plan) if v not in done]
+    todo = [(v, f"diverse-video{v:03d}", list(segments(clips))) for v, (_, clips) in enumerate(plan) if v not in done]
     if todo:
-        with Renderer(size, pool, cfg.hfov_deg, cfg.far) as renderer:
+        with Renderer(size, pool, cfg.hfov_deg, cfg.far, detail=cfg.surface_detail,
+                      detail_freq=cfg.surface_detail_freq) as renderer:
             _render_segments(renderer, writer, todo, cfg, fps, progress, GENERATOR_VERSION)
     return out
+
+
+def make_nonlife(*args: Any, **kwargs: Any) -> Path:
+    """Deprecated name of :func:`make_diverse` (many short clips with hard cuts are the paper's
+    *diverse-data* control, not its non-life one)."""
+    import warnings
+
+    warnings.warn("make_nonlife is deprecated: use make_diverse (the diverse-data control)", DeprecationWarning, stacklevel=2)
+    return make_diverse(*args, **kwargs)

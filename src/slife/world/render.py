@@ -57,6 +57,8 @@ uniform float u_fog_density;
 uniform vec3 u_lamps[4];
 uniform int u_n_lamps;
 uniform vec3 u_lamp_color;
+uniform float u_detail;
+uniform float u_detail_freq;
 in vec3 v_world;
 in vec3 v_normal;
 in vec2 v_uv;
@@ -64,9 +66,27 @@ flat in float v_layer;
 in float v_z;
 layout(location = 0) out vec4 f_color;
 layout(location = 1) out float f_depth;
+float hash3(vec3 p) {  // a fixed pseudo-random value per integer lattice point
+    p = fract(p * 0.3183099 + vec3(0.71, 0.113, 0.419));
+    p *= 17.0;
+    return fract(p.x * p.y * p.z * (p.x + p.y + p.z));
+}
+float value_noise(vec3 x) {  // trilinear value noise in [0, 1], anchored to world coordinates
+    vec3 i = floor(x);
+    vec3 f = x - i;
+    f = f * f * (3.0 - 2.0 * f);
+    return mix(mix(mix(hash3(i), hash3(i + vec3(1, 0, 0)), f.x), mix(hash3(i + vec3(0, 1, 0)), hash3(i + vec3(1, 1, 0)), f.x), f.y),
+               mix(mix(hash3(i + vec3(0, 0, 1)), hash3(i + vec3(1, 0, 1)), f.x), mix(hash3(i + vec3(0, 1, 1)), hash3(i + 1.0), f.x), f.y), f.z);
+}
 void main() {
     vec2 m = 1.0 - abs(mod(v_uv, 2.0) - 1.0);  // mirrored repeat: seamless for photos too
     vec3 albedo = textureGrad(u_tex, vec3(m, v_layer), dFdx(v_uv), dFdy(v_uv)).rgb;
+    if (u_detail > 0.0) {  // wear and grime that never repeat: the same on a surface from every view
+        vec3 q = v_world * u_detail_freq;
+        float d = 0.5 * value_noise(q) + 0.3 * value_noise(2.03 * q + 17.0) + 0.2 * value_noise(4.01 * q + 31.0);
+        vec3 tint = vec3(value_noise(0.5 * q + 5.0), value_noise(0.5 * q + 9.0), value_noise(0.5 * q + 13.0)) - 0.5;
+        albedo = clamp(albedo * (1.0 + u_detail * (2.0 * d - 1.0)) + 0.5 * u_detail * tint * albedo, 0.0, 1.0);
+    }
     vec3 n = normalize(v_normal);
     vec3 light = u_ambient * (0.8 + 0.2 * n.z) + u_sun_color * max(dot(n, u_sun_dir), 0.0);
     for (int i = 0; i < u_n_lamps; ++i) {
@@ -179,12 +199,24 @@ def create_context():
 class Renderer:
     """Renders square ``size`` images of box meshes textured from one texture pool."""
 
-    def __init__(self, size: int, pool: TexturePool, hfov_deg: float = 65.0, far: float = 60.0, near: float = 0.05):
+    def __init__(
+        self,
+        size: int,
+        pool: TexturePool,
+        hfov_deg: float = 65.0,
+        far: float = 60.0,
+        near: float = 0.05,
+        detail: float = 0.0,
+        detail_freq: float = 8.0,
+    ):
+        """``detail``: strength of the world-anchored surface detail (0 = none); ``detail_freq``: its
+        base frequency in cycles per metre (octaves at 1x, 2x, 4x)."""
         import moderngl
 
         self.size = size
         self.K = intrinsics(size, hfov_deg)
         self.far = far
+        self.detail, self.detail_freq = float(detail), float(detail_freq)
         self.ctx = create_context()
         ctx = self.ctx
         n, s = pool.layers.shape[0], pool.layers.shape[1]
@@ -237,6 +269,8 @@ class Renderer:
                             ("u_lamp_color", light.lamp_color)):
             p[name].value = tuple(float(v) for v in value)
         p["u_fog_density"].value = float(light.fog_density)
+        p["u_detail"].value = float(self.detail)
+        p["u_detail_freq"].value = float(self.detail_freq)
         lamps = np.zeros((4, 3), "f4")
         lamps[: len(light.lamps)] = np.asarray(light.lamps, "f4").reshape(-1, 3)[:4]
         p["u_lamps"].write(lamps.tobytes())

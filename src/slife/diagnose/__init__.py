@@ -1,0 +1,1 @@
+"""Diagnostics of the learning machinery on tasks with known answers (``slife diagnose ...``)."""
