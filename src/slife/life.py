@@ -69,7 +69,7 @@ class LifeManifest:
     name: str
     fps: float
     short_side: int
-    kind: str = "video"  # "video" (ingested), "world" (synthetic), "diverse" (control clips; "nonlife" before 0.2)
+    kind: str = "video"  # "video" (ingested), "world" (synthetic), "diverse" (control clips; "nonlife" in older renders)
     has_depth: bool = False
     has_poses: bool = False
     videos: list[VideoEntry] = field(default_factory=list)
