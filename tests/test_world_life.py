@@ -210,3 +210,23 @@ def test_cli_make_and_errors(tmp_path, capsys):
     assert main(["world", "make", str(out), "--life", "street-4", "--minutes", "0.1", "--size", "32", "--quiet",
                  "--set", "texture_size=64"]) == 2
     assert "different life" in capsys.readouterr().err
+
+
+def test_static_cameras_never_move_and_only_the_light_changes(tmp_path):
+    from slife.world import make_static
+
+    cfg = WorldConfig(texture_size=64, session_minutes=(0.1, 0.15))
+    life = Life.open(make_static(tmp_path / "cams", minutes=0.3, fps=2.0, seed=0, size=64, time_lapse=3600.0,
+                                 progress=False, config=cfg))
+    assert life.kind == "static" and life.has_depth and life.has_poses and len(life) == 36
+    cams = life.meta["cameras"]
+    assert len(cams) == life.manifest.videos.__len__() >= 2
+    for v in range(len(cams)):
+        idx = np.flatnonzero(life.video_index == v)
+        assert np.allclose(life.poses[idx], life.poses[idx[0]])  # the camera is fixed within a video
+        first, last = life.image(int(idx[0])).astype(float), life.image(int(idx[-1])).astype(float)
+        assert np.abs(first - last).mean() > 1.0  # an hour of daylight per second of video changes the light
+        assert np.allclose(life.depth(int(idx[0])), life.depth(int(idx[-1])))  # the scene itself does not
+    assert not np.allclose(life.poses[0], life.poses[-1])  # cameras differ between videos
+    with pytest.raises(SlifeError, match="time_lapse"):
+        make_static(tmp_path / "bad", minutes=0.1, size=64, time_lapse=0.5, progress=False, config=cfg)

@@ -69,7 +69,8 @@ class LifeManifest:
     name: str
     fps: float
     short_side: int
-    kind: str = "video"  # "video" (ingested), "world" (synthetic), "diverse" (control clips; "nonlife" in older renders)
+    kind: str = "video"  # video (ingested), world (synthetic), diverse (control clips; "nonlife" in older
+    # renders), static (fixed cameras)
     has_depth: bool = False
     has_poses: bool = False
     videos: list[VideoEntry] = field(default_factory=list)

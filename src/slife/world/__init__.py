@@ -8,7 +8,8 @@ intrinsics per frame, written in the life format. See docs/world.md.
 from slife.world.config import GENERATOR_VERSION, WorldConfig
 from slife.world.families import FAMILIES, parse_life_name
 
-__all__ = ["FAMILIES", "GENERATOR_VERSION", "WorldConfig", "make_diverse", "make_life", "make_nonlife", "parse_life_name"]
+__all__ = ["FAMILIES", "GENERATOR_VERSION", "WorldConfig", "make_diverse", "make_life", "make_nonlife", "make_static",
+           "parse_life_name"]
 
 
 def make_life(*args, **kwargs):
@@ -23,6 +24,13 @@ def make_diverse(*args, **kwargs):
     from slife.world.generate import make_diverse as _make_diverse
 
     return _make_diverse(*args, **kwargs)
+
+
+def make_static(*args, **kwargs):
+    """See :func:`slife.world.generate.make_static`."""
+    from slife.world.generate import make_static as _make_static
+
+    return _make_static(*args, **kwargs)
 
 
 def make_nonlife(*args, **kwargs):

@@ -52,8 +52,19 @@ def _diverse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _static(args: argparse.Namespace) -> int:
+    from slife.life import Life
+    from slife.world.generate import make_static
+
+    out = make_static(args.out, minutes=args.minutes, fps=args.fps, seed=args.seed, size=args.size,
+                      time_lapse=args.time_lapse, progress=not args.quiet, config=_config(args))
+    life = Life.open(out)
+    print(f"{out}: non-life control (static cameras), {len(life)} frames, {len(life.meta['cameras'])} cameras")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``slife world make|diverse`` (``nonlife``: deprecated alias of ``diverse``)."""
+    """Add ``slife world make|diverse|static`` (``nonlife``: deprecated alias of ``diverse``)."""
     world = sub.add_parser("world", help="render synthetic lives with depth and poses (offline default data)")
     wsub = world.add_subparsers(dest="world_command", required=True)
     make = wsub.add_parser("make", help="render one life <family>-<place> (families: kitchen, street)")
@@ -68,3 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         non.add_argument("--clip-min", type=float, default=2.0, help="shortest clip in seconds (default 2)")
         non.add_argument("--clip-max", type=float, default=10.0, help="longest clip in seconds (default 10)")
         non.set_defaults(func=_diverse)
+    static = wsub.add_parser("static", help="render a non-life control: fixed (surveillance) cameras, only the light changes")
+    _common(static)
+    static.add_argument("--time-lapse", type=float, default=120.0,
+                        help="hours of daylight per hour of video (default 120: 2 minutes span 4 hours)")
+    static.set_defaults(func=_static)

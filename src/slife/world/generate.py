@@ -35,6 +35,7 @@ class _Segment:
     frames: int
     hour: float  # time of day at the segment's first frame
     azimuth: float  # orientation of the place relative to the sun path
+    time_scale: float = 1.0  # hours of daylight that pass per hour of video (a time-lapse > 1)
 
 
 def _check_args(minutes: float, fps: float, size: int) -> None:
@@ -107,8 +108,8 @@ def _render_segments(
                     times = seg.start + np.arange(seg.frames) / fps
                     poses = seg.track.poses(times)
                     for k in range(seg.frames):
-                        light = lighting(seg.hour + k / fps / 3600.0, seg.layout.outdoor, seg.layout.lamps,
-                                         cfg.street_fog, seg.azimuth)
+                        light = lighting(seg.hour + seg.time_scale * k / fps / 3600.0, seg.layout.outdoor,
+                                         seg.layout.lamps, cfg.street_fog, seg.azimuth)
                         rgb, depth = renderer.render(poses[k], light)
                         pending.append(pool.submit(shard.add, rgb, (local + k) / fps, depth=depth, pose=poses[k],
                                                    intrinsics=K, quality=cfg.jpeg_quality))
@@ -255,6 +256,67 @@ def make_diverse(
             yield _Segment(layout, track, lead_in, c["frames"], c["hour"], float(crng.uniform(0, 2 * np.pi)))
 
     todo = [(v, f"diverse-video{v:03d}", list(segments(clips))) for v, (_, clips) in enumerate(plan) if v not in done]
+    if todo:
+        with Renderer(size, pool, cfg.hfov_deg, cfg.far, detail=cfg.surface_detail,
+                      detail_freq=cfg.surface_detail_freq) as renderer:
+            _render_segments(renderer, writer, todo, cfg, fps, progress, GENERATOR_VERSION)
+    return out
+
+
+def _fixed_track(track: Track, at: float, seconds: float) -> Track:
+    """A camera that stays where ``track`` is at time ``at``, for ``seconds``."""
+    pose = [np.interp(at, track.t, a) for a in (track.yaw, track.pitch, track.roll)]
+    pos = np.array([np.interp(at, track.t, track.pos[:, k]) for k in range(3)])
+    t = np.array([0.0, max(seconds, 1e-6)])
+    return Track(t, np.stack([pos, pos]), *(np.full(2, a) for a in pose))
+
+
+def make_static(
+    out_dir: str | Path,
+    minutes: float = 10.0,
+    fps: float = 2.0,
+    seed: int = 0,
+    size: int = 256,
+    time_lapse: float = 120.0,
+    progress: bool = True,
+    config: WorldConfig | None = None,
+) -> Path:
+    """A *non-life* control (the paper's surveillance video): static cameras. Each video is one fixed
+    camera (a random place of a random family, posed where a person would stand and look) that never
+    moves; only the light changes, ``time_lapse`` times faster than real time (120: a 2-minute video
+    spans 4 hours of the day). Depth and poses are written as for a life; every pair of a video is
+    an exact identity correspondence. The life's kind is ``static``."""
+    cfg = config or WorldConfig()
+    _check_args(minutes, fps, size)
+    if not 1.0 <= time_lapse <= 10000.0:
+        raise SlifeError(f"time_lapse {time_lapse}: must be in [1, 10000]")
+    out = Path(out_dir)
+    request = _normalise({"generator": GENERATOR_VERSION, "kind": "static", "seed": int(seed), "minutes": float(minutes),
+                          "fps": float(fps), "size": int(size), "time_lapse": float(time_lapse), "config": to_dict(cfg)})
+    done = _prepare(out, request)
+    pool = build_texture_pool(seed, cfg.texture_size)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57A7]))
+    total = max(1, int(round(minutes * 60 * fps)))
+    counts = _split(total, rng, cfg.session_minutes[0] * 60 * fps, cfg.session_minutes[1] * 60 * fps)
+    families = list(FAMILIES)
+    videos, cameras = [], []
+    for k, n in enumerate(counts):
+        family, place = families[int(rng.integers(len(families)))], int(rng.integers(1000, 10**6))
+        layout = make_layout(seed, family, place, pool)
+        crng = np.random.default_rng(int(rng.integers(2**31)))
+        walk = walk_track(layout, Planner(layout), crng, cfg, Person.draw(crng, cfg), 30.0,
+                          int(crng.integers(len(layout.pois))), np.zeros(len(layout.pois), np.int64))
+        at = float(crng.uniform(0.0, 30.0))
+        h0, h1 = cfg.day_hours
+        hour = float(crng.uniform(h0, max(h0, h1 - time_lapse * n / fps / 3600.0)))
+        cameras.append({"video": k, "frames": n, "family": family, "place": place, "start_hour": round(hour, 4)})
+        seg = _Segment(layout, _fixed_track(walk, at, n / fps), 0.0, n, hour, float(crng.uniform(0, 2 * np.pi)), time_lapse)
+        videos.append((k, f"static-camera{k:03d}", [seg]))
+    meta = {"generator": GENERATOR_VERSION, "world_seed": int(seed), "hfov_deg": cfg.hfov_deg, "image": f"square {size}x{size}",
+            "world_frame": "each camera has its own place and coordinates", "cameras": cameras, "time_lapse": time_lapse,
+            "request": request}  # fmt: skip
+    writer = LifeWriter(out, name=out.name, fps=fps, short_side=size, kind="static", has_depth=True, has_poses=True, meta=meta)
+    todo = [v for v in videos if v[0] not in done]
     if todo:
         with Renderer(size, pool, cfg.hfov_deg, cfg.far, detail=cfg.surface_detail,
                       detail_freq=cfg.surface_detail_freq) as renderer:
