@@ -128,6 +128,15 @@ def _render_segments(
     bar.close()
 
 
+def _render_videos(writer: LifeWriter, todo: list[tuple[int, str, list[_Segment]]], pool: Any, size: int,
+                   cfg: WorldConfig, fps: float, progress: bool) -> None:
+    """Render the videos still to do with one renderer (none: no GL context is made)."""
+    if todo:
+        with Renderer(size, pool, cfg.hfov_deg, cfg.far, detail=cfg.surface_detail,
+                      detail_freq=cfg.surface_detail_freq) as renderer:
+            _render_segments(renderer, writer, todo, cfg, fps, progress, GENERATOR_VERSION)
+
+
 def make_life(
     out_dir: str | Path,
     life: str = "kitchen-1",
@@ -180,10 +189,7 @@ def make_life(
             "sessions": sessions, "places_of_interest": len(layout.pois), "request": request}
     writer = LifeWriter(out, name=life, fps=fps, short_side=size, kind="world", has_depth=True, has_poses=True, meta=meta)
     todo = [v for v in videos if v[0] not in done]
-    if todo:
-        with Renderer(size, pool, cfg.hfov_deg, cfg.far, detail=cfg.surface_detail,
-                      detail_freq=cfg.surface_detail_freq) as renderer:
-            _render_segments(renderer, writer, todo, cfg, fps, progress, GENERATOR_VERSION)
+    _render_videos(writer, todo, pool, size, cfg, fps, progress)
     return out
 
 
@@ -256,10 +262,7 @@ def make_diverse(
             yield _Segment(layout, track, lead_in, c["frames"], c["hour"], float(crng.uniform(0, 2 * np.pi)))
 
     todo = [(v, f"diverse-video{v:03d}", list(segments(clips))) for v, (_, clips) in enumerate(plan) if v not in done]
-    if todo:
-        with Renderer(size, pool, cfg.hfov_deg, cfg.far, detail=cfg.surface_detail,
-                      detail_freq=cfg.surface_detail_freq) as renderer:
-            _render_segments(renderer, writer, todo, cfg, fps, progress, GENERATOR_VERSION)
+    _render_videos(writer, todo, pool, size, cfg, fps, progress)
     return out
 
 
@@ -317,10 +320,7 @@ def make_static(
             "request": request}  # fmt: skip
     writer = LifeWriter(out, name=out.name, fps=fps, short_side=size, kind="static", has_depth=True, has_poses=True, meta=meta)
     todo = [v for v in videos if v[0] not in done]
-    if todo:
-        with Renderer(size, pool, cfg.hfov_deg, cfg.far, detail=cfg.surface_detail,
-                      detail_freq=cfg.surface_detail_freq) as renderer:
-            _render_segments(renderer, writer, todo, cfg, fps, progress, GENERATOR_VERSION)
+    _render_videos(writer, todo, pool, size, cfg, fps, progress)
     return out
 
 
