@@ -374,7 +374,6 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: bool = True) -> dict[st
     from slife.align.plots import plot_emergence, plot_matrix
     from slife.align.sources import ReadProtocol, checkpoint_source
     from slife.align.testset import make_testset
-    from slife.model.checkpoint import load_model
     from slife.model.config import model_config
     from slife.world import parse_life_name
 
@@ -412,9 +411,10 @@ def run_demo(cfg: DemoConfig, out: str | Path, progress: bool = True) -> dict[st
     (out / "alignment" / "cas_matrix.json").write_text(json.dumps(align, indent=1))
     plot_matrix(align["names"], np.asarray(align["cas"]), out / "alignment" / "cas_matrix.png", align["chance"],
                 tuple(baselines), title=f"CAS (k={cfg.k}, read {proto.label})")  # fmt: skip
-    uses = {name: source_use(load_model(out / "runs" / name / "checkpoints" / "last.pt")[0], testset, cfg.seed)
-            for name in lives} if len(testset) > 1 else {}  # fmt: skip
-    uses["random-init"] = source_use(baselines["random-init"].model, testset, cfg.seed) if len(testset) > 1 else {}
+    uses: dict[str, dict[str, float]] = {}
+    if len(testset) > 1:  # the control swaps sources between pairs
+        uses = {name: source_use(sources[name].load()[0], testset, cfg.seed) for name in lives}
+        uses["random-init"] = source_use(baselines["random-init"].model, testset, cfg.seed)
 
     life_names = [n for n in cfg.lives if n in lives]
     families = {n: parse_life_name(n)[0] for n in life_names}

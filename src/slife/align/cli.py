@@ -160,8 +160,8 @@ def _score(args: argparse.Namespace) -> int:
     print(f"A = {a.path}\nB = {b.path}\ntest set {ts.path}: {len(ts)} pairs, {ts.num_patches} patches, k = {cfg.k}, "
           f"read {proto.label}")
     for key, value in result["cas"].items():
-        moving = f"   moving patches {_fmt(result['cas_moving'][key])}" if "cas_moving" in result else ""
-        print(f"CAS {key:<22} {_fmt(value)} ± {result['cas_sem'][key]:.4f}{moving}")
+        on_moving = f"   moving patches {_fmt(result['cas_moving'][key])}" if "cas_moving" in result else ""
+        print(f"CAS {key:<22} {_fmt(value)} ± {result['cas_sem'][key]:.4f}{on_moving}")
     print(f"chance k/N              {_fmt(result['chance'])}")
     if cfg.per_layer:
         print("CAS A | B per layer     " + " ".join(_fmt(v) for v in result["cas_per_layer"]))

@@ -25,9 +25,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from slife.align.analysis import gt_alignment, gt_alignment_chance, moving_patches, rank
+from slife.align.analysis import gt_chance, gt_scores, rank
 from slife.align.controls import source_use
-from slife.align.sources import IdentitySource, ReadProtocol, model_attention
+from slife.align.sources import IdentitySource, ReadProtocol, model_attention, random_init_source
 from slife.align.testset import TestSet
 from slife.errors import SlifeError
 from slife.pairs.dataset import to_batch
@@ -156,26 +156,20 @@ class ShiftPairs:
 
 
 # ---- scoring --------------------------------------------------------------------------------------
+SCORE_KEYS = {"exact": "r0", "within1": "r1", "exact_moving": "moving_r0", "within1_moving": "moving_r1"}
+
+
 def score_top1(attn: torch.Tensor, testset: TestSet) -> dict[str, float]:
-    """Exact and within-1 GT alignment of a map, on all patches with GT and on moving ones."""
-    top1 = rank(attn, 1).top1
-    moving = moving_patches(testset)
-    return {
-        "exact": gt_alignment(top1, testset, 0),
-        "within1": gt_alignment(top1, testset, 1),
-        "exact_moving": gt_alignment(top1, testset, 0, moving),
-        "within1_moving": gt_alignment(top1, testset, 1, moving),
-    }
+    """Exact and within-1 GT alignment of a map, on all patches with GT and on moving ones
+    (slife.align.analysis.gt_scores under this test's names)."""
+    scores = gt_scores(rank(attn, 1), testset, (0, 1))
+    return {name: scores[key] for name, key in SCORE_KEYS.items()}
 
 
 def chance_scores(testset: TestSet) -> dict[str, float]:
-    moving = moving_patches(testset)
-    return {
-        "exact": gt_alignment_chance(testset, 0),
-        "within1": gt_alignment_chance(testset, 1),
-        "exact_moving": gt_alignment_chance(testset, 0, moving),
-        "within1_moving": gt_alignment_chance(testset, 1, moving),
-    }
+    """:func:`score_top1` of a uniformly random top-1 (slife.align.analysis.gt_chance)."""
+    scores = gt_chance(testset, (0, 1))
+    return {name: scores[key] for name, key in SCORE_KEYS.items()}
 
 
 def protocols(cfg: ShiftConfig) -> dict[str, ReadProtocol]:
@@ -236,7 +230,7 @@ def _run_shift(cfg: ShiftConfig, progress: Callable[[dict[str, Any]], None] | No
     from slife.diagnose.photos import EVAL_PHOTOS, TRAIN_PHOTOS, load_photos
     from slife.model.config import model_config
     from slife.model.croco import CroCo
-    from slife.train.optim import build_optimizer, set_lr
+    from slife.train.optim import build_optimizer, peak_lr, set_lr, warmup_steps
     from slife.train.precision import autocast_dtype
     from slife.train.schedule import lr_at
 
@@ -249,17 +243,15 @@ def _run_shift(cfg: ShiftConfig, progress: Callable[[dict[str, Any]], None] | No
     amp = autocast_dtype(cfg.precision, device)
     torch.manual_seed(cfg.seed)
     model = CroCo(mcfg)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed + 1)
-        random_init = CroCo(mcfg)
+    random_init = random_init_source(mcfg, cfg.seed + 1).model
     baselines = {
         "identity": score_top1(IdentitySource().attention(evalset), evalset),
         "random-init": score_model(random_init, evalset, cfg),
         "chance": chance_scores(evalset),
     }
-    optimizer = build_optimizer(model, cfg.optim, cfg.optim.lr if cfg.optim.lr > 0 else cfg.optim.base_lr * cfg.batch_size / 256)
-    peak = optimizer.param_groups[0]["lr"]
-    warmup = cfg.optim.warmup_steps if cfg.optim.warmup_steps is not None else round(cfg.optim.warmup_fraction * cfg.steps)
+    peak = peak_lr(cfg.optim, cfg.batch_size)
+    optimizer = build_optimizer(model, cfg.optim, peak)
+    warmup = warmup_steps(cfg.optim, cfg.steps)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     curve: list[dict[str, Any]] = []

@@ -28,7 +28,7 @@ from slife.life import Life
 from slife.model.checkpoint import CHECKPOINT_DIR, LAST, milestone_name, read_checkpoint, save_checkpoint
 from slife.train.config import RESUMABLE_FIELDS, TrainConfig
 from slife.train.distributed import DistContext, mean_over_ranks, setup
-from slife.train.optim import build_optimizer, peak_lr, set_lr
+from slife.train.optim import build_optimizer, peak_lr, set_lr, warmup_steps
 from slife.train.precision import autocast_dtype
 from slife.train.schedule import first_steps, lr_at, plan_milestones, stream
 
@@ -200,8 +200,7 @@ def _train(
               f"({span_h:.4g} h): skipped", ctx)
     milestone_step = first_steps(strm.hours, plan.hours)
     peak = peak_lr(cfg.optim, global_batch)
-    warmup = cfg.optim.warmup_steps if cfg.optim.warmup_steps is not None else round(cfg.optim.warmup_fraction * total)
-    warmup = min(warmup, total)
+    warmup = warmup_steps(cfg.optim, total)
 
     device = ctx.device
     torch.manual_seed(cfg.seed)

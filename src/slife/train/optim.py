@@ -31,6 +31,12 @@ def peak_lr(cfg: OptimConfig, global_batch: int) -> float:
     return cfg.lr if cfg.lr > 0 else cfg.base_lr * global_batch / 256.0
 
 
+def warmup_steps(cfg: OptimConfig, total: int) -> int:
+    """Linear warm-up length: ``cfg.warmup_steps`` if set, else ``warmup_fraction`` of ``total``; at most ``total``."""
+    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_fraction * total)
+    return min(warmup, total)
+
+
 def build_optimizer(model: nn.Module, cfg: OptimConfig, lr: float) -> torch.optim.AdamW:
     """AdamW over :func:`param_groups` with the fused kernel (one kernel for all parameters, on their device).
 
