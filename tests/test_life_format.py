@@ -86,6 +86,7 @@ def test_leftover_partials_are_cleaned_on_reopen(tmp_path: Path) -> None:
     shard = writer.open_shard("b.mp4", 0)
     shard.add(_frame(1), 0.0)  # simulate a kill: never committed nor aborted
     assert list((tmp_path / "shards").glob("*.partial"))
+    writer.close()  # a killed writer's lock goes with its process
     LifeWriter(tmp_path, fps=2.0, short_side=48)
     assert not list((tmp_path / "shards").glob("*.partial"))
     assert len(Life.open(tmp_path)) == 0

@@ -64,3 +64,38 @@ def test_window_limits_frames(life):
     sampler = TemporalSampler.for_life(life, 0.5, 2.0)
     ds = PairBatches(life, sampler, np.array([9, 9, len(life)]), 32, 14, 16, patch_size=8)
     assert int(ds[0]["pairs"].max()) < 9 and int(ds[2]["pairs"].max()) >= 9
+
+
+def _shifted_dataset(life, cache_mb=0.0, warm_steps=2):
+    from slife.pairs.dataset import ShiftWarmup
+
+    sampler = TemporalSampler.for_life(life, 0.5, 2.0)
+    return PairBatches(life, sampler, np.full(4, len(life)), 32, 14, 6, seed=5, patch_size=8,
+                       warmup=ShiftWarmup(warm_steps, max_shift=2), cache_mb=cache_mb)  # fmt: skip
+
+
+def test_shift_warmup_pairs_are_one_frame_moved_by_whole_patches(life):
+    ds = _shifted_dataset(life)
+    warm, real = ds[1], ds[2]
+    assert (warm["pairs"][:, 0] == warm["pairs"][:, 1]).all()  # one frame per warm-up pair
+    assert (real["pairs"][:, 0] != real["pairs"][:, 1]).all()  # then the configured (temporal) pairs
+    moved = 0
+    for src, tgt in zip(warm["src"], warm["tgt"]):
+        # the target is the source window moved by (dy, dx) whole patches: their overlaps are equal
+        found = [(dy, dx) for dy in range(-16, 17, 8) for dx in range(-16, 17, 8)
+                 if torch.equal(tgt[:, max(0, -dy):32 - max(0, dy), max(0, -dx):32 - max(0, dx)],
+                                src[:, max(0, dy):32 + min(0, dy), max(0, dx):32 + min(0, dx)])]  # fmt: skip
+        assert found, "no whole-patch shift maps the source onto the target"
+        moved += found[0] != (0, 0)
+    assert moved >= 3  # 24 of 25 shifts move
+
+
+def test_the_frame_cache_changes_nothing_but_speed(life):
+    cached, uncached = _shifted_dataset(life, cache_mb=64), _shifted_dataset(life, cache_mb=0)
+    for step in (0, 3, 0):
+        a, b = cached[step], uncached[step]
+        assert torch.equal(a["src"], b["src"]) and torch.equal(a["tgt"], b["tgt"]) and torch.equal(a["mask"], b["mask"])
+    assert cached._cached_bytes > 0 and uncached._cached_bytes == 0
+    tight = _shifted_dataset(life, cache_mb=0.01)  # room for one 37 px frame only
+    tight[3]
+    assert 0 < tight._cached_bytes <= 0.01 * 2**20

@@ -13,16 +13,19 @@ from pathlib import Path
 from typing import Sequence
 
 from slife import __version__
-from slife.errors import SlifeError
+from slife.errors import EXIT_BAD_INPUT, EXIT_OS_ERROR, SlifeError, os_error_message
 from slife.life import Life
 
 
 def _info(args: argparse.Namespace) -> int:
     life = Life.open(args.life_dir)
     info = life.info()
+    problems = life.verify(progress=not args.json and sys.stderr.isatty()) if args.verify else None
+    if problems is not None:
+        info["verify"] = {"frames": len(life), "problems": problems}
     if args.json:
         print(json.dumps(info, indent=1))
-        return 0
+        return EXIT_BAD_INPUT if problems else 0
     print(f"life        {info['name']} ({info['kind']})")
     print(f"hours       {info['hours']:.3f}")
     print(f"frames      {info['frames']}")
@@ -33,7 +36,15 @@ def _info(args: argparse.Namespace) -> int:
     print(f"poses       {'yes' if info['poses'] else 'no'}")
     for warning in info["warnings"]:
         print(f"warning     {warning}")
-    return 0
+    if problems is None:
+        return 0
+    if not problems:
+        print(f"verify      ok: {len(life)} frames decoded, every shard matches its index")
+        return 0
+    print(f"verify      {len(problems)} problem(s):")
+    for line in problems:
+        print(f"  {line}")
+    return EXIT_BAD_INPUT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="summarise a life: hours, frames, videos, fps, resolution")
     info.add_argument("life_dir", type=Path)
     info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument("--verify", action="store_true",
+                      help="decode every frame and depth map and check them against the index (exit 2 on problems)")
     info.set_defaults(func=_info)
     register_world(sub)
     register_pairs(sub)
@@ -71,12 +84,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (SlifeError, FileNotFoundError) as exc:
+    except SlifeError as exc:
         print(f"slife {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # e.g. `slife info LIFE | head`: the reader left, nothing to report
+        _silence_stdout()
+        return 0
+    except OSError as exc:  # disk full, read-only folder, permission denied, missing file
+        print(f"slife {args.command}: error: {os_error_message(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT if isinstance(exc, FileNotFoundError) else EXIT_OS_ERROR
     except KeyboardInterrupt:
         print(f"slife {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush of a closed pipe stays quiet."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

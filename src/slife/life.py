@@ -24,12 +24,13 @@ import os
 import re
 import tarfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
 
+from slife.atomic import write_text_atomic
 from slife.errors import SlifeError
 
 MANIFEST = "life.json"
@@ -87,9 +88,22 @@ class LifeManifest:
             if data.get("format") != FORMAT:
                 raise LifeFormatError(f"{where}: not a slife life manifest (format {data.get('format')!r})")
             videos = [VideoEntry(**v) for v in data.pop("videos", [])]
-            return cls(videos=videos, **data)
+            manifest = cls(videos=videos, **data)
         except (json.JSONDecodeError, TypeError, AttributeError) as exc:
             raise LifeFormatError(f"{where}: malformed life manifest: {exc}") from exc
+        for v in manifest.videos:
+            for rel in (v.shard, v.index):
+                check_shard_path(rel, where)
+        return manifest
+
+
+def check_shard_path(rel: Any, where: str) -> None:
+    """Refuse a manifest path that is not a plain file name under ``shards/``: slife reads and, on
+    re-ingest, deletes the files a manifest names, so a crafted ``life.json`` must not reach outside."""
+    parts = PurePosixPath(rel).parts if isinstance(rel, str) else ()
+    ok = len(parts) == 2 and parts[0] == SHARD_DIR and not parts[1].startswith(".") and "\\" not in parts[1]
+    if not ok:
+        raise LifeFormatError(f"{where}: video file {rel!r} is not a file under {SHARD_DIR}/ of the life; refusing it")
 
 
 def read_manifest(life_dir: str | Path) -> LifeManifest | None:
@@ -97,18 +111,19 @@ def read_manifest(life_dir: str | Path) -> LifeManifest | None:
     path = Path(life_dir) / MANIFEST
     if not path.exists():
         return None
-    return LifeManifest.from_json(path.read_text(encoding="utf-8"), str(path))
+    manifest = LifeManifest.from_json(path.read_text(encoding="utf-8"), str(path))
+    root = (Path(life_dir) / SHARD_DIR).resolve()
+    for v in manifest.videos:
+        for rel in (v.shard, v.index):
+            if (Path(life_dir) / rel).resolve().parent != root:  # a symlink out of the life
+                raise LifeFormatError(f"{path}: video file {rel!r} resolves outside {root}; refusing it")
+    return manifest
 
 
 def write_manifest(life_dir: str | Path, manifest: LifeManifest) -> None:
     """Atomically replace the manifest (write a temp file, fsync, rename)."""
     path = Path(life_dir) / MANIFEST
-    tmp = path.with_name(f".{MANIFEST}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(manifest.to_json())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_text_atomic(path, manifest.to_json())
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
@@ -256,7 +271,11 @@ class ShardWriter:
 
 
 class LifeWriter:
-    """Creates or reopens a life directory and adds finished videos to its manifest."""
+    """Creates or reopens a life directory and adds finished videos to its manifest.
+
+    The writer holds the life's lock (slife.locking) from creation until :meth:`close` (or its end):
+    a second writer into the same life is refused instead of deleting the first one's partial files.
+    """
 
     def __init__(
         self,
@@ -270,8 +289,11 @@ class LifeWriter:
         has_poses: bool = False,
         meta: dict[str, Any] | None = None,
     ):
+        from slife.locking import DirLock
+
         self.life_dir = Path(life_dir)
         self.life_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = DirLock(self.life_dir, "writing the life").acquire()
         existing = read_manifest(self.life_dir)
         if existing is None:
             self.manifest = LifeManifest(
@@ -295,6 +317,16 @@ class LifeWriter:
                 raise LifeFormatError(f"{where}: existing life has kind/depth/poses that differ from this writer")
             self.manifest = existing
         self._clean_partials()
+
+    def close(self) -> None:
+        """Release the life's lock (the manifest is already on disk after every video)."""
+        self._lock.release()
+
+    def __enter__(self) -> "LifeWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _clean_partials(self) -> None:
         """Remove leftovers of an interrupted write (never finished files)."""
@@ -499,15 +531,56 @@ class Life:
     def jpeg(self, i: int) -> bytes:
         return self._read(int(i), self._jpeg)
 
+    def where(self, i: int) -> str:
+        """Where frame ``i`` is stored, for messages: ``LIFE/shards/X.tar, frame k of video v (life frame i)``."""
+        video = int(self.video_index[i])
+        shard = self.dir / self.manifest.videos[video].shard
+        return f"{shard}, frame {int(self._local_index[i])} of video {video} (life frame {i})"
+
     def image(self, i: int) -> np.ndarray:
         """Frame ``i`` as H x W x 3 uint8 RGB."""
-        return decode_jpeg(self.jpeg(i))
+        data = self.jpeg(i)
+        try:
+            return decode_jpeg(data)
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for a corrupt image
+            raise LifeFormatError(f"{self.where(int(i))}: cannot decode the JPEG: {exc}") from exc
 
     def depth(self, i: int) -> np.ndarray:
         """Metric depth of frame ``i`` (float32 metres, 0 = invalid)."""
         if self._depth is None:
             raise LifeFormatError(f"{self.dir}: life {self.name!r} has no depth")
-        return decode_depth_png(self._read(int(i), self._depth))
+        data = self._read(int(i), self._depth)
+        try:
+            return decode_depth_png(data)
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise LifeFormatError(f"{self.where(int(i))}: cannot decode the depth PNG: {exc}") from exc
+
+    def verify(self, progress: bool = False) -> list[str]:
+        """Read and decode every frame (and depth map), checking it against the manifest and the index,
+        like ``git fsck``: the problems found, one line each naming shard and frame ([] = all good)."""
+        problems: list[str] = []
+        for v, entry in enumerate(self.manifest.videos):
+            ts = self.local_timestamps[self.video_frames(v)]
+            if len(ts) > 1 and not np.all(np.diff(ts) > 0):
+                problems.append(f"{self.dir / entry.index}: timestamps are not increasing")
+        if self.poses is not None and not (np.isfinite(self.poses).all() and np.isfinite(self.intrinsics).all()):
+            problems.append(f"{self.dir}: poses or intrinsics hold NaN or infinity")
+        frames = range(len(self))
+        if progress:
+            from tqdm import tqdm
+
+            frames = tqdm(frames, desc=f"verify {self.name}", unit="frame")
+        for i in frames:
+            entry = self.manifest.videos[int(self.video_index[i])]
+            try:
+                h, w = self.image(i).shape[:2]
+                if (w, h) != (entry.width, entry.height):
+                    problems.append(f"{self.where(i)}: image is {w}x{h}, the manifest says {entry.width}x{entry.height}")
+                if self._depth is not None and self.depth(i).shape != (h, w):
+                    problems.append(f"{self.where(i)}: depth map is {self.depth(i).shape}, the image {(h, w)}")
+            except LifeFormatError as exc:
+                problems.append(str(exc))
+        return problems
 
     def __getitem__(self, i: int) -> Frame:
         i = int(i)

@@ -86,9 +86,9 @@ def _write_json(path: Path, data: Any) -> None:
         return v
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(clean(data), indent=1), encoding="utf-8")
-    tmp.replace(path)
+    from slife.atomic import write_text_atomic
+
+    write_text_atomic(path, json.dumps(clean(data), indent=1))
 
 
 def _fmt(v: float | None) -> str:

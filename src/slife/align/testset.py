@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,12 +158,9 @@ class TestSet:
                 arrays[name] = value
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        with open(tmp, "wb") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        from slife.atomic import write_bytes_atomic
+
+        write_bytes_atomic(path, buf.getvalue())
         self.path = str(path)
         return path
 

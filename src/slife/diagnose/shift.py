@@ -31,6 +31,7 @@ from slife.align.sources import IdentitySource, ReadProtocol, model_attention, r
 from slife.align.testset import TestSet
 from slife.errors import SlifeError
 from slife.pairs.dataset import to_batch
+from slife.pairs.shifted import cut_pair, draw_shifts, margin, shift_ground_truth, window_side
 from slife.train.config import PRECISIONS, ModelSection, OptimConfig
 
 PROTOCOL_NAMES = ("unmasked", "masked")
@@ -100,8 +101,8 @@ class ShiftPairs:
         if img_size % patch_size:
             raise SlifeError(f"shift pairs: img_size {img_size} is not a multiple of patch_size {patch_size}")
         self.img_size, self.patch_size, self.task = img_size, patch_size, task
-        self.margin = task.max_shift * patch_size + (patch_size if task.subpatch else 0)
-        window = img_size + 2 * self.margin
+        self.margin = margin(patch_size, task.max_shift, task.subpatch)
+        window = window_side(img_size, patch_size, task.max_shift, task.subpatch)
         self.images: list[np.ndarray] = []
         for photo in photos:
             h, w = photo.shape[:2]
@@ -118,32 +119,18 @@ class ShiftPairs:
     def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``n`` pairs: src, tgt (n, S, S, 3) uint8, gt (n, N) int64 (-1 = outside the source), and the
         pixel shift (n, 2) (dy, dx) of the target window relative to the source window."""
-        s, p, m, g = self.img_size, self.patch_size, self.margin, self.grid
-        k = self.task.max_shift
+        s = self.img_size
         which = rng.integers(len(self.images), size=n)
-        shift = rng.integers(-k, k + 1, size=(n, 2)) * p
-        if self.task.subpatch:
-            shift = shift + rng.integers(0, p, size=(n, 2))
+        shift = draw_shifts(n, rng, self.patch_size, self.task.max_shift, self.task.subpatch)
         src = np.empty((n, s, s, 3), np.uint8)
         tgt = np.empty_like(src)
         for i in range(n):
-            img = self.images[which[i]]
-            y0 = int(rng.integers(0, img.shape[0] - self.window + 1)) + m
-            x0 = int(rng.integers(0, img.shape[1] - self.window + 1)) + m
-            src[i] = img[y0 : y0 + s, x0 : x0 + s]
-            ty, tx = y0 + shift[i, 0], x0 + shift[i, 1]
-            tgt[i] = img[ty : ty + s, tx : tx + s]
+            src[i], tgt[i] = cut_pair(self.images[which[i]], shift[i], s, self.margin, rng)
         return src, tgt, self.ground_truth(shift), shift
 
     def ground_truth(self, shift: np.ndarray) -> np.ndarray:
         """(n, N): the source patch containing each target patch centre, -1 outside the source."""
-        p, g = self.patch_size, self.grid
-        centre = (np.arange(g) + 0.5) * p
-        rows = np.floor((centre[None, :] + shift[:, :1]) / p).astype(np.int64)  # (n, g) source row per target row
-        cols = np.floor((centre[None, :] + shift[:, 1:]) / p).astype(np.int64)
-        r, c = rows[:, :, None], cols[:, None, :]
-        ok = (r >= 0) & (r < g) & (c >= 0) & (c < g)
-        return np.where(ok, r * g + c, -1).reshape(len(shift), g * g)
+        return shift_ground_truth(shift, self.img_size, self.patch_size)
 
     def testset(self, n: int, seed: int, names: tuple[str, ...] = ()) -> TestSet:
         """A fixed evaluation set of ``n`` pairs (seeded), in the format every alignment reader takes."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from slife.atomic import write_text_atomic
 from slife.evaluate.metrics import pck_key
 
 REPORT_MD = "eval.md"
@@ -26,9 +26,7 @@ def report_dir(checkpoint: Path, out: Path | None) -> Path:
 def write_json(path: Path, data: Any) -> None:
     """Atomic JSON write (NaN/inf written as null)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(_finite(data), indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(_finite(data), indent=1) + "\n")
 
 
 def _finite(value: Any) -> Any:

@@ -102,6 +102,7 @@ def ingest_life(
             for order, (path, source) in enumerate(zip(videos, sources)):
                 report.videos.append(ingest_video(writer, Path(path), source, order, cfg, bar))
     finally:
+        writer.close()
         if bar is not None:
             bar.close()
     report.seconds = time.perf_counter() - start

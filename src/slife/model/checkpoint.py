@@ -12,13 +12,17 @@ A checkpoint is a ``torch.save`` dict::
     train_config  dict of the training config (optional)
     optimizer, scheduler, scaler, rng   training state (only in checkpoints meant for resuming)
 
+Checkpoints are untrusted input: they are read with ``torch.load(weights_only=True)``, whose
+unpickler builds only tensors and plain containers (dict, list, str, numbers), so a crafted file
+cannot run code. A file that needs anything else is refused with the reason; ``trust=True`` reads it
+with the full unpickler, for files the user made and vouches for.
+
 A run directory (``slife train --out RUN``) holds ``checkpoints/hours_<h>.pt`` at the milestones,
 ``checkpoints/last.pt``, ``config.yaml``, ``log.jsonl`` and ``tb/``.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +30,7 @@ from typing import Any
 
 import torch
 
+from slife.atomic import atomic_open
 from slife.errors import SlifeError
 
 FORMAT = "slife-ckpt/1"
@@ -55,24 +60,36 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, **payload}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_open(path, "wb") as fh:
         torch.save(payload, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint dict, checking it is one of ours."""
+def _load_payload(path: Path, map_location: str | torch.device, trust: bool) -> Any:
+    """``torch.load`` restricted to tensors and plain data unless ``trust``; errors name the file."""
+    import pickle
+
+    try:
+        # mmap: tensors are paged in only when used, so reading metadata (or one field) stays cheap
+        return torch.load(path, map_location=map_location, weights_only=not trust, mmap=True)
+    except pickle.UnpicklingError as exc:
+        if trust:
+            raise CheckpointError(f"{path}: cannot read checkpoint: {exc}") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: refused: the file holds pickled objects other than tensors and plain data, which could "
+            f"run code when loaded ({first}). slife's own checkpoints never do; if you made this file and "
+            "trust it, load it with read_checkpoint(path, trust=True)"
+        ) from exc
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise CheckpointError(f"{path}: cannot read checkpoint: {exc}") from exc
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", trust: bool = False) -> dict[str, Any]:
+    """Load a checkpoint dict, checking it is one of ours (tensors and plain data only unless ``trust``)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        # mmap: tensors are paged in only when used, so reading metadata (or one field) stays cheap
-        payload = torch.load(path, map_location=map_location, weights_only=False, mmap=True)
-    except Exception as exc:  # torch raises many types for corrupt files
-        raise CheckpointError(f"{path}: cannot read checkpoint: {exc}") from exc
+    payload = _load_payload(path, map_location, trust)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a slife checkpoint (use slife.model.official for CroCo files)")
     for key in ("model_config", "model"):
@@ -81,13 +98,16 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return payload
 
 
-def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The model stored in a checkpoint (eval mode) and the checkpoint's metadata (no tensors)."""
+def load_model(
+    path: str | Path, map_location: str | torch.device = "cpu", trust: bool = False
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model stored in a checkpoint (eval mode) and the checkpoint's metadata (no tensors);
+    ``trust`` as in :func:`read_checkpoint`."""
     from slife.config import from_dict
     from slife.model.config import ModelConfig
     from slife.model.croco import CroCo
 
-    payload = read_checkpoint(path, map_location)
+    payload = read_checkpoint(path, map_location, trust)
     cfg = from_dict(ModelConfig, payload["model_config"], f"{path}:model_config")
     model = CroCo(cfg)
     try:
@@ -126,13 +146,11 @@ def list_checkpoints(run_dir: str | Path, include_last: bool = False) -> list[Ch
         match = _MILESTONE.match(path.name)
         if match is None and not (include_last and path.name == LAST):
             continue
-        payload = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        found.append(
-            CheckpointInfo(
-                path=path,
-                name=path.stem,
-                hours_seen=float(payload.get("hours_seen", float(match["h"]) if match else 0.0)),
-                step=int(payload.get("step", 0)),
-            )
-        )
+        payload = read_checkpoint(path)
+        try:
+            hours = float(payload.get("hours_seen", float(match["h"]) if match else 0.0))
+            step = int(payload.get("step", 0))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: hours_seen/step are not numbers: {exc}") from exc
+        found.append(CheckpointInfo(path=path, name=path.stem, hours_seen=hours, step=step))
     return sorted(found, key=lambda c: (c.hours_seen, c.name == "last"))

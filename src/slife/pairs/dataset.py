@@ -3,12 +3,18 @@
 Sample number ``k = step * global_batch + rank * batch + i`` is generated from its own generator
 ``np.random.default_rng([seed, k])``, which draws, in order: the pair (from the prefix of frames
 visible at that step), the source's crop and jitter, the target's crop and jitter, and the target's
-mask. Hence a resumed run sees exactly the samples it would have seen, DDP ranks draw disjoint
-samples, and N ranks x batch B see the same samples as 1 rank x batch N*B.
+mask. During the shift warm-up (steps below ``warmup.steps``) it draws instead: one frame of the
+prefix, the shift, the window position (slife.pairs.shifted), and the mask. Hence a resumed run sees
+exactly the samples it would have seen, DDP ranks draw disjoint samples, and N ranks x batch B see the
+same samples as 1 rank x batch N*B.
+
+Decoded, resized frames are kept in memory up to ``cache_mb`` (per loading process); which frames
+are cached changes nothing but speed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,6 +22,16 @@ import torch
 
 from slife.imaging import IMAGENET_MEAN, IMAGENET_STD
 from slife.pairs.augment import augment, load_resized, resize_side
+from slife.pairs.shifted import cut_pair, draw_shifts, margin, window_side
+
+
+@dataclass(frozen=True)
+class ShiftWarmup:
+    """Steps ``[0, steps)`` train on shifted pairs of single frames (see ``data.shift_warmup``)."""
+
+    steps: int = 0
+    max_shift: int = 2
+    subpatch: bool = False
 
 
 def to_batch(images: list[np.ndarray]) -> torch.Tensor:
@@ -53,11 +69,14 @@ class PairBatches(torch.utils.data.Dataset):
         world_size: int = 1,
         patch_size: int = 16,
         jitter: float = 0.4,
+        warmup: ShiftWarmup = ShiftWarmup(),
+        cache_mb: float = 0.0,
     ):
         self.life = life
         self.sampler = sampler
         self.ends = np.asarray(ends, dtype=np.int64)  # visible prefix length per step
         self.img_size = int(img_size)
+        self.patch_size = int(patch_size)
         self.short_side = resize_side(img_size)
         self.num_patches = (img_size // patch_size) ** 2
         self.num_masked = int(num_masked)
@@ -66,6 +85,12 @@ class PairBatches(torch.utils.data.Dataset):
         self.rank = int(rank)
         self.world_size = int(world_size)
         self.jitter = float(jitter)
+        self.warmup = warmup
+        self.shift_margin = margin(self.patch_size, warmup.max_shift, warmup.subpatch)
+        self.shift_side = window_side(self.img_size, self.patch_size, warmup.max_shift, warmup.subpatch)
+        self.cache_bytes = int(cache_mb * 2**20)
+        self._cache: dict[tuple[int, int], np.ndarray] = {}
+        self._cached_bytes = 0
 
     def __len__(self) -> int:
         return len(self.ends)
@@ -74,22 +99,47 @@ class PairBatches(torch.utils.data.Dataset):
         first = (step * self.world_size + self.rank) * self.batch_size
         return np.arange(first, first + self.batch_size, dtype=np.int64)
 
+    def frame(self, i: int, short_side: int, batch_cache: dict[tuple[int, int], np.ndarray]) -> np.ndarray:
+        """Frame ``i`` resized to ``short_side`` (uint8 H x W x 3), from memory when cached."""
+        key = (i, short_side)
+        image = self._cache.get(key)
+        if image is None:
+            image = batch_cache.get(key)
+        if image is None:
+            data = self.life.jpeg(i)
+            try:
+                image = load_resized(data, short_side)
+            except (ValueError, OSError) as exc:  # PIL or cv2 could not decode it
+                from slife.life import LifeFormatError
+
+                raise LifeFormatError(f"{self.life.where(i)}: cannot decode the JPEG ({exc})") from exc
+            if self._cached_bytes + image.nbytes <= self.cache_bytes:
+                self._cache[key] = image
+                self._cached_bytes += image.nbytes
+            else:
+                batch_cache[key] = image  # at least reused within the batch
+        return image
+
     def __getitem__(self, step: int) -> dict[str, Any]:
         step = int(step)
         end = int(self.ends[step])
         srcs, tgts, masks, pairs = [], [], [], []
-        cache: dict[int, np.ndarray] = {}
-
-        def frame(i: int) -> np.ndarray:
-            if i not in cache:
-                cache[i] = load_resized(self.life.jpeg(i), self.short_side)
-            return cache[i]
-
+        batch_cache: dict[tuple[int, int], np.ndarray] = {}
+        shifting = step < self.warmup.steps
         for k in self.sample_ids(step):
             rng = np.random.default_rng([self.seed, int(k)])
-            src, tgt = (int(v) for v in self.sampler.sample(1, rng, end)[0])
-            srcs.append(augment(frame(src), self.img_size, rng, self.jitter))
-            tgts.append(augment(frame(tgt), self.img_size, rng, self.jitter))
+            if shifting:
+                i = int(rng.integers(0, end))
+                shift = draw_shifts(1, rng, self.patch_size, self.warmup.max_shift, self.warmup.subpatch)[0]
+                src_img, tgt_img = cut_pair(self.frame(i, self.shift_side, batch_cache), shift, self.img_size,
+                                            self.shift_margin, rng)  # fmt: skip
+                srcs.append(np.ascontiguousarray(src_img))
+                tgts.append(np.ascontiguousarray(tgt_img))
+                src = tgt = i
+            else:
+                src, tgt = (int(v) for v in self.sampler.sample(1, rng, end)[0])
+                srcs.append(augment(self.frame(src, self.short_side, batch_cache), self.img_size, rng, self.jitter))
+                tgts.append(augment(self.frame(tgt, self.short_side, batch_cache), self.img_size, rng, self.jitter))
             masks.append(sample_mask(self.num_patches, self.num_masked, rng))
             pairs.append((src, tgt))
         return {

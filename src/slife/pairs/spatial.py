@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from slife.atomic import atomic_open
 from slife.errors import SlifeError
 from slife.geometry import backproject, pixel_centers, sample_nearest
 
@@ -263,12 +264,8 @@ def spatial_index(life, cfg: SpatialConfig, progress: bool = False, rebuild: boo
     index = build_index(life, cfg, progress)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        with open(tmp, "wb") as fh:
+        with atomic_open(path, "wb") as fh:
             np.savez(fh, pairs=index.pairs, jaccard=index.jaccard, params=np.array(json.dumps(index.params)))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
         index.path = path
     except OSError as exc:  # a read-only life still trains; the index is just not reused
         import warnings

@@ -93,4 +93,5 @@ def make_test_life(
                 shard.add(image, local)
         writer.add_video(shard, source=f"synthetic{order}", order=order, duration=float(duration))
         start += duration
+    writer.close()
     return Life.open(life_dir)

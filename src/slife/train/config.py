@@ -19,10 +19,34 @@ class ModelSection:
 
 
 @dataclass
-class DataConfig(PairsConfig):
-    """Pairs (sampler mix, gaps, spatial thresholds, jitter) plus loading and streaming."""
+class ShiftWarmupConfig:
+    """Shift warm-up [ours]: the first ``fraction`` of the steps train on shifted pairs cut from single
+    frames of the life (slife.pairs.shifted: the target is the source window moved by whole patches,
+    up to ``max_shift`` per axis; no colour jitter), then the configured pairs take over. Small models
+    at CPU sizes never start to use the second view on real pairs alone (docs/results/world); the
+    warm-up teaches them to match first, from the life's own frames only. 0 = off (the paper's setup).
+    """
 
+    fraction: float = 0.0
+    max_shift: int = 2
+    subpatch: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.fraction <= 1:
+            raise SlifeError(f"data.shift_warmup.fraction must be in [0, 1], got {self.fraction}")
+        if self.max_shift < 0:
+            raise SlifeError(f"data.shift_warmup.max_shift must be >= 0, got {self.max_shift}")
+
+
+@dataclass
+class DataConfig(PairsConfig):
+    """Pairs (sampler mix, gaps, spatial thresholds, jitter, shift warm-up) plus loading and streaming."""
+
+    shift_warmup: ShiftWarmupConfig = field(default_factory=ShiftWarmupConfig)
     workers: int = 0  # DataLoader worker processes (0 = load in the training process)
+    # Keep decoded, resized frames in memory up to this many MiB per loading process (0 = decode every
+    # time); the samples are the same either way. A 10-minute life at 2 fps and 64 px needs ~20 MiB.
+    cache_mb: float = 1024.0
     # The visible part of the life grows linearly and reaches the whole life after this fraction of
     # the steps; 0 turns streaming off (the whole life is visible from step 0).
     stream_fraction: float = 1.0
@@ -36,6 +60,8 @@ class DataConfig(PairsConfig):
             raise SlifeError(f"data.prefix_hours must be finite and >= 0 (0 = the whole life), got {self.prefix_hours}")
         if self.workers < 0:
             raise SlifeError(f"data.workers must be >= 0, got {self.workers}")
+        if not (self.cache_mb >= 0 and math.isfinite(self.cache_mb)):
+            raise SlifeError(f"data.cache_mb must be finite and >= 0, got {self.cache_mb}")
         if self.stream_fraction < 0:
             raise SlifeError(f"data.stream_fraction must be >= 0, got {self.stream_fraction}")
 
@@ -100,5 +126,5 @@ class TrainConfig:
 
 # Fields that may change when a run is resumed (they do not change what is learned).
 RESUMABLE_FIELDS = (
-    "data.workers", "log_every", "save_every_steps", "save_every_minutes", "device", "threads", "tensorboard",
+    "data.workers", "data.cache_mb", "log_every", "save_every_steps", "save_every_minutes", "device", "threads", "tensorboard",
 )  # fmt: skip

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from slife.config import read_config_file, save_config, to_dict
+from slife.config import merge, read_config_file, save_config, to_dict
 from slife.errors import SlifeError
 from slife.life import Life
 from slife.model.checkpoint import CHECKPOINT_DIR, LAST, milestone_name, read_checkpoint, save_checkpoint
@@ -80,6 +80,8 @@ def _resume_payload(run_dir: Path, cfg_dict: dict[str, Any], life: Life, force: 
         return None
     cfg_file = run_dir / CONFIG_FILE
     old = read_config_file(cfg_file) if cfg_file.is_file() else None
+    if old is not None:  # a field added since the run started counts as its default (what the run used)
+        old = merge(to_dict(TrainConfig()), old)
     diffs = ["(no config.yaml)"] if old is None else config_differences(old, cfg_dict)
     if diffs:
         raise SlifeError(
@@ -148,12 +150,27 @@ def train(
     """
     from slife.train.threads import torch_threads
 
+    from slife.locking import DirLock
+
     ctx = setup(cfg.device)
+    lock = DirLock(run_dir, "slife train") if ctx.is_main else None  # one writer per run directory
     try:
+        if lock is not None:
+            _make_dir(Path(run_dir))
+            lock.acquire()
         with torch_threads(cfg.threads):
             return _train(Path(life_dir), Path(run_dir), cfg, ctx, progress, force, stop_after)
     finally:
+        if lock is not None:
+            lock.release()
         ctx.close()
+
+
+def _make_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SlifeError(f"{path}: cannot create the run directory: {exc.strerror}") from exc
 
 
 def _train(
@@ -164,7 +181,7 @@ def _train(
     from slife.model.config import model_config
     from slife.model.croco import CroCo
     from slife.pairs.config import build_sampler, resolve_weights
-    from slife.pairs.dataset import PairBatches
+    from slife.pairs.dataset import PairBatches, ShiftWarmup
 
     t_start = time.perf_counter()
     threads = torch.get_num_threads()  # set by train() from cfg.threads
@@ -227,9 +244,11 @@ def _train(
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     end_step = total if stop_after is None else max(start, min(total, int(stop_after)))
+    sw = cfg.data.shift_warmup
+    warmup_pairs = ShiftWarmup(int(round(sw.fraction * total)), sw.max_shift, sw.subpatch)
     dataset = PairBatches(
         life, sampler, strm.ends, mcfg.img_size, model.num_masked(), cfg.batch_size, cfg.seed,
-        ctx.rank, ctx.world_size, mcfg.patch_size, cfg.data.jitter,
+        ctx.rank, ctx.world_size, mcfg.patch_size, cfg.data.jitter, warmup_pairs, cfg.data.cache_mb,
     )  # fmt: skip
     loader = DataLoader(
         dataset,

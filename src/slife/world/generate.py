@@ -189,7 +189,8 @@ def make_life(
             "sessions": sessions, "places_of_interest": len(layout.pois), "request": request}
     writer = LifeWriter(out, name=life, fps=fps, short_side=size, kind="world", has_depth=True, has_poses=True, meta=meta)
     todo = [v for v in videos if v[0] not in done]
-    _render_videos(writer, todo, pool, size, cfg, fps, progress)
+    with writer:  # holds the life's lock until the videos are written
+        _render_videos(writer, todo, pool, size, cfg, fps, progress)
     return out
 
 
@@ -262,7 +263,8 @@ def make_diverse(
             yield _Segment(layout, track, lead_in, c["frames"], c["hour"], float(crng.uniform(0, 2 * np.pi)))
 
     todo = [(v, f"diverse-video{v:03d}", list(segments(clips))) for v, (_, clips) in enumerate(plan) if v not in done]
-    _render_videos(writer, todo, pool, size, cfg, fps, progress)
+    with writer:  # holds the life's lock until the videos are written
+        _render_videos(writer, todo, pool, size, cfg, fps, progress)
     return out
 
 
@@ -320,7 +322,8 @@ def make_static(
             "request": request}  # fmt: skip
     writer = LifeWriter(out, name=out.name, fps=fps, short_side=size, kind="static", has_depth=True, has_poses=True, meta=meta)
     todo = [v for v in videos if v[0] not in done]
-    _render_videos(writer, todo, pool, size, cfg, fps, progress)
+    with writer:  # holds the life's lock until the videos are written
+        _render_videos(writer, todo, pool, size, cfg, fps, progress)
     return out
 
 
