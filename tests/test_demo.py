@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from slife.cli import main
-from slife.demo import DemoConfig, correspondence_verdict, headline, verdict
+from slife.demo import DemoConfig, controls_verdict, correspondence_verdict, headline, verdict
 
 
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    # two lives (one per family) + the diverse-data control keep the test short
+    # two lives (one per family) + the two controls keep the test short
     code = main(["demo", "--out", str(out), "--quick", "--quiet", "--set", "lives=[kitchen-1,street-1]"])
     assert code == 0
     return out
@@ -23,7 +23,7 @@ def test_demo_writes_report_with_consistent_numbers(demo_out: Path) -> None:
     results = json.loads((demo_out / "results.json").read_text())
     align = results["alignment"]
     names = align["names"]
-    assert names == ["kitchen-1", "street-1", "diverse", "random-init", "identity"]
+    assert names == ["kitchen-1", "street-1", "diverse", "static", "random-init", "identity"]
     assert align["protocol"] == "masked x8"
     m = np.asarray(align["cas"])
     np.testing.assert_allclose(m, m.T)
@@ -34,11 +34,14 @@ def test_demo_writes_report_with_consistent_numbers(demo_out: Path) -> None:
     stats = results["headline"]
     assert stats["life_vs_life"] == pytest.approx(m[0, 1])
     assert stats["life_vs_diverse"] == pytest.approx((m[0, 2] + m[1, 2]) / 2)
-    assert stats["life_vs_random_init"] == pytest.approx((m[0, 3] + m[1, 3]) / 2)
+    assert stats["life_vs_static"] == pytest.approx((m[0, 3] + m[1, 3]) / 2)
+    assert stats["life_vs_random_init"] == pytest.approx((m[0, 4] + m[1, 4]) / 2)
     mm = np.asarray(align["cas_moving"])
     assert stats["life_vs_life_moving"] == pytest.approx(mm[0, 1])
     assert results["verdict"] == verdict(stats)
-    assert results["headlines"][-2] == correspondence_verdict(stats, results["source_use"], ["kitchen-1", "street-1"])
+    assert results["headlines"][-3] == correspondence_verdict(stats, results["source_use"], ["kitchen-1", "street-1"])
+    assert results["headlines"][-2] == controls_verdict(stats)
+    assert stats["gt_moving_r1_static"] == align["gt_alignment"]["static"]["moving_r1"]
     report = (demo_out / "report.md").read_text()
     for line in results["headlines"]:
         assert line in report
@@ -49,7 +52,7 @@ def test_demo_writes_report_with_consistent_numbers(demo_out: Path) -> None:
     mech = results["mechanism"]
     assert [p["step"] for p in mech["curve"]][-1] == 20 and mech["baselines"]["identity"]["exact_moving"] == 0.0
     # source use is measured for every model, with the same keys
-    assert set(results["source_use"]) == {"kitchen-1", "street-1", "diverse", "random-init"}
+    assert set(results["source_use"]) == {"kitchen-1", "street-1", "diverse", "static", "random-init"}
     # ground truth from rendered depth + poses: identity is an honest baseline, above chance on small motions
     gt = align["gt_alignment"]
     assert 0 <= gt["kitchen-1"]["r1"] <= 1
@@ -97,6 +100,16 @@ def test_correspondence_verdict_needs_moving_patches_and_source_use() -> None:
     stats["gt_moving_r1"] = 0.2
     assert correspondence_verdict(stats, use, ["a", "b"]).startswith("World models did not learn")
     assert correspondence_verdict({}, use, ["a"]) == "No ground truth on this test set."
+
+
+def test_controls_verdict_compares_the_non_life_model_with_the_lives() -> None:
+    stats = {"gt_moving_r1": 0.40, "gt_moving_r1_chance": 0.13, "gt_moving_r1_diverse": 0.42, "gt_moving_r1_static": 0.15}
+    line = controls_verdict(stats)
+    assert "diverse-data control 0.420" in line and "static-camera (non-life) control 0.150" in line
+    assert line.endswith("aligns clearly less than the life models, as in the paper.")
+    stats["gt_moving_r1_static"] = 0.38
+    assert controls_verdict(stats).endswith("does not come from the lives' own motion.")
+    assert controls_verdict({"gt_moving_r1": 0.4, "gt_moving_r1_chance": 0.1}) is None
 
 
 def test_headline_splits_families() -> None:

@@ -66,15 +66,15 @@ def test_window_limits_frames(life):
     assert int(ds[0]["pairs"].max()) < 9 and int(ds[2]["pairs"].max()) >= 9
 
 
-def _shifted_dataset(life, cache_mb=0.0, warm_steps=2):
-    from slife.pairs.dataset import ShiftWarmup
+def _shifted_dataset(life, cache_mb=0.0, warm_steps=2, share=0.0, batch=6):
+    from slife.pairs.dataset import ShiftedPairs
 
     sampler = TemporalSampler.for_life(life, 0.5, 2.0)
-    return PairBatches(life, sampler, np.full(4, len(life)), 32, 14, 6, seed=5, patch_size=8,
-                       warmup=ShiftWarmup(warm_steps, max_shift=2), cache_mb=cache_mb)  # fmt: skip
+    return PairBatches(life, sampler, np.full(4, len(life)), 32, 14, batch, seed=5, patch_size=8,
+                       shifted=ShiftedPairs(warm_steps, share, max_shift=2), cache_mb=cache_mb)  # fmt: skip
 
 
-def test_shift_warmup_pairs_are_one_frame_moved_by_whole_patches(life):
+def test_warm_up_pairs_are_one_frame_moved_by_whole_patches(life):
     ds = _shifted_dataset(life)
     warm, real = ds[1], ds[2]
     assert (warm["pairs"][:, 0] == warm["pairs"][:, 1]).all()  # one frame per warm-up pair
@@ -99,3 +99,10 @@ def test_the_frame_cache_changes_nothing_but_speed(life):
     tight = _shifted_dataset(life, cache_mb=0.01)  # room for one 37 px frame only
     tight[3]
     assert 0 < tight._cached_bytes <= 0.01 * 2**20
+
+
+def test_after_the_warm_up_a_share_of_the_pairs_is_shifted(life):
+    ds = _shifted_dataset(life, warm_steps=1, share=0.5, batch=64)
+    same = [int((ds[s]["pairs"][:, 0] == ds[s]["pairs"][:, 1]).sum()) for s in (0, 1, 2)]
+    assert same[0] == 64 and 16 < same[1] < 48 and 16 < same[2] < 48  # Binomial(64, 0.5) after step 0
+    assert torch.equal(ds[2]["src"], _shifted_dataset(life, warm_steps=1, share=0.5, batch=64)[2]["src"])

@@ -21,7 +21,7 @@ class PairsConfig:
     """Which pairs to train on.
 
     ``sampler``: ``auto`` (temporal + spatial 50/50 where the life has depth + poses or a COLMAP model
-    is given, the paper's best; temporal otherwise), one of temporal / spatial / random / augmented,
+    is given, the paper's best; temporal otherwise, or when no view pair has an overlap in range), one of temporal / spatial / random / augmented,
     or ``mix`` with ``weights`` (e.g. ``{temporal: 0.5, spatial: 0.5}``).
     """
 
@@ -68,6 +68,13 @@ def build_sampler(life, cfg: PairsConfig, progress: bool = False):
             parts.append(TemporalSampler.for_life(life, cfg.temporal.min_gap, cfg.temporal.max_gap))
         elif name == "spatial":
             index = spatial_index(life, cfg.spatial, progress=progress)
+            if not len(index.pairs) and cfg.sampler == "auto" and len(weights) > 1:
+                # e.g. static cameras: every view overlaps every other one of its camera (Jaccard ~1)
+                import warnings
+
+                warnings.warn(f"{index.path or life.dir}: no spatial pairs with Jaccard in [{cfg.spatial.lo}, "
+                              f"{cfg.spatial.hi}]; sampler auto uses temporal pairs only", stacklevel=2)  # fmt: skip
+                continue
             if not len(index.pairs):
                 raise SlifeError(
                     f"{index.path or life.dir}: no spatial pairs with Jaccard in [{cfg.spatial.lo}, {cfg.spatial.hi}]; "

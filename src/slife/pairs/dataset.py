@@ -3,8 +3,10 @@
 Sample number ``k = step * global_batch + rank * batch + i`` is generated from its own generator
 ``np.random.default_rng([seed, k])``, which draws, in order: the pair (from the prefix of frames
 visible at that step), the source's crop and jitter, the target's crop and jitter, and the target's
-mask. During the shift warm-up (steps below ``warmup.steps``) it draws instead: one frame of the
-prefix, the shift, the window position (slife.pairs.shifted), and the mask. Hence a resumed run sees
+mask. With shifted pairs on (``data.shifted``), it first draws whether the sample is a shifted pair
+(only after the warm-up, and only if ``share > 0``: every step before ``warmup_steps`` is shifted);
+a shifted sample then draws one frame of the prefix, the shift, the window position
+(slife.pairs.shifted), and the mask. Hence a resumed run sees
 exactly the samples it would have seen, DDP ranks draw disjoint samples, and N ranks x batch B see the
 same samples as 1 rank x batch N*B.
 
@@ -26,10 +28,12 @@ from slife.pairs.shifted import cut_pair, draw_shifts, margin, window_side
 
 
 @dataclass(frozen=True)
-class ShiftWarmup:
-    """Steps ``[0, steps)`` train on shifted pairs of single frames (see ``data.shift_warmup``)."""
+class ShiftedPairs:
+    """Steps ``[0, warmup_steps)`` train on shifted pairs of single frames only; later steps on a
+    ``share`` of them (see ``data.shifted``)."""
 
-    steps: int = 0
+    warmup_steps: int = 0
+    share: float = 0.0
     max_shift: int = 2
     subpatch: bool = False
 
@@ -69,7 +73,7 @@ class PairBatches(torch.utils.data.Dataset):
         world_size: int = 1,
         patch_size: int = 16,
         jitter: float = 0.4,
-        warmup: ShiftWarmup = ShiftWarmup(),
+        shifted: ShiftedPairs = ShiftedPairs(),
         cache_mb: float = 0.0,
     ):
         self.life = life
@@ -85,9 +89,9 @@ class PairBatches(torch.utils.data.Dataset):
         self.rank = int(rank)
         self.world_size = int(world_size)
         self.jitter = float(jitter)
-        self.warmup = warmup
-        self.shift_margin = margin(self.patch_size, warmup.max_shift, warmup.subpatch)
-        self.shift_side = window_side(self.img_size, self.patch_size, warmup.max_shift, warmup.subpatch)
+        self.shifted = shifted
+        self.shift_margin = margin(self.patch_size, shifted.max_shift, shifted.subpatch)
+        self.shift_side = window_side(self.img_size, self.patch_size, shifted.max_shift, shifted.subpatch)
         self.cache_bytes = int(cache_mb * 2**20)
         self._cache: dict[tuple[int, int], np.ndarray] = {}
         self._cached_bytes = 0
@@ -125,12 +129,12 @@ class PairBatches(torch.utils.data.Dataset):
         end = int(self.ends[step])
         srcs, tgts, masks, pairs = [], [], [], []
         batch_cache: dict[tuple[int, int], np.ndarray] = {}
-        shifting = step < self.warmup.steps
+        warm = step < self.shifted.warmup_steps
         for k in self.sample_ids(step):
             rng = np.random.default_rng([self.seed, int(k)])
-            if shifting:
+            if warm or (self.shifted.share > 0 and rng.random() < self.shifted.share):
                 i = int(rng.integers(0, end))
-                shift = draw_shifts(1, rng, self.patch_size, self.warmup.max_shift, self.warmup.subpatch)[0]
+                shift = draw_shifts(1, rng, self.patch_size, self.shifted.max_shift, self.shifted.subpatch)[0]
                 src_img, tgt_img = cut_pair(self.frame(i, self.shift_side, batch_cache), shift, self.img_size,
                                             self.shift_margin, rng)  # fmt: skip
                 srcs.append(np.ascontiguousarray(src_img))

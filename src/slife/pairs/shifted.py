@@ -3,7 +3,7 @@
 The true source patch of every target patch is known exactly, and "attend to the same position" is
 right only for pairs that did not move, so matching pays from the first step. Used by the shift
 mechanism test on photos (slife.diagnose.shift) and by training's shift warm-up on a life's own
-frames (``data.shift_warmup``, slife.pairs.dataset).
+frames (``data.shifted``, slife.pairs.dataset).
 
 A pair is cut from an image whose short side is at least :func:`window_side`: the source is an
 ``S x S`` window at a random position at least ``margin`` pixels from the border, the target the

@@ -19,30 +19,33 @@ class ModelSection:
 
 
 @dataclass
-class ShiftWarmupConfig:
-    """Shift warm-up [ours]: the first ``fraction`` of the steps train on shifted pairs cut from single
-    frames of the life (slife.pairs.shifted: the target is the source window moved by whole patches,
-    up to ``max_shift`` per axis; no colour jitter), then the configured pairs take over. Small models
-    at CPU sizes never start to use the second view on real pairs alone (docs/results/world); the
-    warm-up teaches them to match first, from the life's own frames only. 0 = off (the paper's setup).
+class ShiftedPairsConfig:
+    """Shifted pairs [ours]: pairs cut from single frames of the life (slife.pairs.shifted: the target
+    is the source window moved by whole patches, up to ``max_shift`` per axis; no colour jitter),
+    trained on as well as the configured pairs. The first ``warmup`` fraction of the steps uses them
+    only; after that each pair is a shifted one with probability ``share``. Small models at CPU sizes
+    never start to use the second view on real pairs alone (docs/results/world); shifted pairs make
+    matching pay from the first step, from the life's own frames only. Both 0 = off (the paper's setup).
     """
 
-    fraction: float = 0.0
+    warmup: float = 0.0
+    share: float = 0.0
     max_shift: int = 2
     subpatch: bool = False
 
     def __post_init__(self) -> None:
-        if not 0 <= self.fraction <= 1:
-            raise SlifeError(f"data.shift_warmup.fraction must be in [0, 1], got {self.fraction}")
+        for name in ("warmup", "share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise SlifeError(f"data.shifted.{name} must be in [0, 1], got {getattr(self, name)}")
         if self.max_shift < 0:
-            raise SlifeError(f"data.shift_warmup.max_shift must be >= 0, got {self.max_shift}")
+            raise SlifeError(f"data.shifted.max_shift must be >= 0, got {self.max_shift}")
 
 
 @dataclass
 class DataConfig(PairsConfig):
-    """Pairs (sampler mix, gaps, spatial thresholds, jitter, shift warm-up) plus loading and streaming."""
+    """Pairs (sampler mix, gaps, spatial thresholds, jitter, shifted pairs) plus loading and streaming."""
 
-    shift_warmup: ShiftWarmupConfig = field(default_factory=ShiftWarmupConfig)
+    shifted: ShiftedPairsConfig = field(default_factory=ShiftedPairsConfig)
     workers: int = 0  # DataLoader worker processes (0 = load in the training process)
     # Keep decoded, resized frames in memory up to this many MiB per loading process (0 = decode every
     # time); the samples are the same either way. A 10-minute life at 2 fps and 64 px needs ~20 MiB.

@@ -180,8 +180,8 @@ def _train(
 
     from slife.model.config import model_config
     from slife.model.croco import CroCo
-    from slife.pairs.config import build_sampler, resolve_weights
-    from slife.pairs.dataset import PairBatches, ShiftWarmup
+    from slife.pairs.config import build_sampler
+    from slife.pairs.dataset import PairBatches, ShiftedPairs
 
     t_start = time.perf_counter()
     threads = torch.get_num_threads()  # set by train() from cfg.threads
@@ -244,11 +244,11 @@ def _train(
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     end_step = total if stop_after is None else max(start, min(total, int(stop_after)))
-    sw = cfg.data.shift_warmup
-    warmup_pairs = ShiftWarmup(int(round(sw.fraction * total)), sw.max_shift, sw.subpatch)
+    sh = cfg.data.shifted
+    shifted = ShiftedPairs(int(round(sh.warmup * total)), sh.share, sh.max_shift, sh.subpatch)
     dataset = PairBatches(
         life, sampler, strm.ends, mcfg.img_size, model.num_masked(), cfg.batch_size, cfg.seed,
-        ctx.rank, ctx.world_size, mcfg.patch_size, cfg.data.jitter, warmup_pairs, cfg.data.cache_mb,
+        ctx.rank, ctx.world_size, mcfg.patch_size, cfg.data.jitter, shifted, cfg.data.cache_mb,
     )  # fmt: skip
     loader = DataLoader(
         dataset,
@@ -303,16 +303,20 @@ def _train(
             log_fh.write(json.dumps(record) + "\n")
             log_fh.flush()
 
-    weights = resolve_weights(life, cfg.data)
+    parts = getattr(sampler, "samplers", [sampler])  # the kinds actually drawn (auto may drop spatial)
+    weights = dict(zip((p.name for p in parts), getattr(sampler, "weights", [1.0]))) if len(parts) > 1 else {sampler.name: 1.0}
+    weights = {k: float(v) for k, v in weights.items()}
+    shifted_note = "".join([f"; shifted pairs only for the first {sh.warmup:.0%} of the steps" if sh.warmup else "",
+                            f"; shifted pairs {sh.share:.0%} of each batch" if sh.share else ""])  # fmt: skip
     if ctx.is_main:
         log({"event": "start" if start == 0 else "resume", "step": start, "total_steps": total, "life": life.name,
-             "life_hours": life.hours, "prefix_hours": span_h, "pairs": weights, "global_batch": global_batch, "peak_lr": peak,
+             "life_hours": life.hours, "prefix_hours": span_h, "pairs": weights, "shifted": {"warmup": sh.warmup, "share": sh.share}, "global_batch": global_batch, "peak_lr": peak,
              "world_size": ctx.world_size, "device": str(device), "amp": str(amp_dtype), "threads": threads})  # fmt: skip
         _note(
             f"{life.name}: {life.hours:.4g} h, {len(life)} frames"
             + (f" (first {span_h:.4g} h only)" if span_s < life.seconds else "")
             + f"; {total} steps x {global_batch} pairs "
-            f"({'+'.join(f'{k} {v:g}' for k, v in weights.items())}); model {cfg.model.size}; {device}"
+            f"({'+'.join(f'{k} {v:g}' for k, v in weights.items())}{shifted_note}); model {cfg.model.size}; {device}"
             + (f"; resuming at step {start}" if start else ""),
             ctx,
         )
