@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     from slife.diagnose.cli import register as register_diagnose
     from slife.evaluate.cli import register as register_eval
     from slife.ingest.cli import register as register_ingest
+    from slife.model.cli import register as register_export
     from slife.pairs.cli import register as register_pairs
     from slife.train.cli import register as register_train
     from slife.world.cli import register as register_world
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_pairs(sub)
     register_train(sub)
     register_align(sub)
+    register_export(sub)
     register_eval(sub)
     register_diagnose(sub)
     register_demo(sub)

@@ -420,9 +420,9 @@ class Life:
                     if manifest.has_poses:
                         poses.append(idx["poses"])
                         intr.append(idx["intrinsics"])
-            except (OSError, KeyError, ValueError) as exc:
-                if isinstance(exc, LifeFormatError):
-                    raise
+            except LifeFormatError:
+                raise
+            except Exception as exc:  # zipfile / numpy raise many types for a corrupt index
                 raise LifeFormatError(f"{npz_path}: cannot read shard index: {exc}") from exc
             video_idx.append(np.full(n, v_i, dtype=np.int64))
             local_idx.append(np.arange(n, dtype=np.int64))

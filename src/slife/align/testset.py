@@ -72,10 +72,28 @@ class TestSet:
             raise TestSetError(f"{where}: src/tgt must both be (P, S, S, 3), got {self.src.shape}, {self.tgt.shape}")
         if self.src.shape[1] != self.src.shape[2]:
             raise TestSetError(f"{where}: images must be square, got {self.src.shape[1:3]}")
+        if self.src.dtype != np.uint8 or self.tgt.dtype != np.uint8:
+            raise TestSetError(f"{where}: src/tgt must be uint8 images, got {self.src.dtype}, {self.tgt.dtype}")
+        if not 1 <= self.patch_size <= self.img_size:
+            raise TestSetError(f"{where}: patch_size must be in [1, img_size {self.img_size}], got {self.patch_size}")
         if self.img_size % self.patch_size:
             raise TestSetError(f"{where}: img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
-        if self.gt is not None and self.gt.shape != (len(self), self.num_patches):
-            raise TestSetError(f"{where}: gt must be (P, N) = {(len(self), self.num_patches)}, got {self.gt.shape}")
+        n = len(self)
+        for name in ("life", "src_index", "tgt_index", "src_time", "tgt_time", "video"):
+            value = np.asarray(getattr(self, name))
+            if value.shape != (n,):
+                raise TestSetError(f"{where}: {name} must have one entry per pair ({n}), got shape {value.shape}")
+        for name, shape in (("src_K", (3, 3)), ("tgt_K", (3, 3)), ("src_pose", (4, 4)), ("tgt_pose", (4, 4))):
+            value = getattr(self, name)
+            if value is not None and (np.asarray(value).shape != (n, *shape) or not np.isfinite(value).all()):
+                raise TestSetError(f"{where}: {name} must be finite with shape {(n, *shape)}, got {np.asarray(value).shape}")
+        if self.gt is not None:
+            if self.gt.shape != (n, self.num_patches):
+                raise TestSetError(f"{where}: gt must be (P, N) = {(n, self.num_patches)}, got {self.gt.shape}")
+            if not np.issubdtype(self.gt.dtype, np.integer) or (self.gt.size and (self.gt.min() < -1 or self.gt.max() >= self.num_patches)):
+                raise TestSetError(f"{where}: gt must hold source patch indices in [-1, {self.num_patches}) (-1 = not visible)")
+        if not isinstance(self.meta, dict):
+            raise TestSetError(f"{where}: meta must be a JSON object, got {type(self.meta).__name__}")
 
     def __len__(self) -> int:
         return int(self.src.shape[0])
@@ -189,6 +207,10 @@ class TestSet:
             )  # fmt: skip
         except KeyError as exc:
             raise TestSetError(f"{path}: test set lacks array {exc}") from exc
+        except TestSetError:
+            raise
+        except (TypeError, ValueError) as exc:  # patch_size not a number, meta not JSON, arrays of the wrong kind
+            raise TestSetError(f"{path}: malformed test set: {exc}") from exc
 
 
 # ---- ground truth -------------------------------------------------------------------------------

@@ -1,0 +1,179 @@
+"""Shareable single-life models: a folder with ``model.safetensors``, ``config.json`` and a model card.
+
+``export_model(run_or_checkpoint, out_dir)`` writes the folder; ``from_pretrained(path_or_repo_id)``
+loads it back. safetensors holds tensors only (no pickle), so loading a folder someone sent you cannot
+run code; ``config.json`` is plain JSON checked field by field. The decoder is included: CAS and
+zero-shot matching read its cross-attention.
+
+``config.json``::
+
+    format        "slife-export/1"
+    model_config  slife.model.config.ModelConfig fields
+    life, hours_seen, step, pairs_seen   where the weights come from
+    train_config  the run's TrainConfig (as trained)
+    results       optional numbers measured on the model (e.g. a study's CAS / GT alignment)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from slife.atomic import write_text_atomic
+from slife.errors import SlifeError
+
+FORMAT = "slife-export/1"
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+CARD = "README.md"
+
+
+class ExportError(SlifeError):
+    """An exported model folder is missing a file or holds something slife did not write."""
+
+
+def export_model(
+    run_or_checkpoint: str | Path, out_dir: str | Path, results: dict[str, Any] | None = None, licence: str | None = None
+) -> Path:
+    """Write ``out_dir/{model.safetensors, config.json, README.md}`` from a run (its ``last.pt``) or a
+    checkpoint file; returns ``out_dir``. ``results``: numbers to record in the card and config."""
+    from safetensors.torch import save_file
+
+    from slife.model.checkpoint import load_model, resolve_checkpoint
+
+    path = resolve_checkpoint(run_or_checkpoint)
+    model, meta = load_model(path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format": FORMAT,
+        "model_config": meta["model_config"],
+        "life": meta.get("life"),
+        "hours_seen": meta.get("hours_seen"),
+        "step": meta.get("step"),
+        "pairs_seen": meta.get("pairs_seen"),
+        "train_config": meta.get("train_config"),
+        "results": results or {},
+        "source": path.name,
+    }
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tmp = out / f".{WEIGHTS}.tmp"
+    save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    tmp.replace(out / WEIGHTS)
+    write_text_atomic(out / CONFIG, json.dumps(config, indent=1, default=_json_default) + "\n")
+    write_text_atomic(out / CARD, model_card(config, licence))
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def model_card(config: dict[str, Any], licence: str | None = None) -> str:
+    """The README.md of an exported model: what it is, what it was trained on, how to load it."""
+    mc, tc = config["model_config"], config.get("train_config") or {}
+    hours = config.get("hours_seen")
+    shifted = (tc.get("data") or {}).get("shifted") or {}
+    lines = [
+        f"# slife single-life CroCo: {config.get('life') or 'unknown life'}",
+        "",
+        "A cross-view-completion (CroCo) ViT trained from random initialisation on one life (one person's "
+        "video) with [slife](https://example.invalid/slife), following Han et al., *Unique Lives, Shared "
+        "World: Learning from Single-Life Videos* (2025).",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| life | {config.get('life')} |",
+        f"| video seen | {'-' if hours is None else f'{hours:.4g} h'} |",
+        f"| steps, pairs | {config.get('step')}, {config.get('pairs_seen')} |",
+        f"| model | {mc.get('img_size')} px, patch {mc.get('patch_size')}, encoder {mc.get('enc_dim')} x "
+        f"{mc.get('enc_depth')}, decoder {mc.get('dec_dim')} x {mc.get('dec_depth')}, mask ratio {mc.get('mask_ratio')} |",
+        f"| pairs | {(tc.get('data') or {}).get('sampler', '-')}"
+        + (f"; shifted pairs: warm-up {shifted.get('warmup')}, share {shifted.get('share')}" if shifted.get("warmup") or shifted.get("share") else "")
+        + " |",
+        f"| licence of the data | {licence or 'as the life it was trained on (not recorded)'} |",
+        "",
+    ]  # fmt: skip
+    results = config.get("results") or {}
+    if results:
+        lines += ["## Measured", "", "| | |", "| --- | --- |"]
+        lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in results.items()]
+        lines.append("")
+    else:
+        lines += ["No alignment numbers were recorded with this export.", ""]
+    lines += [
+        "## Load",
+        "",
+        "```python",
+        "from slife.model import from_pretrained",
+        "model, config = from_pretrained('PATH_TO_THIS_FOLDER')",
+        "```",
+        "",
+        "`model.safetensors` holds the encoder and the decoder (CAS and zero-shot matching read the "
+        "decoder's cross-attention); `config.json` the model and training configuration.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def from_pretrained(path_or_repo_id: str | Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model of an exported folder (eval mode) and its ``config.json``. A string that is not a
+    folder is taken as a Hugging Face Hub repo id when ``huggingface_hub`` is installed."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from slife.config import from_dict
+    from slife.model.config import ModelConfig
+    from slife.model.croco import CroCo
+
+    folder = _resolve_folder(path_or_repo_id)
+    cfg_path, weights_path = folder / CONFIG, folder / WEIGHTS
+    for p in (cfg_path, weights_path):
+        if not p.is_file():
+            raise ExportError(f"{p}: missing; an exported slife model folder holds {CONFIG} and {WEIGHTS}")
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{cfg_path}: not JSON: {exc}") from exc
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ExportError(f"{cfg_path}: not a slife export (format {config.get('format') if isinstance(config, dict) else None!r})")
+    if not isinstance(config.get("model_config"), dict):
+        raise ExportError(f"{cfg_path}: model_config must be a mapping")
+    cfg = from_dict(ModelConfig, config["model_config"], f"{cfg_path}:model_config")
+    try:
+        state = load_file(str(weights_path), device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ExportError(f"{weights_path}: cannot read the weights: {exc}") from exc
+    model = CroCo(cfg)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ExportError(f"{weights_path}: weights do not fit {CONFIG}'s model_config: {exc}") from exc
+    return model.to(map_location).eval(), config
+
+
+def _resolve_folder(path_or_repo_id: str | Path) -> Path:
+    path = Path(path_or_repo_id)
+    if path.is_dir():
+        return path
+    text = str(path_or_repo_id)
+    if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
+        raise ExportError(f"{path}: no such exported model folder")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ExportError(
+            f"{text}: no such folder; to load it as a Hugging Face Hub repo id, pip install huggingface_hub"
+        ) from None
+    try:
+        return Path(snapshot_download(text, allow_patterns=[CONFIG, WEIGHTS, CARD]))
+    except Exception as exc:  # network, missing repo: the hub raises many types
+        raise ExportError(f"{text}: cannot download from the Hugging Face Hub: {exc}") from exc

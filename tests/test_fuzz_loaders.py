@@ -1,0 +1,240 @@
+"""Every loader of a user-supplied file, fuzzed (Hypothesis): a SlifeError naming the file, or a correct
+result; never another exception, never a change to data already on disk (issue #12).
+
+Each test writes a valid file once, then mutates it (bytes flipped, truncated, JSON values replaced)
+and loads it. The example counts are bounded so that the suite stays a few seconds in `make test`.
+"""
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from slife.errors import SlifeError
+
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _digest(folder: Path, skip: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p != skip and ".slife.lock" not in p.name}  # fmt: skip
+
+
+@st.composite
+def byte_mutations(draw, size: int):
+    """A list of (offset, new byte) edits and an optional truncation length."""
+    edits = draw(st.lists(st.tuples(st.integers(0, max(0, size - 1)), st.integers(0, 255)), max_size=8))
+    cut = draw(st.one_of(st.none(), st.integers(0, size)))
+    return edits, cut
+
+
+def _mutate(data: bytes, mutation) -> bytes:
+    edits, cut = mutation
+    out = bytearray(data)
+    for offset, value in edits:
+        if offset < len(out):
+            out[offset] = value
+    return bytes(out[:cut] if cut is not None else out)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _replace_somewhere(data, path: list, value):
+    """Replace the value at ``path`` (a list of keys/indices, followed as far as it goes) by ``value``."""
+    if not path or not isinstance(data, (dict, list)) or not data:
+        return value
+    if isinstance(data, dict):
+        key = sorted(data)[path[0] % len(data)]
+        return {**data, key: _replace_somewhere(data[key], path[1:], value)}
+    i = path[0] % len(data)
+    return [*data[:i], _replace_somewhere(data[i], path[1:], value), *data[i + 1 :]]
+
+
+# ---- life.json and shards -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def good_life(tmp_path_factory):
+    from slife.pairs.testing import make_test_life
+
+    return make_test_life(tmp_path_factory.mktemp("fuzz") / "life", durations=(2.0, 1.0), fps=2.0).dir
+
+
+def _load_life(folder: Path) -> None:
+    from slife.life import Life
+
+    life = Life.open(folder)
+    life.verify()
+    for i in range(len(life)):
+        life[i]
+
+
+@FUZZ
+@given(path=st.lists(st.integers(0, 50), max_size=4), value=JSON_VALUES)
+def test_fuzzed_manifest(good_life: Path, tmp_path_factory, path, value) -> None:
+    folder = tmp_path_factory.mktemp("m") / "life"
+    shutil.copytree(good_life, folder)
+    manifest = folder / "life.json"
+    manifest.write_text(json.dumps(_replace_somewhere(json.loads(manifest.read_text()), path, value)))
+    before = _digest(folder.parent, manifest)
+    try:
+        _load_life(folder)
+    except SlifeError as exc:
+        assert str(folder) in str(exc)
+    assert _digest(folder.parent, manifest) == before
+
+
+@FUZZ
+@given(which=st.sampled_from(["tar", "npz"]), data=st.data())
+def test_fuzzed_shard_and_index(good_life: Path, tmp_path_factory, which, data) -> None:
+    folder = tmp_path_factory.mktemp("s") / "life"
+    shutil.copytree(good_life, folder)
+    target = sorted((folder / "shards").glob(f"*.{which}"))[0]
+    target.write_bytes(_mutate(target.read_bytes(), data.draw(byte_mutations(target.stat().st_size))))
+    before = _digest(folder.parent, skip=Path("/nonexistent"))
+    try:
+        _load_life(folder)
+    except SlifeError as exc:
+        assert str(folder) in str(exc)
+    assert _digest(folder.parent, skip=Path("/nonexistent")) == before
+
+
+# ---- test sets -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def good_testset(tmp_path_factory):
+    from slife.align.testset import TestSet
+
+    rng = np.random.default_rng(0)
+    n, s = 3, 16
+    ts = TestSet(src=rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), tgt=rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8),
+                 patch_size=8, life=np.array(["a"] * n), src_index=np.arange(n), tgt_index=np.arange(n),
+                 src_time=np.zeros(n), tgt_time=np.ones(n), video=np.zeros(n, np.int64),
+                 gt=rng.integers(-1, 4, (n, 4)), meta={"seed": 0})  # fmt: skip
+    return ts.save(tmp_path_factory.mktemp("ts") / "t.npz")
+
+
+ARRAY_EDITS = st.sampled_from(["gt_out_of_range", "float_images", "short_life", "bad_meta", "zero_patch", "nan_pose", "drop"])
+
+
+@FUZZ
+@given(edit=ARRAY_EDITS, raw=st.one_of(st.none(), byte_mutations(4000)))
+def test_fuzzed_testset(good_testset: Path, tmp_path_factory, edit, raw) -> None:
+    from slife.align.analysis import gt_scores, rank
+    from slife.align.sources import IdentitySource
+    from slife.align.testset import TestSet
+
+    path = tmp_path_factory.mktemp("t") / "t.npz"
+    with np.load(good_testset, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    if edit == "gt_out_of_range":
+        arrays["gt"] = arrays["gt"] + 10
+    elif edit == "float_images":
+        arrays["src"] = arrays["src"].astype(np.float32)
+    elif edit == "short_life":
+        arrays["life"] = arrays["life"][:1]
+    elif edit == "bad_meta":
+        arrays["meta"] = np.array("{not json")
+    elif edit == "zero_patch":
+        arrays["patch_size"] = np.array(0)
+    elif edit == "nan_pose":
+        arrays["src_pose"] = np.full((3, 4, 4), np.nan)
+    else:
+        arrays.pop("tgt")
+    np.savez(path, **arrays)
+    if raw is not None:
+        path.write_bytes(_mutate(path.read_bytes(), raw))
+    try:
+        ts = TestSet.load(path)
+        gt_scores(rank(IdentitySource().attention(ts), 1), ts, (0, 1))
+    except SlifeError as exc:
+        assert str(path) in str(exc)
+
+
+# ---- checkpoints and exported models -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def good_checkpoint(tmp_path_factory):
+    from slife.model.checkpoint import save_checkpoint
+    from tests.test_integrity import _tiny_payload
+
+    path = tmp_path_factory.mktemp("ck") / "run" / "checkpoints" / "last.pt"
+    save_checkpoint(path, _tiny_payload())
+    return path
+
+
+@FUZZ
+@given(mutation=byte_mutations(60000))
+def test_fuzzed_checkpoint(good_checkpoint: Path, tmp_path_factory, mutation) -> None:
+    from slife.model.checkpoint import load_model
+
+    path = tmp_path_factory.mktemp("c") / "last.pt"
+    path.write_bytes(_mutate(good_checkpoint.read_bytes(), mutation))
+    try:
+        load_model(path)
+    except SlifeError as exc:
+        assert str(path) in str(exc)
+
+
+@FUZZ
+@given(path=st.lists(st.integers(0, 50), max_size=3), value=JSON_VALUES, raw=st.one_of(st.none(), byte_mutations(3000)))
+def test_fuzzed_export_folder(good_checkpoint: Path, tmp_path_factory, path, value, raw) -> None:
+    from slife.model.export import export_model, from_pretrained
+
+    out = export_model(good_checkpoint, tmp_path_factory.mktemp("e") / "model")
+    cfg = out / "config.json"
+    cfg.write_text(json.dumps(_replace_somewhere(json.loads(cfg.read_text()), path, value)))
+    if raw is not None:
+        weights = out / "model.safetensors"
+        weights.write_bytes(_mutate(weights.read_bytes(), raw))
+    try:
+        from_pretrained(out)
+    except SlifeError as exc:
+        assert str(out) in str(exc)
+
+
+# ---- configs --------------------------------------------------------------------------------------
+@FUZZ
+@given(path=st.lists(st.integers(0, 50), max_size=3), value=JSON_VALUES, suffix=st.sampled_from([".yaml", ".toml"]))
+def test_fuzzed_train_config(tmp_path_factory, path, value, suffix) -> None:
+    from slife.config import load_config, to_dict
+    from slife.train import TrainConfig
+
+    data = _replace_somewhere(to_dict(load_config(TrainConfig, Path("configs/train_cpu.yaml"))), path, value)
+    f = tmp_path_factory.mktemp("cfg") / f"c{suffix}"
+    if suffix == ".yaml":
+        import yaml
+
+        f.write_text(yaml.safe_dump(data))
+    else:
+        f.write_text(_toml(data))
+    try:
+        load_config(TrainConfig, f)
+    except SlifeError as exc:
+        assert str(f) in str(exc) or "must" in str(exc) or "set exactly one" in str(exc)
+
+
+def _toml(data, prefix: str = "") -> str:
+    """Just enough TOML for the fuzzed configs (tables and JSON-like values; unserialisable -> a string)."""
+    plain = {k: v for k, v in data.items() if not isinstance(v, dict)} if isinstance(data, dict) else {"value": data}
+    lines = [f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in plain.items()]
+    for k, v in (data.items() if isinstance(data, dict) else []):
+        if isinstance(v, dict):
+            lines += ["", f"[{prefix}{json.dumps(str(k))}]", _toml(v, f"{prefix}{json.dumps(str(k))}.")]
+    return "\n".join(lines)
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)) and np.isfinite(v):
+        return repr(v)
+    if isinstance(v, list) and all(isinstance(x, (int, float, str, bool)) for x in v):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return json.dumps(str(v))
