@@ -214,3 +214,48 @@ def test_verify_finds_a_corrupt_jpeg_and_training_names_the_frame(tmp_path: Path
     ds = PairBatches(broken, AugmentedSampler(len(broken)), [len(broken)] * 4, 32, 8, 16, patch_size=8)
     with pytest.raises(LifeFormatError, match=r"frame 4 of video 0 \(life frame 4\): cannot decode"):
         ds[0]  # 16 draws from 6 frames hit frame 4
+
+
+# ---- signals --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGUSR1"])
+def test_a_signal_saves_last_pt_and_the_resumed_run_matches_a_straight_one(tmp_path: Path, monkeypatch, signame) -> None:
+    import signal
+
+    import slife.train.loop as loop
+    from slife.cli import main
+    from slife.pairs.testing import make_test_life
+    from slife.train import train
+    from slife.train.signals import TrainingStopped
+    from tests.test_train_loop import _cfg
+
+    torch.set_num_threads(1)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
+    life = make_test_life(tmp_path / "life", durations=(6.0,), fps=2.0)
+    real_lr_at = loop.lr_at
+
+    def lr_at(step, *args, **kwargs):  # the signal arrives while step 5 (0-based) runs
+        if step == 5:
+            os.kill(os.getpid(), getattr(signal, signame))
+        return real_lr_at(step, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "lr_at", lr_at)
+    with pytest.raises(TrainingStopped, match=rf"stopped by {signame} after step 6 of 8; saved .*last.pt"):
+        train(life.dir, tmp_path / "run", _cfg(), progress=False)
+    assert read_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 6
+    log = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[-1] == {"event": "stopped", "signal": signame, "step": 6}
+    cli_run = ["train", str(life.dir), "--out", str(tmp_path / "cli"), "--no-progress", *sum((["--set", o] for o in _cfg_overrides()), [])]
+    assert main(cli_run) == 128 + getattr(signal, signame)
+    monkeypatch.setattr(loop, "lr_at", real_lr_at)
+    resumed = train(life.dir, tmp_path / "run", _cfg(), progress=False)
+    straight = train(life.dir, tmp_path / "straight", _cfg(), progress=False)
+    assert resumed.resumed_from == 6 and resumed.steps == 8
+    a, b = resumed.model.state_dict(), straight.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # the handlers are restored
+
+
+def _cfg_overrides() -> list[str]:
+    from tests.test_train_loop import FAST
+
+    return list(FAST)

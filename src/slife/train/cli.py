@@ -26,9 +26,17 @@ def run(args: argparse.Namespace) -> int:
     from slife.train.config import TrainConfig
     from slife.train.loop import train
 
+    from slife.train.signals import TrainingStopped
+
     cfg = load_config(TrainConfig, args.config, args.overrides)
-    result = train(args.life_dir, args.out, cfg, progress=not args.no_progress, force=args.force,
-                   stop_after=args.stop_after)  # fmt: skip
+    try:
+        result = train(args.life_dir, args.out, cfg, progress=not args.no_progress, force=args.force,
+                       stop_after=args.stop_after)  # fmt: skip
+    except TrainingStopped as exc:
+        import sys
+
+        print(f"slife train: {exc}", file=sys.stderr)
+        return 128 + exc.signum  # the shell's convention for "ended by signal N"
     if result.resumed_from == 0 or result.steps > result.resumed_from:
         import os
 

@@ -60,6 +60,14 @@ def setup(device_name: str = "auto") -> DistContext:
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, device=device, owns_group=owns)
 
 
+def max_over_ranks(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """The largest value of a scalar tensor over ranks."""
+    if ctx.active:
+        value = value.clone()
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return value
+
+
 def mean_over_ranks(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     """Average a scalar tensor over ranks (NaN on any rank gives NaN everywhere)."""
     if ctx.active:

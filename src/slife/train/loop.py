@@ -27,8 +27,9 @@ from slife.errors import SlifeError
 from slife.life import Life
 from slife.model.checkpoint import CHECKPOINT_DIR, LAST, milestone_name, read_checkpoint, save_checkpoint
 from slife.train.config import RESUMABLE_FIELDS, TrainConfig
-from slife.train.distributed import DistContext, mean_over_ranks, setup
+from slife.train.distributed import DistContext, max_over_ranks, mean_over_ranks, setup
 from slife.train.optim import build_optimizer, peak_lr, set_lr, warmup_steps
+from slife.train.signals import TrainingStopped, stop_on_signals
 from slife.train.precision import autocast_dtype
 from slife.train.schedule import first_steps, lr_at, plan_milestones, stream
 
@@ -328,6 +329,8 @@ def _train(
     t_loop = time.perf_counter()
     t_saved = time.time()
     win_t, win_steps, win_loss = time.perf_counter(), 0, 0.0
+    stop_ctx = stop_on_signals()
+    stop = stop_ctx.__enter__()
     try:
         model.train()
         for batch in loader:
@@ -388,6 +391,10 @@ def _train(
                 if (by_steps or by_time) and step < end_step:
                     save(last_path, step, full=True)
                     t_saved = time.time()
+            signum = int(max_over_ranks(torch.tensor(float(stop.signum or 0)), ctx)) if ctx.active else stop.signum
+            if signum and step < end_step:  # every rank stops after the same step
+                stop.signum = stop.signum or signum
+                break
 
         if ctx.is_main and (step > start or not last_path.is_file()):
             if step == total and plan.final not in done:
@@ -397,7 +404,14 @@ def _train(
                      "hours_seen": float(strm.hours[step - 1])})  # fmt: skip
             save(last_path, step, full=True)
         ctx.barrier()
+        if stop.signum and step < end_step:
+            log({"event": "stopped", "signal": stop.name, "step": step})
+            raise TrainingStopped(
+                f"{run_dir}: stopped by {stop.name} after step {step} of {total}; saved {last_path}. "
+                "Run the same command again to resume", stop.signum
+            )
     finally:
+        stop_ctx.__exit__(None, None, None)
         bar.close()
         if writer is not None:
             writer.close()
