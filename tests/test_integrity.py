@@ -259,3 +259,11 @@ def _cfg_overrides() -> list[str]:
     from tests.test_train_loop import FAST
 
     return list(FAST)
+
+
+@pytest.mark.parametrize("minutes", ["inf", "1e9", "nan", "0"])
+def test_world_refuses_impossible_lengths_before_planning(tmp_path: Path, capsys, minutes) -> None:
+    from slife.cli import main
+
+    assert main(["world", "make", str(tmp_path / "w"), "--minutes", minutes, "--quiet"]) == 2
+    assert "--minutes" in capsys.readouterr().err and not (tmp_path / "w").exists()

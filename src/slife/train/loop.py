@@ -353,7 +353,9 @@ def _train(
                 log({"event": "diverged", "step": s + 1, "loss": str(loss_val)})
                 raise TrainingDiverged(
                     f"{run_dir}: training diverged: loss is {loss_val} at step {s + 1} of {total}; stopped without "
-                    f"saving ({good}). Lower optim.base_lr or raise warmup, then resume or start a new run."
+                    f"saving ({good}). A resume keeps the config, so start over with a lower optim.lr / "
+                    "optim.base_lr or a longer optim.warmup_fraction: same command with --force (the old run is "
+                    "kept under previous-<time>/) or a new --out."
                 )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

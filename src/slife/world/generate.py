@@ -38,9 +38,12 @@ class _Segment:
     time_scale: float = 1.0  # hours of daylight that pass per hour of video (a time-lapse > 1)
 
 
+MAX_MINUTES = 6000.0  # 100 hours: longer than the paper's longest lives (30-38 h); the walk is planned up front
+
+
 def _check_args(minutes: float, fps: float, size: int) -> None:
-    if not minutes > 0:
-        raise SlifeError(f"--minutes {minutes}: must be > 0")
+    if not 0 < minutes <= MAX_MINUTES:
+        raise SlifeError(f"--minutes {minutes}: must be in (0, {MAX_MINUTES:g}] (100 hours)")
     if not 0 < fps <= 60:
         raise SlifeError(f"--fps {fps}: must be in (0, 60]")
     if not 32 <= size <= 2048:
