@@ -4,10 +4,12 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from slife.config import to_dict
+from slife.errors import SlifeError
 from slife.life import Life, LifeFormatError, LifeWriter, read_manifest
 from slife.locking import LOCK_FILE, DirLock, LockedError
 from slife.model.checkpoint import CheckpointError, list_checkpoints, load_model, read_checkpoint, save_checkpoint
@@ -267,3 +269,29 @@ def test_world_refuses_impossible_lengths_before_planning(tmp_path: Path, capsys
 
     assert main(["world", "make", str(tmp_path / "w"), "--minutes", minutes, "--quiet"]) == 2
     assert "--minutes" in capsys.readouterr().err and not (tmp_path / "w").exists()
+
+
+# ---- evaluation data ------------------------------------------------------------------------------
+@pytest.mark.parametrize("content", [b"garbage bytes, not MATLAB", None])
+def test_a_bad_nyu_split_file_is_named(tmp_path: Path, content) -> None:
+    import scipy.io
+
+    from slife.evaluate.datasets import read_nyu_split
+
+    split = tmp_path / "splits.mat"
+    if content is None:
+        scipy.io.savemat(split, {"testNdxs": np.array([[0.5], [-3]]), "trainNdxs": np.array([[1]])})
+    else:
+        split.write_bytes(content)
+    with pytest.raises(SlifeError, match=rf"{split}: (cannot read split file|testNdxs must hold 1-based)"):
+        read_nyu_split(split, "test")
+
+
+def test_missing_hpatches_homographies_are_reported(tmp_path: Path) -> None:
+    from slife.evaluate.datasets import HPatchesPairs
+    from tests.test_eval_datasets import write_hpatches
+
+    write_hpatches(tmp_path, {"v_astro": "astronaut"}, ks=(2, 3))
+    with pytest.warns(UserWarning, match=r"3 pair\(s\) skipped, no homography file: .*v_astro/H_1_4"):
+        pairs = HPatchesPairs(tmp_path)
+    assert len(pairs) == 2 and len(pairs.missing) == 3

@@ -140,12 +140,18 @@ def read_nyu_split(path: str | Path, split: str) -> np.ndarray:
         )
     try:
         mat = scipy.io.loadmat(path)
-    except (ValueError, OSError, NotImplementedError) as exc:
-        raise EvalDataError(f"{path}: cannot read split file: {exc}") from exc
+    except Exception as exc:  # scipy raises many types for a file that is not a MATLAB v5 file
+        raise EvalDataError(f"{path}: cannot read split file (not a MATLAB .mat file?): {exc}") from exc
     key = "trainNdxs" if split == "train" else "testNdxs"
     if key not in mat:
         raise EvalDataError(f"{path}: split file has no {key!r}")
-    return np.asarray(mat[key], dtype=np.int64).reshape(-1) - 1
+    try:
+        values = np.asarray(mat[key], dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise EvalDataError(f"{path}: {key} is not a list of image numbers: {exc}") from exc
+    if not len(values) or not np.isfinite(values).all() or (values != np.round(values)).any() or values.min() < 1:
+        raise EvalDataError(f"{path}: {key} must hold 1-based image numbers (integers >= 1)")
+    return values.astype(np.int64) - 1
 
 
 # ------------------------------------------------------------------------------------ ScanNet
@@ -328,6 +334,12 @@ class HPatchesPairs:
             raise EvalDataError(f"{self.root}: HPatches subset must be all, i or v; got {subset!r}")
         seqs = [s for s in seqs if subset == "all" or s.name.startswith(subset + "_")]
         self.pairs = [(s, k) for s in seqs for k in range(2, 7) if (s / f"H_1_{k}").is_file()]
+        self.missing = [str(s / f"H_1_{k}") for s in seqs for k in range(2, 7) if not (s / f"H_1_{k}").is_file()]
+        if self.missing:
+            import warnings
+
+            warnings.warn(f"{self.root}: {len(self.missing)} pair(s) skipped, no homography file: "
+                          f"{', '.join(self.missing[:3])}{' ...' if len(self.missing) > 3 else ''}", stacklevel=2)  # fmt: skip
         self.pairs = [self.pairs[i] for i in _even_subset(len(self.pairs), limit)]
         self.stride = max(1, int(stride))
 
