@@ -71,7 +71,7 @@ class LifeManifest:
     fps: float
     short_side: int
     kind: str = "video"  # video (ingested), world (synthetic), diverse (control clips; "nonlife" in older
-    # renders), static (fixed cameras)
+    # renders), static (fixed cameras), screen (screen recordings)
     has_depth: bool = False
     has_poses: bool = False
     videos: list[VideoEntry] = field(default_factory=list)

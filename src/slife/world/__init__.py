@@ -8,8 +8,15 @@ intrinsics per frame, written in the life format. See docs/world.md.
 from slife.world.config import GENERATOR_VERSION, WorldConfig
 from slife.world.families import FAMILIES, parse_life_name
 
-__all__ = ["FAMILIES", "GENERATOR_VERSION", "WorldConfig", "make_diverse", "make_life", "make_nonlife", "make_static",
-           "parse_life_name"]
+__all__ = ["FAMILIES", "GENERATOR_VERSION", "WorldConfig", "make_diverse", "make_life", "make_nonlife", "make_screen",
+           "make_static", "parse_life_name"]
+
+
+def make_screen(*args, **kwargs):
+    """See :func:`slife.world.screen.make_screen`."""
+    from slife.world.screen import make_screen as _make_screen
+
+    return _make_screen(*args, **kwargs)
 
 
 def make_life(*args, **kwargs):

@@ -63,8 +63,18 @@ def _static(args: argparse.Namespace) -> int:
     return 0
 
 
+def _screen(args: argparse.Namespace) -> int:
+    from slife.life import Life
+    from slife.world.screen import make_screen
+
+    out = make_screen(args.out, minutes=args.minutes, fps=args.fps, seed=args.seed, size=args.size, progress=not args.quiet)
+    life = Life.open(out)
+    print(f"{out}: non-life control (screen recordings), {len(life)} frames, {len(life.manifest.videos)} videos")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``slife world make|diverse|static`` (``nonlife``: deprecated alias of ``diverse``)."""
+    """Add ``slife world make|diverse|static|screen`` (``nonlife``: deprecated alias of ``diverse``)."""
     world = sub.add_parser("world", help="render synthetic lives with depth and poses (offline default data)")
     wsub = world.add_subparsers(dest="world_command", required=True)
     make = wsub.add_parser("make", help="render one life <family>-<place> (families: kitchen, street)")
@@ -84,3 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     static.add_argument("--time-lapse", type=float, default=120.0,
                         help="hours of daylight per hour of video (default 120: 2 minutes span 4 hours)")
     static.set_defaults(func=_static)
+    screen = wsub.add_parser("screen", help="render a non-life control: screen recordings (2D content that scrolls, "
+                                            "pans and cuts; no 3D motion, no depth)")
+    _common(screen)
+    screen.set_defaults(func=_screen)
