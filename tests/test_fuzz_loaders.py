@@ -33,6 +33,14 @@ def byte_mutations(draw, size: int):
     return edits, cut
 
 
+def _loads_or_names(load, where: Path) -> None:
+    """``load()`` either succeeds or raises a SlifeError whose message names ``where``."""
+    try:
+        load()
+    except SlifeError as exc:
+        assert str(where) in str(exc), exc
+
+
 def _mutate(data: bytes, mutation) -> bytes:
     edits, cut = mutation
     out = bytearray(data)
@@ -85,10 +93,7 @@ def test_fuzzed_manifest(good_life: Path, tmp_path_factory, path, value) -> None
     manifest = folder / "life.json"
     manifest.write_text(json.dumps(_replace_somewhere(json.loads(manifest.read_text()), path, value)))
     before = _digest(folder.parent, manifest)
-    try:
-        _load_life(folder)
-    except SlifeError as exc:
-        assert str(folder) in str(exc)
+    _loads_or_names(lambda: _load_life(folder), folder)
     assert _digest(folder.parent, manifest) == before
 
 
@@ -100,10 +105,7 @@ def test_fuzzed_shard_and_index(good_life: Path, tmp_path_factory, which, data) 
     target = sorted((folder / "shards").glob(f"*.{which}"))[0]
     target.write_bytes(_mutate(target.read_bytes(), data.draw(byte_mutations(target.stat().st_size))))
     before = _digest(folder.parent, skip=Path("/nonexistent"))
-    try:
-        _load_life(folder)
-    except SlifeError as exc:
-        assert str(folder) in str(exc)
+    _loads_or_names(lambda: _load_life(folder), folder)
     assert _digest(folder.parent, skip=Path("/nonexistent")) == before
 
 
@@ -151,11 +153,11 @@ def test_fuzzed_testset(good_testset: Path, tmp_path_factory, edit, raw) -> None
     np.savez(path, **arrays)
     if raw is not None:
         path.write_bytes(_mutate(path.read_bytes(), raw))
-    try:
+    def load_and_score() -> None:
         ts = TestSet.load(path)
         gt_scores(rank(IdentitySource().attention(ts), 1), ts, (0, 1))
-    except SlifeError as exc:
-        assert str(path) in str(exc)
+
+    _loads_or_names(load_and_score, path)
 
 
 # ---- checkpoints and exported models -------------------------------------------------------------
@@ -176,10 +178,7 @@ def test_fuzzed_checkpoint(good_checkpoint: Path, tmp_path_factory, mutation) ->
 
     path = tmp_path_factory.mktemp("c") / "last.pt"
     path.write_bytes(_mutate(good_checkpoint.read_bytes(), mutation))
-    try:
-        load_model(path)
-    except SlifeError as exc:
-        assert str(path) in str(exc)
+    _loads_or_names(lambda: load_model(path), path)
 
 
 @FUZZ
@@ -193,10 +192,7 @@ def test_fuzzed_export_folder(good_checkpoint: Path, tmp_path_factory, path, val
     if raw is not None:
         weights = out / "model.safetensors"
         weights.write_bytes(_mutate(weights.read_bytes(), raw))
-    try:
-        from_pretrained(out)
-    except SlifeError as exc:
-        assert str(out) in str(exc)
+    _loads_or_names(lambda: from_pretrained(out), out)
 
 
 # ---- configs --------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import os
 import re
 import tarfile
@@ -81,16 +82,35 @@ class LifeManifest:
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
 
+    def check(self, where: str) -> None:
+        """Ranges the types do not say: positive rates and sizes, finite durations, unique orders."""
+        if not (math.isfinite(self.fps) and self.fps > 0) or self.short_side < 1:
+            raise LifeFormatError(f"{where}: fps must be > 0 and short_side >= 1, got {self.fps}, {self.short_side}")
+        for v in self.videos:
+            if v.frames < 0 or not (math.isfinite(v.duration) and v.duration >= 0) or v.width < 1 or v.height < 1:
+                raise LifeFormatError(f"{where}: video {v.source!r}: frames, duration, width and height must be "
+                                      f"non-negative and finite (sizes >= 1)")  # fmt: skip
+        orders = [v.order for v in self.videos]
+        if len(set(orders)) != len(orders):
+            raise LifeFormatError(f"{where}: two videos share an order number: {sorted(orders)}")
+
     @classmethod
     def from_json(cls, text: str, where: str) -> "LifeManifest":
+        """Parse and check a manifest: every field has its type and range, every path stays in the life."""
+        from slife.config import ConfigError, from_dict
+
         try:
             data = json.loads(text)
-            if data.get("format") != FORMAT:
-                raise LifeFormatError(f"{where}: not a slife life manifest (format {data.get('format')!r})")
-            videos = [VideoEntry(**v) for v in data.pop("videos", [])]
-            manifest = cls(videos=videos, **data)
-        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise LifeFormatError(f"{where}: malformed life manifest: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise LifeFormatError(f"{where}: not a slife life manifest (format {found!r})")
+        try:
+            manifest = from_dict(cls, data, "life.json")
+        except ConfigError as exc:
+            raise LifeFormatError(f"{where}: malformed life manifest: {exc}") from exc
+        manifest.check(where)
         for v in manifest.videos:
             for rel in (v.shard, v.index):
                 check_shard_path(rel, where)
