@@ -296,3 +296,13 @@ def test_missing_hpatches_homographies_are_reported(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match=r"3 pair\(s\) skipped, no homography file: .*v_astro/H_1_4"):
         pairs = HPatchesPairs(tmp_path)
     assert len(pairs) == 2 and len(pairs.missing) == 3
+
+
+@pytest.mark.parametrize("args", [["--img-size", "0"], ["--patch-size", "0"], ["--pairs", "0"]])
+def test_testset_arguments_out_of_range_are_errors(tmp_path: Path, capsys, args) -> None:
+    from slife.cli import main
+    from slife.pairs.testing import make_test_life
+
+    life = make_test_life(tmp_path / "life", durations=(3.0,), fps=2.0)
+    assert main(["align", "testset", str(life.dir), "--out", str(tmp_path / "t.npz"), *args]) == 2
+    assert "make_testset:" in capsys.readouterr().err and not (tmp_path / "t.npz").exists()

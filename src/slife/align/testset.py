@@ -409,6 +409,8 @@ def make_testset(
         raise TestSetError(f"make_testset: pairs per life must be >= 1, got {n_pairs_per_life}")
     if not 0 <= gap[0] <= gap[1] or gap[1] <= 0:
         raise TestSetError(f"make_testset: gap must be 0 <= min <= max (max > 0), got {tuple(gap)}")
+    if not (1 <= patch_size <= img_size):
+        raise TestSetError(f"make_testset: need 1 <= patch_size <= img_size, got patch_size {patch_size}, img_size {img_size}")
     if img_size % patch_size:
         raise TestSetError(f"make_testset: img_size {img_size} is not a multiple of patch_size {patch_size}")
     if sampler not in SAMPLERS:
