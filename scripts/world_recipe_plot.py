@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", help="NAME=RESULT.json")
     ap.add_argument("--out", required=True, type=Path)
     args = ap.parse_args()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(9.5, 4.2))
     refs = None
     for spec in args.runs:
         name, path = spec.split("=", 1)
@@ -49,7 +49,7 @@ def main() -> None:
     ax.set_xlabel("training pairs seen")
     ax.set_ylabel("GT alignment within 1 patch, moving patches")
     ax.set_title("Held-out places (kitchen-9, street-9), cross-attention read masked")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
