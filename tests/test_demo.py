@@ -110,6 +110,8 @@ def test_controls_verdict_compares_the_non_life_model_with_the_lives() -> None:
     stats["gt_moving_r1_static"] = 0.38
     assert controls_verdict(stats).endswith("does not come from the lives' own motion.")
     assert controls_verdict({"gt_moving_r1": 0.4, "gt_moving_r1_chance": 0.1}) is None
+    stats.update(gt_moving_r1=0.15, gt_moving_r1_static=0.05)  # life models at chance: nothing to compare
+    assert controls_verdict(stats).endswith("so the controls say nothing yet.")
 
 
 def test_headline_splits_families() -> None:
