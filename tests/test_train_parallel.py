@@ -17,7 +17,7 @@ def test_parallel_jobs_train_the_same_models_as_sequential_ones(tmp_path):
     ]
     seen = []
     together = train_many(jobs("par", 0), parallel=2, on_done=lambda job, res: seen.append(job.run_dir.name))
-    apart = train_many(jobs("seq", share), parallel=1)
+    apart = train_many(jobs("seq", share), parallel=1, progress=False)
     assert seen == [life.name for life in lives]
     assert [r.steps for r in together] == [4, 4] and all(r.model is None for r in together)
     for life in lives:

@@ -137,7 +137,7 @@ def train_all(cfg: DemoConfig, lives: dict[str, Path], out: Path, progress: bool
         print(f"[demo] trained {names[job.run_dir]}: loss {result.final_loss:.3f}, {result.pairs_per_s:.1f} pairs/s",
               flush=True)  # fmt: skip
 
-    results = train_many(jobs, cfg.jobs, done)
+    results = train_many(jobs, cfg.jobs, done, progress=progress)
     return {
         names[job.run_dir]: {"steps": r.steps, "pairs_seen": r.pairs_seen, "hours_seen": r.hours_seen,
                              "final_loss": r.final_loss, "pairs_per_s": r.pairs_per_s, "train_seconds": r.elapsed_s}

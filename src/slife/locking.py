@@ -68,7 +68,10 @@ class DirLock:
         self.release()
 
     def __del__(self) -> None:
-        self.release()
+        try:
+            self.release()
+        except Exception:  # interpreter shutdown: the kernel drops the lock with the process anyway
+            pass
 
 
 def _is_float(text: str) -> bool:

@@ -32,15 +32,19 @@ def _run(job: TrainJob) -> TrainResult:
 
 
 def train_many(
-    jobs: Sequence[TrainJob], parallel: int = 0, on_done: Callable[[TrainJob, TrainResult], None] | None = None
+    jobs: Sequence[TrainJob],
+    parallel: int = 0,
+    on_done: Callable[[TrainJob, TrainResult], None] | None = None,
+    progress: bool = True,
 ) -> list[TrainResult]:
     """Run ``jobs`` (``parallel`` at once; 0 = one per usable core, at most one per job); results in
-    job order. ``parallel == 1`` trains in this process, one after the other, with progress bars."""
+    job order. ``parallel == 1`` trains in this process, one after the other (with progress bars if
+    ``progress``); parallel jobs show none."""
     parallel = min(len(jobs), parallel or usable_cores()) if jobs else 1
     if parallel <= 1:
         results = []
         for job in jobs:
-            results.append(dataclasses.replace(train(job.life_dir, job.run_dir, job.cfg), model=None))
+            results.append(dataclasses.replace(train(job.life_dir, job.run_dir, job.cfg, progress=progress), model=None))
             if on_done is not None:
                 on_done(job, results[-1])
         return results
