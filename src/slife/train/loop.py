@@ -29,9 +29,9 @@ from slife.model.checkpoint import CHECKPOINT_DIR, LAST, milestone_name, read_ch
 from slife.train.config import RESUMABLE_FIELDS, TrainConfig
 from slife.train.distributed import DistContext, max_over_ranks, mean_over_ranks, setup
 from slife.train.optim import build_optimizer, peak_lr, set_lr, warmup_steps
-from slife.train.signals import TrainingStopped, stop_on_signals
 from slife.train.precision import autocast_dtype
 from slife.train.schedule import first_steps, lr_at, plan_milestones, stream
+from slife.train.signals import TrainingStopped, stop_on_signals
 
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "log.jsonl"
@@ -149,9 +149,8 @@ def train(
     ``previous-<time>/``). ``stop_after`` stops (saving ``last.pt``) once that many steps are done, as if
     the run had been killed; calling again resumes. Under ``torchrun`` each process calls this.
     """
-    from slife.train.threads import torch_threads
-
     from slife.locking import DirLock
+    from slife.train.threads import torch_threads
 
     ctx = setup(cfg.device)
     lock = DirLock(run_dir, "slife train") if ctx.is_main else None  # one writer per run directory
@@ -311,7 +310,8 @@ def _train(
                             f"; shifted pairs {sh.share:.0%} of each batch" if sh.share else ""])  # fmt: skip
     if ctx.is_main:
         log({"event": "start" if start == 0 else "resume", "step": start, "total_steps": total, "life": life.name,
-             "life_hours": life.hours, "prefix_hours": span_h, "pairs": weights, "shifted": {"warmup": sh.warmup, "share": sh.share}, "global_batch": global_batch, "peak_lr": peak,
+             "life_hours": life.hours, "prefix_hours": span_h, "pairs": weights,
+             "shifted": {"warmup": sh.warmup, "share": sh.share}, "global_batch": global_batch, "peak_lr": peak,
              "world_size": ctx.world_size, "device": str(device), "amp": str(amp_dtype), "threads": threads})  # fmt: skip
         _note(
             f"{life.name}: {life.hours:.4g} h, {len(life)} frames"
