@@ -234,3 +234,25 @@ def _toml_value(v) -> str:
     if isinstance(v, list) and all(isinstance(x, (int, float, str, bool)) for x in v):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     return json.dumps(str(v))
+
+
+# ---- COLMAP text models ---------------------------------------------------------------------------
+@FUZZ
+@given(which=st.sampled_from(["cameras.txt", "images.txt", "points3D.txt"]),
+       line=st.integers(0, 12), token=st.integers(0, 12),
+       value=st.sampled_from(["", "nan", "inf", "-1", "1e308", "x", "0", "999", "1 2", "#"]))  # fmt: skip
+def test_fuzzed_colmap_model(tmp_path_factory, which, line, token, value) -> None:
+    from slife.pairs.colmap import read_colmap_text
+    from tests.test_pairs_spatial import _write_colmap
+
+    model = tmp_path_factory.mktemp("colmap") / "sparse"
+    _write_colmap(model, ["a.jpg", "b.jpg", "c.jpg"], [[1, 2, 3], [2, 3, 4], [3, 4, 5]])
+    path = model / which
+    lines = path.read_text().splitlines()
+    row = lines[line % len(lines)].split()
+    if row:
+        row[token % len(row)] = value
+    lines[line % len(lines)] = " ".join(row)
+    path.write_text("\n".join(lines) + "\n")
+    with np.errstate(all="raise"):  # a NaN or degenerate pose must be refused, not computed
+        _loads_or_names(lambda: read_colmap_text(model), model)

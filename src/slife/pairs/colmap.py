@@ -82,6 +82,8 @@ def read_colmap_text(model_dir: str | Path) -> ColmapModel:
             points[int(parts[0])] = np.array([float(v) for v in parts[1:4]])
             if len(parts) < 8:
                 raise ValueError("expected POINT3D_ID X Y Z R G B ERROR TRACK[]")
+            if not np.isfinite(points[int(parts[0])]).all():
+                raise ValueError("the point's coordinates are not finite")
         except (IndexError, ValueError) as exc:
             raise SlifeError(f"{path}:{no}: malformed point line: {exc}") from exc
 
@@ -102,6 +104,10 @@ def read_colmap_text(model_dir: str | Path) -> ColmapModel:
             name = " ".join(parts[9:])
             if not name:
                 raise ValueError("missing NAME")
+            if len(q) != 4 or len(t) != 3 or not (np.isfinite(q).all() and np.isfinite(t).all()):
+                raise ValueError("QW QX QY QZ TX TY TZ must be 7 finite numbers")
+            if not np.linalg.norm(q) > 1e-12:
+                raise ValueError("the rotation quaternion is zero")
         except (IndexError, ValueError) as exc:
             raise SlifeError(f"{path}:{no}: malformed image line: {exc}") from exc
         if camera_id not in cameras:
