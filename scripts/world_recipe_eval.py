@@ -74,7 +74,6 @@ def baselines(ts, model_cfg) -> dict[str, Any]:
 
 def _curve(args: argparse.Namespace, ts) -> dict[str, Any]:
     from slife.config import load_config, to_dict
-    from slife.model.checkpoint import CHECKPOINT_DIR, LAST, load_model
     from slife.model.config import model_config
     from slife.train import TrainConfig, train
 
@@ -88,9 +87,8 @@ def _curve(args: argparse.Namespace, ts) -> dict[str, Any]:
         t0 = time.perf_counter()
         result = train(life, run, cfg, progress=False, stop_after=step)
         train_s += time.perf_counter() - t0
-        model, meta = load_model(Path(run) / CHECKPOINT_DIR / LAST)
-        point = {"step": meta["step"], "pairs_seen": meta["pairs_seen"], "train_seconds": round(train_s, 1),
-                 "loss": meta.get("loss"), **score(model, ts)}  # fmt: skip
+        point = {"step": result.steps, "pairs_seen": result.pairs_seen, "train_seconds": round(train_s, 1),
+                 "loss": result.final_loss, **score(result.model, ts)}  # fmt: skip
         curve.append(point)
         print(json.dumps({k: point[k] for k in ("step", "train_seconds", "swapped_minus_real")}
                          | {"moving_r1": point["masked"]["moving_r1"]}), flush=True)  # fmt: skip

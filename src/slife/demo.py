@@ -385,8 +385,8 @@ def write_report(out: Path, cfg: DemoConfig, results: dict[str, Any]) -> Path:
         f"demo trains a small model for {cfg.steps} steps of {cfg.batch_size} pairs per life on a CPU, so read "
         "the numbers as a check of the pipeline and its baselines, not as a replication. The diverse-data "
         "control is the paper's Kinetics analogue, which the paper finds aligns *well*; the static-camera "
-        "control is one of its non-life controls (near-zero alignment in the paper); screen-recording video "
-        "is not rendered yet.",
+        "control is one of its non-life controls (near-zero alignment in the paper); the other, screen "
+        "recordings (`slife world screen`), is not in the demo yet.",
         "",
     ]
     path = out / "report.md"

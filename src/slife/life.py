@@ -596,8 +596,9 @@ class Life:
                 h, w = self.image(i).shape[:2]
                 if (w, h) != (entry.width, entry.height):
                     problems.append(f"{self.where(i)}: image is {w}x{h}, the manifest says {entry.width}x{entry.height}")
-                if self._depth is not None and self.depth(i).shape != (h, w):
-                    problems.append(f"{self.where(i)}: depth map is {self.depth(i).shape}, the image {(h, w)}")
+                depth_shape = self.depth(i).shape if self._depth is not None else (h, w)
+                if depth_shape != (h, w):
+                    problems.append(f"{self.where(i)}: depth map is {depth_shape}, the image {(h, w)}")
             except LifeFormatError as exc:
                 problems.append(str(exc))
         return problems

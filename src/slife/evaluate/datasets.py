@@ -333,8 +333,9 @@ class HPatchesPairs:
         if subset not in ("all", "i", "v"):
             raise EvalDataError(f"{self.root}: HPatches subset must be all, i or v; got {subset!r}")
         seqs = [s for s in seqs if subset == "all" or s.name.startswith(subset + "_")]
-        self.pairs = [(s, k) for s in seqs for k in range(2, 7) if (s / f"H_1_{k}").is_file()]
-        self.missing = [str(s / f"H_1_{k}") for s in seqs for k in range(2, 7) if not (s / f"H_1_{k}").is_file()]
+        candidates = [(s, k, (s / f"H_1_{k}").is_file()) for s in seqs for k in range(2, 7)]
+        self.pairs = [(s, k) for s, k, found in candidates if found]
+        self.missing = [str(s / f"H_1_{k}") for s, k, found in candidates if not found]
         if self.missing:
             import warnings
 
