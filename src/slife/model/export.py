@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from slife.atomic import write_text_atomic
+from slife.atomic import write_bytes_atomic, write_text_atomic
 from slife.errors import SlifeError
 
 FORMAT = "slife-export/1"
@@ -41,7 +41,7 @@ def export_model(
 ) -> Path:
     """Write ``out_dir/{model.safetensors, config.json, README.md}`` from a run (its ``last.pt``) or a
     checkpoint file; returns ``out_dir``. ``results``: numbers to record in the card and config."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from slife.model.checkpoint import load_model, resolve_checkpoint
 
@@ -61,9 +61,7 @@ def export_model(
         "source": path.name,
     }
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    tmp = out / f".{WEIGHTS}.tmp"
-    save_file(tensors, str(tmp), metadata={"format": FORMAT})
-    tmp.replace(out / WEIGHTS)
+    write_bytes_atomic(out / WEIGHTS, save(tensors, metadata={"format": FORMAT}))
     write_text_atomic(out / CONFIG, json.dumps(config, indent=1, default=_json_default) + "\n")
     write_text_atomic(out / CARD, model_card(config, licence))
     return out
