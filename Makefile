@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/slife demo --out demo_out $(DEMO_ARGS)
+	$(BIN)/slife study configs/study_demo.yaml --out demo_out $(DEMO_ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

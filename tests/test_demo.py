@@ -1,4 +1,5 @@
-"""The end-to-end demo in --quick mode: world -> training -> alignment -> report, with sane numbers."""
+"""The end-to-end demo (the demo study through ``slife demo``) in --quick mode: world -> training ->
+alignment -> report, with sane numbers."""
 
 import json
 from pathlib import Path
@@ -7,7 +8,9 @@ import numpy as np
 import pytest
 
 from slife.cli import main
-from slife.demo import DemoConfig, controls_verdict, correspondence_verdict, headline, verdict
+from slife.study.analysis import controls_verdict, correspondence_verdict, headline, verdict
+
+CONTROLS = {"diverse": "diverse", "static": "static", "screen": "screen"}
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,7 @@ def test_demo_writes_report_with_consistent_numbers(demo_out: Path) -> None:
     results = json.loads((demo_out / "results.json").read_text())
     align = results["alignment"]
     names = align["names"]
-    assert names == ["kitchen-1", "street-1", "diverse", "static", "random-init", "identity"]
+    assert names == ["kitchen-1", "street-1", "diverse", "static", "screen", "random-init", "identity"]
     assert align["protocol"] == "masked x8"
     m = np.asarray(align["cas"])
     np.testing.assert_allclose(m, m.T)
@@ -35,24 +38,26 @@ def test_demo_writes_report_with_consistent_numbers(demo_out: Path) -> None:
     assert stats["life_vs_life"] == pytest.approx(m[0, 1])
     assert stats["life_vs_diverse"] == pytest.approx((m[0, 2] + m[1, 2]) / 2)
     assert stats["life_vs_static"] == pytest.approx((m[0, 3] + m[1, 3]) / 2)
-    assert stats["life_vs_random_init"] == pytest.approx((m[0, 4] + m[1, 4]) / 2)
+    assert stats["life_vs_screen"] == pytest.approx((m[0, 4] + m[1, 4]) / 2)
+    assert stats["life_vs_random_init"] == pytest.approx((m[0, 5] + m[1, 5]) / 2)
     mm = np.asarray(align["cas_moving"])
     assert stats["life_vs_life_moving"] == pytest.approx(mm[0, 1])
     assert results["verdict"] == verdict(stats)
     assert results["headlines"][-3] == correspondence_verdict(stats, results["source_use"], ["kitchen-1", "street-1"])
-    assert results["headlines"][-2] == controls_verdict(stats)
+    assert results["headlines"][-2] == controls_verdict(stats, CONTROLS)
     assert stats["gt_moving_r1_static"] == align["gt_alignment"]["static"]["moving_r1"]
     report = (demo_out / "report.md").read_text()
     for line in results["headlines"]:
         assert line in report
     assert f"{m[0, 1]:.3f}" in report and "Mechanism" in report
+    assert "data:image/png;base64," in (demo_out / "report.html").read_text()
     for png in ["alignment/cas_matrix.png", "emergence/kitchen-1.png", "emergence/street-1.png", "mechanism/curve.png"]:
         assert (demo_out / png).stat().st_size > 1000
     # the mechanism test ran (shortened) with its baselines
     mech = results["mechanism"]
     assert [p["step"] for p in mech["curve"]][-1] == 20 and mech["baselines"]["identity"]["exact_moving"] == 0.0
     # source use is measured for every model, with the same keys
-    assert set(results["source_use"]) == {"kitchen-1", "street-1", "diverse", "static", "random-init"}
+    assert set(results["source_use"]) == {"kitchen-1", "street-1", "diverse", "static", "screen", "random-init"}
     # ground truth from rendered depth + poses: identity is an honest baseline, above chance on small motions
     gt = align["gt_alignment"]
     assert 0 <= gt["kitchen-1"]["r1"] <= 1
@@ -68,7 +73,7 @@ def test_demo_emergence_follows_checkpoints(demo_out: Path) -> None:
     assert hours == sorted(hours) and len(hours) == 2  # milestones at 1/2 and all of the life
     assert hours[-1] == pytest.approx(1 / 60, rel=1e-3)  # a 1-minute life
     assert results["emergence"]["kitchen-1"]["reference_name"] == "street-1"
-    assert all(r["steps"] == 30 for r in results["training"].values())
+    assert all(r["step"] == r["total"] == 30 for r in results["training"].values())
 
 
 def test_demo_rerun_reuses_lives_runs_and_the_mechanism_test(demo_out: Path) -> None:
@@ -104,14 +109,18 @@ def test_correspondence_verdict_needs_moving_patches_and_source_use() -> None:
 
 def test_controls_verdict_compares_the_non_life_model_with_the_lives() -> None:
     stats = {"gt_moving_r1": 0.40, "gt_moving_r1_chance": 0.13, "gt_moving_r1_diverse": 0.42, "gt_moving_r1_static": 0.15}
-    line = controls_verdict(stats)
+    controls = {"diverse": "diverse", "static": "static"}
+    line = controls_verdict(stats, controls)
     assert "diverse-data control 0.420" in line and "static-camera (non-life) control 0.150" in line
-    assert line.endswith("aligns clearly less than the life models, as in the paper.")
+    assert line.endswith("align clearly less than the life models, as in the paper.")
     stats["gt_moving_r1_static"] = 0.38
-    assert controls_verdict(stats).endswith("does not come from the lives' own motion.")
-    assert controls_verdict({"gt_moving_r1": 0.4, "gt_moving_r1_chance": 0.1}) is None
+    assert controls_verdict(stats, controls).endswith("does not come from the lives' own motion.")
+    # the best non-life model decides: a screen control that aligns like the lives is reported
+    stats.update(gt_moving_r1_static=0.15, gt_moving_r1_screens=0.39)
+    assert controls_verdict(stats, {**controls, "screens": "screen"}).endswith("does not come from the lives' own motion.")
+    assert controls_verdict({"gt_moving_r1": 0.4, "gt_moving_r1_chance": 0.1}, controls) is None
     stats.update(gt_moving_r1=0.15, gt_moving_r1_static=0.05)  # life models at chance: nothing to compare
-    assert controls_verdict(stats).endswith("so the controls say nothing yet.")
+    assert controls_verdict(stats, controls).endswith("so the controls say nothing yet.")
 
 
 def test_headline_splits_families() -> None:
@@ -127,9 +136,8 @@ def test_headline_splits_families() -> None:
         "chance": 0.078,
     }
     fam = {"kitchen-1": "kitchen", "kitchen-2": "kitchen", "street-1": "street"}
-    stats = headline(report, ["kitchen-1", "kitchen-2", "street-1"], fam)
+    stats = headline(report, ["kitchen-1", "kitchen-2", "street-1"], fam, {})
     assert stats["within_family"] == pytest.approx(0.8)
     assert stats["across_family"] == pytest.approx(0.3)
     assert stats["life_vs_life"] == pytest.approx((0.8 + 0.4 + 0.2) / 3)
     assert "life_vs_diverse" not in stats
-    assert DemoConfig().k == 5

@@ -49,7 +49,7 @@ def _info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from slife.align.cli import register as register_align
-    from slife.demo import register as register_demo
+    from slife.study.cli import register as register_study
     from slife.diagnose.cli import register as register_diagnose
     from slife.evaluate.cli import register as register_eval
     from slife.ingest.cli import register as register_ingest
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_export(sub)
     register_eval(sub)
     register_diagnose(sub)
-    register_demo(sub)
+    register_study(sub)
     return parser
 
 

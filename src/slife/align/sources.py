@@ -30,6 +30,7 @@ import torch
 
 from slife.align.testset import TestSet, TestSetError
 from slife.errors import SlifeError
+from slife.run import RunDir
 
 
 class AttentionSource(Protocol):
@@ -195,8 +196,9 @@ def source_name(run_or_file: str | Path) -> str:
     p = Path(run_or_file)
     if p.is_dir():
         return p.resolve().name
-    if p.parent.name == "checkpoints":
-        return f"{p.parent.parent.resolve().name}/{p.stem}"
+    run = RunDir.of_checkpoint(p)
+    if run is not None:
+        return f"{run.path.resolve().name}/{p.stem}"
     return p.stem
 
 

@@ -17,10 +17,10 @@ def report_dir(checkpoint: Path, out: Path | None) -> Path:
     """``out`` if given; else ``RUN/report`` for a checkpoint in ``RUN/checkpoints/``; else next to it."""
     if out is not None:
         return Path(out)
-    checkpoint = Path(checkpoint)
-    if checkpoint.parent.name == "checkpoints":
-        return checkpoint.parent.parent / "report"
-    return checkpoint.parent / "report"
+    from slife.run import REPORT_DIR, RunDir
+
+    run = RunDir.of_checkpoint(checkpoint)
+    return run.report_dir if run is not None else Path(checkpoint).parent / REPORT_DIR
 
 
 def write_json(path: Path, data: Any) -> None:

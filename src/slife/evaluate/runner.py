@@ -187,13 +187,14 @@ def run_all(run: Path, depth_data: Path | None, depth_format: str, split_file: P
             match_format: str, cfg: EvalAllConfig, out: Path | None) -> Path:
     """Every milestone checkpoint of a run on both tasks; JSON, report tables, metric-vs-hours plot."""
     from slife.model.checkpoint import CHECKPOINT_DIR, list_checkpoints
+    from slife.run import RunDir
 
     if depth_data is None and match_data is None:
         raise EvalDataError(f"{run}: give --depth-data and/or --match-data")
     ckpts = list_checkpoints(run, include_last=cfg.include_last)
     if not ckpts:
         raise EvalDataError(f"{run}: no milestone checkpoints in {CHECKPOINT_DIR}/ (hours_<h>.pt)")
-    rdir = Path(out) if out is not None else Path(run) / "report"
+    rdir = Path(out) if out is not None else RunDir(run).report_dir
     results: dict[str, Any] = {"run": str(run), "checkpoints": [c.name for c in ckpts], "depth": [], "match": []}
     if depth_data is not None:
         train, test, dfmt = depth_sets(depth_data, depth_format, split_file, cfg.depth)

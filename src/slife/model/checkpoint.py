@@ -32,10 +32,9 @@ import torch
 
 from slife.atomic import atomic_open
 from slife.errors import SlifeError
+from slife.run import CHECKPOINT_DIR, LAST  # a run's file names live in slife.run
 
 FORMAT = "slife-ckpt/1"
-CHECKPOINT_DIR = "checkpoints"
-LAST = "last.pt"
 
 
 class CheckpointError(SlifeError):

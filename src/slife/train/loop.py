@@ -25,7 +25,8 @@ from torch import nn
 from slife.config import merge, read_config_file, save_config, to_dict
 from slife.errors import SlifeError
 from slife.life import Life
-from slife.model.checkpoint import CHECKPOINT_DIR, LAST, milestone_name, read_checkpoint, save_checkpoint
+from slife.model.checkpoint import milestone_name, read_checkpoint, save_checkpoint
+from slife.run import CHECKPOINT_DIR, CONFIG_FILE, LAST, LOG_FILE, TB_DIR, RunDir
 from slife.train.config import RESUMABLE_FIELDS, TrainConfig
 from slife.train.distributed import DistContext, max_over_ranks, mean_over_ranks, setup
 from slife.train.optim import build_optimizer, peak_lr, set_lr, warmup_steps
@@ -33,9 +34,6 @@ from slife.train.precision import autocast_dtype
 from slife.train.schedule import first_steps, lr_at, plan_milestones, stream
 from slife.train.signals import TrainingStopped, stop_on_signals
 
-CONFIG_FILE = "config.yaml"
-LOG_FILE = "log.jsonl"
-TB_DIR = "tb"
 
 
 class TrainingDiverged(SlifeError):
@@ -100,7 +98,7 @@ def _resume_payload(run_dir: Path, cfg_dict: dict[str, Any], life: Life, force: 
 
 def _archive(run_dir: Path) -> Path | None:
     """Move an existing run's files into ``run_dir/previous-<time>/`` (nothing is deleted)."""
-    items = [run_dir / n for n in (CHECKPOINT_DIR, CONFIG_FILE, LOG_FILE, TB_DIR) if (run_dir / n).exists()]
+    items = [p for p in RunDir(run_dir).training_files() if p.exists()]
     if not items:
         return None
     dest = run_dir / time.strftime("previous-%Y%m%d-%H%M%S")

@@ -1,0 +1,96 @@
+"""What a training run directory holds, in one place: the names of its files and how to read them.
+
+```
+RUN/config.yaml           the resolved TrainConfig
+RUN/log.jsonl             one JSON record per log step (+ start / resume / checkpoint / stopped events)
+RUN/tb/                   TensorBoard scalars
+RUN/checkpoints/last.pt   full training state (exact resume)
+RUN/checkpoints/hours_<h>.pt   milestones by hours of video seen
+RUN/report/               evaluation outputs (slife eval)
+```
+
+Training writes these files (slife.train.loop); align, eval and study read them through here. No
+torch import at module level: reading a run's state must stay cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "config.yaml"
+LOG_FILE = "log.jsonl"
+TB_DIR = "tb"
+CHECKPOINT_DIR = "checkpoints"
+LAST = "last.pt"
+REPORT_DIR = "report"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    def __init__(self, path: str | Path) -> None:
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / LOG_FILE
+
+    @property
+    def tb_dir(self) -> Path:
+        return self.path / TB_DIR
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / CHECKPOINT_DIR
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoint_dir / LAST
+
+    @property
+    def report_dir(self) -> Path:
+        return self.path / REPORT_DIR
+
+    def training_files(self) -> list[Path]:
+        """What a training run owns (moved aside together by ``slife train --force``)."""
+        return [self.checkpoint_dir, self.config_file, self.log_file, self.tb_dir]
+
+    @staticmethod
+    def of_checkpoint(checkpoint: str | Path) -> "RunDir | None":
+        """The run a checkpoint file lives in (``RUN/checkpoints/x.pt``), or None."""
+        p = Path(checkpoint)
+        return RunDir(p.parent.parent) if p.parent.name == CHECKPOINT_DIR else None
+
+    def read_log(self) -> list[dict[str, Any]]:
+        """The records of ``log.jsonl`` (lines cut by a kill are skipped)."""
+        if not self.log_file.is_file():
+            return []
+        records = []
+        for line in self.log_file.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict):
+                records.append(rec)
+        return records
+
+    def checkpoints(self, include_last: bool = False) -> list[Any]:
+        """Milestone checkpoints sorted by hours seen (slife.model.checkpoint.list_checkpoints)."""
+        from slife.model.checkpoint import list_checkpoints
+
+        return list_checkpoints(self.path, include_last)
+
+    def open_model(self, checkpoint: str | Path | None = None, map_location: str = "cpu", trust: bool = False) -> tuple[Any, dict[str, Any]]:
+        """The model of ``checkpoint`` (default ``last.pt``) and its metadata."""
+        from slife.model.checkpoint import load_model
+
+        return load_model(checkpoint or self.last, map_location, trust)

@@ -1,0 +1,205 @@
+"""The study file (``slife study STUDY.yaml``): lives, controls, training, test set, analyses, resources.
+
+A study is declarative: it names what to train and what to measure; ``slife study`` works out what
+is missing. Relative paths in the file (lives, training config, evaluation data) are relative to the file's
+folder; ``out`` is relative to the current directory. Unknown keys are errors.
+A life or control may be given by name only (``kitchen-1``, ``diverse``); see :class:`LifeSpec`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from slife.config import ConfigError, from_dict, merge, parse_overrides, read_config_file
+from slife.errors import SlifeError
+
+CONTROL_KINDS = ("diverse", "static", "screen")  # the paper's controls, as the world renders them
+KIND_NAMES = {
+    "place": "life",
+    "diverse": "diverse-data control",
+    "static": "static-camera (non-life) control",
+    "screen": "screen-recording (non-life) control",
+    "ingested": "life",
+}
+EXECUTORS = ("local", "slurm", "debug")
+
+
+@dataclass
+class LifeSpec:
+    """One life (or control) to train a model on.
+
+    ``path``: an ingested life directory. Without it the life is rendered from the synthetic world on
+    demand: ``kind: place`` renders the place ``name`` (``<family>-<place>``, e.g. ``kitchen-1``);
+    ``diverse`` / ``static`` / ``screen`` render that control. ``kind`` defaults from the name
+    (a control's name, else a place). ``set``: extra training overrides for this life only.
+    """
+
+    name: str
+    path: str | None = None
+    kind: Literal["place", "diverse", "static", "screen"] | None = None
+    family: str | None = None  # the family the report groups it in (world places: from the name)
+    minutes: float | None = None  # rendered length (default: world.minutes)
+    set: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or self.name.startswith(".") or self.name in ("random-init", "identity"):
+            raise SlifeError(f"life name {self.name!r} must be a plain folder name (not random-init or identity)")
+        if self.kind is None and self.path is None:
+            self.kind = self.name if self.name in CONTROL_KINDS else "place"
+        if self.minutes is not None and not (0 < self.minutes <= 6000 and math.isfinite(self.minutes)):
+            raise SlifeError(f"life {self.name}: minutes must be in (0, 6000], got {self.minutes}")
+
+    @property
+    def rendered(self) -> bool:
+        return self.path is None
+
+
+@dataclass
+class WorldSection:
+    """Defaults for lives rendered from the synthetic world."""
+
+    seed: int = 0
+    minutes: float = 6.0
+    fps: float = 2.0
+    frame_size: int = 256
+    surface_detail: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (0 < self.minutes <= 6000 and math.isfinite(self.minutes)) or not self.fps > 0 or self.frame_size < 32:
+            raise SlifeError("world: minutes in (0, 6000], fps > 0 and frame_size >= 32 are required")
+
+
+@dataclass
+class TrainSection:
+    """The training config of every run: ``config`` (a ``slife train`` config file), then
+    ``overrides`` (a mapping in the same layout), then ``set`` lines, then each life's own ``set``.
+    ``milestones``: checkpoints at these fractions of each life's length (the emergence curve; the
+    whole life is always one); empty = the training config's own milestones, in hours of video."""
+
+    config: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    set: list[str] = field(default_factory=list)
+    milestones: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 1.0])
+
+    def __post_init__(self) -> None:
+        if any(not 0 < f <= 1 for f in self.milestones):
+            raise SlifeError(f"train.milestones are fractions of a life in (0, 1], got {self.milestones}")
+
+
+@dataclass
+class TestSetSection:
+    """Test pairs from held-out lives (names of world places, or ingested life folders in ``paths``)."""
+
+    lives: list[str] = field(default_factory=lambda: ["kitchen-9", "street-9"])
+    paths: list[str] = field(default_factory=list)
+    minutes: float = 1.0
+    pairs_per_life: int = 32
+    sampler: Literal["temporal", "spatial"] = "temporal"
+    min_moving: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.lives and not self.paths:
+            raise SlifeError("testset: name at least one held-out life (lives or paths)")
+        if self.pairs_per_life < 1:
+            raise SlifeError(f"testset.pairs_per_life must be >= 1, got {self.pairs_per_life}")
+
+
+@dataclass
+class EvalSection:
+    """Downstream evaluation of every final model (``slife eval all``); a data path left empty skips it."""
+
+    depth_data: str | None = None
+    depth_format: str = "auto"
+    split_file: str | None = None
+    match_data: str | None = None
+    match_format: str = "auto"
+    set: list[str] = field(default_factory=list)  # EvalAllConfig overrides, e.g. depth.epochs=5
+
+
+@dataclass
+class AnalysisSection:
+    k: int = 5  # top-k of the CAS
+    protocol: Literal["masked", "unmasked"] = "masked"  # how cross-attention is read (ReadProtocol)
+    read_masks: int = 8
+    emergence: bool = True  # CAS and GT alignment at every milestone of every life, against a reference
+    source_use: bool = True  # masked loss with another pair's source vs the right one
+    mechanism_steps: int = 0  # > 0: run the shift mechanism test (slife diagnose shift) for this many steps
+    eval: EvalSection = field(default_factory=EvalSection)
+
+    def __post_init__(self) -> None:
+        if self.k < 1 or self.read_masks < 1 or self.mechanism_steps < 0:
+            raise SlifeError("analysis: k and read_masks must be >= 1, mechanism_steps >= 0")
+
+
+@dataclass
+class SlurmSection:
+    """Resources of the SLURM jobs (``--executor slurm``, submitit): one array for the trainings, then
+    the analysis as a job that depends on it."""
+
+    partition: str | None = None
+    account: str | None = None
+    gpus_per_node: int = 1
+    cpus_per_task: int = 10
+    mem_gb: int = 64
+    timeout_min: int = 24 * 60
+    array_parallelism: int = 32
+    analysis_gpus: int = 1
+    analysis_timeout_min: int = 6 * 60
+    extra: dict[str, Any] = field(default_factory=dict)  # more submitit slurm_* parameters, e.g. {constraint: h100}
+
+
+@dataclass
+class StudyConfig:
+    name: str = "study"
+    out: str = "study_out"  # output folder (relative to the current directory; --out overrides)
+    seed: int = 0
+    world: WorldSection = field(default_factory=WorldSection)
+    lives: list[LifeSpec | str] = field(default_factory=list)
+    controls: list[LifeSpec | str] = field(default_factory=list)
+    train: TrainSection = field(default_factory=TrainSection)
+    testset: TestSetSection = field(default_factory=TestSetSection)
+    analysis: AnalysisSection = field(default_factory=AnalysisSection)
+    jobs: int = 0  # local executor: trainings at once, the cores split between them (0 = one per core)
+    slurm: SlurmSection = field(default_factory=SlurmSection)
+    note: str = ""  # a paragraph for the end of the report (e.g. what the scale of the study means)
+
+    def __post_init__(self) -> None:
+        self.lives = [LifeSpec(x) if isinstance(x, str) else x for x in self.lives]
+        self.controls = [LifeSpec(x) if isinstance(x, str) else x for x in self.controls]
+        if not self.lives:
+            raise SlifeError("a study needs at least one life")
+        names = [s.name for s in self.all_lives]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise SlifeError(f"life names must be unique, repeated: {dup}")
+        held = set(self.testset.lives) & set(names)
+        if held:
+            raise SlifeError(f"testset.lives must be held out, but {sorted(held)} are also trained on")
+        if self.jobs < 0:
+            raise SlifeError(f"jobs must be >= 0 (0 = one per core), got {self.jobs}")
+
+    @property
+    def all_lives(self) -> list[LifeSpec]:
+        return [*self.lives, *self.controls]  # type: ignore[list-item]
+
+
+def load_study(path: str | Path | None, overrides: list[str] = (), base: dict[str, Any] | None = None) -> tuple[StudyConfig, Path]:
+    """The study in ``path`` (defaults, then ``base``, then the file, then ``overrides``) and the
+    folder its relative paths are relative to."""
+    data: dict[str, Any] = dict(base or {})
+    where = "study"
+    root = Path.cwd()
+    if path is not None:
+        data = merge(data, read_config_file(path))
+        where, root = str(path), Path(path).resolve().parent
+    if overrides:
+        data = merge(data, parse_overrides(list(overrides)))
+    try:
+        return from_dict(StudyConfig, data, where), root
+    except ConfigError:
+        raise
+    except SlifeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc

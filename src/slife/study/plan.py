@@ -1,0 +1,182 @@
+"""What a study consists of on disk, and where it stands: the lives (rendered on demand), one run per
+life with its training config, the test set; and the state of each run (missing, partial, done,
+conflicting) read from its files without opening a checkpoint.
+
+Layout of a study folder: ``lives/<name>`` (rendered lives), ``lives/test/<name>`` (held-out places),
+``runs/<name>`` (one ``slife train`` run each), ``testset.npz``, ``mechanism/``, ``alignment/``,
+``emergence/``, ``eval/``, ``report.md``, ``report.html``, ``results.json``, ``study.yaml`` (the
+study as it was run), ``slurm/`` (submitit's logs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slife.config import ConfigError, from_dict, merge, parse_overrides, read_config_file, to_dict
+from slife.errors import SlifeError
+from slife.study.config import LifeSpec, StudyConfig
+
+
+@dataclass(frozen=True)
+class StudyPaths:
+    out: Path
+
+    @property
+    def lives(self) -> Path:
+        return self.out / "lives"
+
+    def life(self, spec: LifeSpec, root: Path) -> Path:
+        return _under(root, spec.path, f"life {spec.name}") if spec.path else self.lives / spec.name
+
+    def test_life(self, name: str) -> Path:
+        return self.lives / "test" / name
+
+    def run(self, name: str) -> Path:
+        return self.out / "runs" / name
+
+    @property
+    def testset(self) -> Path:
+        return self.out / "testset.npz"
+
+
+def _under(root: Path, path: str, what: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else root / p
+
+
+def render_life(spec: LifeSpec, study: StudyConfig, out_dir: Path, progress: bool) -> Path:
+    """Render one world life or control into ``out_dir`` (a no-op when it is already there)."""
+    from slife.world import WorldConfig, make_diverse, make_life, make_screen, make_static
+
+    w = study.world
+    minutes = spec.minutes if spec.minutes is not None else w.minutes
+    world = WorldConfig(surface_detail=w.surface_detail)
+    if spec.kind == "place":
+        return make_life(out_dir, spec.name, minutes, w.fps, w.seed, w.frame_size, progress, world)
+    if spec.kind == "diverse":
+        return make_diverse(out_dir, minutes, w.fps, w.seed, w.frame_size, progress=progress, config=world)
+    if spec.kind == "static":
+        return make_static(out_dir, minutes, w.fps, w.seed, w.frame_size, progress=progress, config=world)
+    if spec.kind == "screen":
+        return make_screen(out_dir, minutes, w.fps, w.seed, w.frame_size, progress=progress)
+    raise SlifeError(f"life {spec.name}: kind {spec.kind!r} cannot be rendered; give an ingested life as path")
+
+
+def prepare_lives(study: StudyConfig, root: Path, paths: StudyPaths, progress: bool) -> dict[str, Path]:
+    """The life directory of every life and control, rendering the world ones that are missing."""
+    from slife.life import Life
+
+    dirs = {}
+    for spec in study.all_lives:
+        d = render_life(spec, study, paths.life(spec, root), progress) if spec.rendered else paths.life(spec, root)
+        Life.open(d)  # an ingested life must exist and be readable now, not when its training starts
+        dirs[spec.name] = Path(d)
+    return dirs
+
+
+def prepare_test_lives(study: StudyConfig, root: Path, paths: StudyPaths, progress: bool) -> list[Path]:
+    t = study.testset
+    rendered = [render_life(LifeSpec(n, minutes=t.minutes), study, paths.test_life(n), progress) for n in t.lives]
+    return [Path(p) for p in rendered] + [_under(root, p, "testset path") for p in t.paths]
+
+
+def family_of(spec: LifeSpec) -> str:
+    """The report's group of a life: its ``family``, else the world family of a place, else its kind."""
+    if spec.family:
+        return spec.family
+    if spec.kind == "place":
+        from slife.world import parse_life_name
+
+        return parse_life_name(spec.name)[0]
+    return spec.kind or "life"
+
+
+def train_config(study: StudyConfig, root: Path, spec: LifeSpec, life_hours: float) -> Any:
+    """The TrainConfig of one life: the file, then the inline overrides, then the study's seed and
+    milestones (fractions of this life's length), then the ``set`` lines, then the life's own."""
+    from slife.train.config import TrainConfig
+
+    t = study.train
+    data: dict[str, Any] = {}
+    if t.config:
+        data = read_config_file(_under(root, t.config, "train.config"))
+    data = merge(data, t.overrides)
+    data = merge(data, {"seed": study.seed})
+    if t.milestones:  # else the training config's own milestones (hours of video)
+        data["milestones"] = sorted({round(f * life_hours, 9) for f in t.milestones if f < 1}) or [life_hours]
+    data = merge(data, parse_overrides(t.set, "study train.set"))
+    data = merge(data, parse_overrides(spec.set, f"study life {spec.name} set"))
+    where = f"training config of {spec.name}"
+    try:
+        return from_dict(TrainConfig, data, where)
+    except ConfigError:
+        raise
+    except SlifeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+@dataclass
+class RunState:
+    name: str
+    state: str  # missing | partial | done | conflict
+    step: int = 0
+    total: int = 0
+    eta_s: float | None = None
+    detail: str = ""
+
+    def line(self) -> str:
+        steps = f"{self.step}/{self.total} steps" if self.total else "-"
+        eta = f", ETA {_duration(self.eta_s)}" if self.eta_s is not None and self.state == "partial" else ""
+        return f"{self.name:<14} {self.state:<8} {steps}{eta}{'  ' + self.detail if self.detail else ''}"
+
+
+def _duration(s: float) -> str:
+    s = max(0, int(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def read_log(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of a run's ``log.jsonl`` (see slife.run)."""
+    from slife.run import RunDir
+
+    return RunDir(run_dir).read_log()
+
+
+def run_state(name: str, run_dir: Path, cfg: Any) -> RunState:
+    """Where one run stands, from its config.yaml, log.jsonl and last.pt (not opened)."""
+    from slife.run import RunDir
+    from slife.train.config import TrainConfig
+    from slife.train.loop import config_differences
+
+    run = RunDir(run_dir)
+    cfg_file = run.config_file
+    if not cfg_file.is_file():
+        return RunState(name, "missing")
+    old = merge(to_dict(TrainConfig()), read_config_file(cfg_file))
+    diffs = config_differences(old, to_dict(cfg))
+    if diffs:
+        return RunState(name, "conflict", detail=f"{cfg_file} differs from the study in: {', '.join(diffs)}")
+    records = run.read_log()
+    total = next((int(r["total_steps"]) for r in reversed(records) if r.get("event") in ("start", "resume")), 0)
+    steps = [r for r in records if "loss" in r and isinstance(r.get("step"), int)]
+    step = steps[-1]["step"] if steps else 0
+    has_last = run.last.is_file()
+    if has_last and total and step >= total:
+        return RunState(name, "done", step, total)
+    eta = None
+    if len(steps) >= 2 and steps[-1].get("elapsed_s", 0) > steps[-2].get("elapsed_s", 0):
+        rate = (steps[-1]["step"] - steps[-2]["step"]) / (steps[-1]["elapsed_s"] - steps[-2]["elapsed_s"])
+        eta = (total - step) / rate if rate > 0 and math.isfinite(rate) else None
+    return RunState(name, "partial", step, total, eta)
+
+
+def refuse_conflicts(states: list[RunState]) -> None:
+    bad = [s for s in states if s.state == "conflict"]
+    if bad:
+        raise SlifeError(
+            "the study's training config changed for existing runs; use a new out folder or remove the runs: "
+            + "; ".join(f"{s.name}: {s.detail}" for s in bad)
+        )

@@ -1,0 +1,245 @@
+"""``slife study``: run what a study is missing, skip what is done, then analyse and report.
+
+``run_study`` renders missing world lives, refuses runs whose stored config differs from the study's
+(naming the field), trains the missing or partial runs on the chosen executor, and writes the
+analysis (slife.study.analysis) and reports (slife.study.report). A second call with nothing changed
+does no work: the results carry a fingerprint of the study and of every run's state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from slife.config import to_dict
+from slife.errors import SlifeError
+from slife.study.config import StudyConfig, load_study
+from slife.study.plan import (StudyPaths, family_of, prepare_lives, prepare_test_lives, read_log, refuse_conflicts,
+                              run_state, train_config, RunState)  # fmt: skip
+
+RESULTS = "results.json"
+
+
+@dataclass
+class Study:
+    """A loaded study: its config, the folder its paths are relative to, and its output folder."""
+
+    cfg: StudyConfig
+    root: Path
+    out: Path
+    file: str | None = None
+    overrides: list[str] = field(default_factory=list)
+
+    @property
+    def paths(self) -> StudyPaths:
+        return StudyPaths(self.out)
+
+
+def open_study(study_file: str | Path | None, overrides: Sequence[str] = (), out: str | Path | None = None,
+               base: dict[str, Any] | None = None) -> Study:  # fmt: skip
+    cfg, root = load_study(study_file, list(overrides), base)
+    out_dir = Path(out if out is not None else cfg.out)
+    return Study(cfg, root, out_dir, None if study_file is None else str(study_file), list(overrides))
+
+
+def say(msg: str) -> None:
+    print(f"[study] {msg}", file=sys.stderr, flush=True)
+
+
+def _life_hours(life_dir: Path) -> float | None:
+    from slife.life import Life
+
+    return Life.open(life_dir).hours if (life_dir / "life.json").is_file() else None
+
+
+def states(study: Study) -> list[RunState]:
+    """Where every run stands (a run whose life is not rendered yet is missing)."""
+    out = []
+    for spec in study.cfg.all_lives:
+        hours = _life_hours(study.paths.life(spec, study.root))
+        run = study.paths.run(spec.name)
+        if hours is None:
+            out.append(RunState(spec.name, "missing", detail="life not rendered yet" if spec.rendered else "life not found"))
+            continue
+        out.append(run_state(spec.name, run, train_config(study.cfg, study.root, spec, hours)))
+    return out
+
+
+def fingerprint(study: Study, run_states: list[RunState]) -> str:
+    data = {"study": to_dict(study.cfg), "runs": [(s.name, s.state, s.step, s.total) for s in run_states]}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def up_to_date(study: Study) -> bool:
+    """True when every run is done and the results were computed from exactly this study and these runs."""
+    path = study.out / RESULTS
+    run_states = states(study)
+    if not path.is_file() or any(s.state != "done" for s in run_states):
+        return False
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8")).get("fingerprint")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return False
+    return stored == fingerprint(study, run_states)
+
+
+def train_jobs(study: Study, life_dirs: dict[str, Path]) -> tuple[list[Any], list[RunState]]:
+    """The TrainJobs of the runs that are not done, and every run's state (conflicts refused)."""
+    from slife.life import Life
+    from slife.train.parallel import TrainJob
+
+    jobs, run_states = [], []
+    for spec in study.cfg.all_lives:
+        cfg = train_config(study.cfg, study.root, spec, Life.open(life_dirs[spec.name]).hours)
+        run = study.paths.run(spec.name)
+        run_states.append(run_state(spec.name, run, cfg))
+        if run_states[-1].state != "done":
+            jobs.append(TrainJob(life_dirs[spec.name], run, cfg))
+    refuse_conflicts(run_states)
+    return jobs, run_states
+
+
+def run_study(study: Study, executor: str = "local", jobs: int | None = None, progress: bool = True,
+              slurm_cluster: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run what is missing and report. Returns ``{"state": "up-to-date" | "done" | "submitted", ...}``."""
+    from slife.config import save_config
+    from slife.study.executors import run_debug, run_local, run_slurm
+
+    if up_to_date(study):
+        say(f"nothing to do: every run is done and {study.out / 'report.md'} is up to date")
+        return {"state": "up-to-date", "report": str(study.out / "report.md")}
+    study.out.mkdir(parents=True, exist_ok=True)
+    save_config(study.cfg, study.out / "study.yaml")
+    t0 = time.perf_counter()
+    life_dirs = prepare_lives(study.cfg, study.root, study.paths, progress)
+    prepare_test_lives(study.cfg, study.root, study.paths, progress)
+    render_s = time.perf_counter() - t0
+    todo, run_states = train_jobs(study, life_dirs)
+    say(f"{len(run_states) - len(todo)} of {len(run_states)} runs done; training {len(todo)}")
+    for s in run_states:
+        say(s.line())
+    t0 = time.perf_counter()
+    if executor == "slurm":
+        ids = run_slurm(todo, study.cfg, study.file, study.overrides, study.out, cluster=slurm_cluster)
+        if ids["cluster"] == "slurm":
+            say(f"submitted: trainings {ids['train'] or 'none'}, analysis {ids['analysis']} (slife study --status)")
+            return {"state": "submitted", "jobs": ids}
+        say(f"ran on submitit's {ids['cluster']} cluster: trainings {ids['train'] or 'none'}, analysis {ids['analysis']}")
+        return {"state": "done", "jobs": ids, "report": str(study.out / "report.md")}
+    if executor == "debug":
+        run_debug(todo, progress)
+    elif executor == "local":
+        run_local(todo, study.cfg.jobs if jobs is None else jobs, (lambda: [say(s.line()) for s in states(study)]) if progress else None)
+    else:
+        raise SlifeError(f"unknown executor {executor!r}; use local, slurm or debug")
+    train_s = time.perf_counter() - t0
+    report = analyse(study, progress, phases=[("render lives", render_s), ("train", train_s)])
+    return {"state": "done", "report": str(report)}
+
+
+def analyse_study(study_file: str | None, overrides: list[str], out: str) -> Path:
+    """The analysis step on its own (the SLURM analysis job)."""
+    return analyse(open_study(study_file, overrides, out), progress=False)
+
+
+def _training_summary(study: Study, run_states: list[RunState]) -> dict[str, dict[str, Any]]:
+    rows = {}
+    for s in run_states:
+        recs = [r for r in read_log(study.paths.run(s.name)) if "loss" in r]
+        last = recs[-1] if recs else {}
+        rows[s.name] = {"state": s.state, "step": s.step, "total": s.total, "final_loss": last.get("loss"),
+                        "pairs_per_s": last.get("pairs_per_s"), "pairs_seen": last.get("pairs_seen")}  # fmt: skip
+    return rows
+
+
+def _train_text(cfg: Any) -> dict[str, Any]:
+    sh = cfg.data.shifted
+    pairs = f"sampler {cfg.data.sampler}"
+    if sh.warmup or sh.share:
+        pairs += (f"; shifted crops of the life's own frames (data.shifted, max {sh.max_shift} patches): "
+                  + ", ".join(p for p in [f"the first {sh.warmup:.0%} of the steps only" if sh.warmup else "",
+                                          f"{sh.share:.0%} of every batch" if sh.share else ""] if p))  # fmt: skip
+    over = ", ".join(f"{k}={v}" for k, v in cfg.model.overrides.items())
+    return {"model": f"{cfg.model.size}" + (f" ({over})" if over else ""), "steps": cfg.steps,
+            "batch_size": cfg.batch_size, "pairs": pairs}  # fmt: skip
+
+
+def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]] | None = None) -> Path:
+    """Every analysis of the study on its finished runs; writes results.json, report.md, report.html."""
+    from slife.align.testset import make_testset
+    from slife.evaluate.report import write_json
+    from slife.life import Life
+    from slife.model.config import model_config
+    from slife.study import analysis as A
+    from slife.study.report import write_reports
+
+    cfg = study.cfg
+    run_states = states(study)
+    unfinished = [s.name for s in run_states if s.state != "done"]
+    if unfinished:
+        raise SlifeError(f"{study.out}: runs not finished: {', '.join(unfinished)} (run slife study again)")
+    phases = list(phases or [])
+    mechanism = None
+    if cfg.analysis.mechanism_steps > 0:
+        t0 = time.perf_counter()
+        mechanism = A.run_mechanism(cfg.analysis.mechanism_steps, cfg.seed, study.out, progress)
+        phases.append(("mechanism test", time.perf_counter() - t0))
+    t0 = time.perf_counter()
+    life_dirs = {s.name: study.paths.life(s, study.root) for s in cfg.all_lives}
+    first = cfg.lives[0]
+    tcfg = train_config(cfg, study.root, first, Life.open(life_dirs[first.name]).hours)  # type: ignore[union-attr]
+    mcfg = model_config(tcfg.model.size, **tcfg.model.overrides)
+    test_dirs = prepare_test_lives(cfg, study.root, study.paths, progress)
+    t = cfg.testset
+    testset = make_testset(test_dirs, t.pairs_per_life, mcfg.img_size, cfg.seed, patch_size=mcfg.patch_size,
+                           sampler=t.sampler, min_moving=t.min_moving)  # fmt: skip
+    testset.save(study.paths.testset)
+    lives = [s.name for s in cfg.lives]  # type: ignore[union-attr]
+    families = {s.name: family_of(s) for s in cfg.all_lives}
+    controls = {s.name: s.kind or "control" for s in cfg.controls}  # type: ignore[union-attr]
+    runs = {s.name: study.paths.run(s.name) for s in cfg.all_lives}
+    measured = A.alignment(runs, testset, mcfg, cfg.analysis, cfg.seed, study.out, lives, families)
+    phases.append(("alignment", time.perf_counter() - t0))
+    downstream = {}
+    if cfg.analysis.eval.depth_data or cfg.analysis.eval.match_data:
+        t0 = time.perf_counter()
+        downstream = A.downstream(runs, cfg.analysis.eval, study.root, study.out)
+        phases.append(("downstream", time.perf_counter() - t0))
+    stats = A.headline(measured["alignment"], lives, families, controls)
+    lines = []
+    if mechanism is not None:
+        last, ident = mechanism["curve"][-1], mechanism["baselines"]["identity"]
+        m = last["scores"]["masked"]
+        lines.append(f"Mechanism: on held-out photos shifted by whole patches the model finds the exact patch for "
+                     f"{m['exact']:.2f} of them (identity {ident['exact']:.2f}, chance "
+                     f"{mechanism['baselines']['chance']['exact']:.3f}) after {last['pairs']} pairs.")  # fmt: skip
+    lines.append(A.correspondence_verdict(stats, measured["source_use"], lives))
+    controls_line = A.controls_verdict(stats, controls)
+    if controls_line is not None:
+        lines.append(controls_line)
+    lines.append(A.verdict(stats))
+    results = {
+        "config": to_dict(cfg),
+        "fingerprint": fingerprint(study, run_states),
+        "headline": stats,
+        "verdict": lines[-1],
+        "headlines": lines,
+        "mechanism": mechanism,
+        **measured,
+        "downstream": downstream,
+        "training": _training_summary(study, run_states),
+        "train_summary": _train_text(tcfg),
+        "phases": [{"name": n, "seconds": s} for n, s in phases],
+        "scale_note": cfg.note,
+    }
+    write_json(study.out / RESULTS, results)
+    report = write_reports(study.out, cfg, json.loads((study.out / RESULTS).read_text()))
+    for line in lines:
+        say(line)
+    say(f"report: {report}")
+    return report

@@ -1,0 +1,183 @@
+"""slife study: the file is typed, a study runs what is missing (debug, local, submitit's local
+cluster), a rerun does nothing, a changed config is refused by field, and preemption requeues."""
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slife.cli import main
+from slife.config import ConfigError
+from slife.study.config import LifeSpec, load_study
+from slife.study.document import Document
+from slife.study.runner import open_study, states
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def tiny_study(tmp: Path, **extra) -> Path:
+    data = {
+        "name": "tiny",
+        "world": {"minutes": 0.5, "fps": 2.0, "frame_size": 128},
+        "lives": ["kitchen-1", "street-1"],
+        "controls": ["static"],
+        "train": {"config": str(CONFIGS / "train_cpu.yaml"), "overrides": {"steps": 6, "log_every": 2, "save_every_minutes": 0},
+                  "milestones": [0.5, 1.0]},
+        "testset": {"lives": ["kitchen-9"], "minutes": 0.5, "pairs_per_life": 4},
+        "analysis": {"read_masks": 2},
+        "jobs": 1,
+    }
+    data.update(extra)
+    path = tmp / "study.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def debug_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("study")
+    path = tiny_study(tmp)
+    out = tmp / "out"
+    assert main(["study", str(path), "--out", str(out), "--executor", "debug", "--quiet"]) == 0
+    return path, out
+
+
+def test_study_file_is_typed_and_names_what_is_wrong(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_study(tiny_study(tmp_path, colour="red"))
+    with pytest.raises(ConfigError, match="held out"):
+        load_study(tiny_study(tmp_path, testset={"lives": ["kitchen-1"]}))
+    with pytest.raises(ConfigError, match="unique"):
+        load_study(tiny_study(tmp_path, controls=["kitchen-1"]))
+    cfg, root = load_study(tiny_study(tmp_path, controls=["static", {"name": "cams", "kind": "static"}]))
+    assert root == tmp_path.resolve()
+    assert [s.kind for s in cfg.all_lives] == ["place", "place", "static", "static"]
+    assert LifeSpec("screen").kind == "screen" and LifeSpec("p01", path="/data/p01").kind is None
+
+
+def test_the_demo_study_file_loads_and_trains_with_the_cpu_recipe() -> None:
+    from slife.study.plan import train_config
+
+    cfg, root = load_study(CONFIGS / "study_demo.yaml")
+    assert [s.name for s in cfg.controls] == ["diverse", "static", "screen"]
+    tcfg = train_config(cfg, root, cfg.lives[0], 0.1)
+    assert tcfg.steps == 300 and tcfg.data.shifted.share > 0 and tcfg.model.overrides["img_size"] == 64
+    assert tcfg.milestones == pytest.approx([0.0125, 0.025, 0.05])  # fractions of the 6-minute life
+    paper, _ = load_study(CONFIGS / "study_paper.yaml")
+    assert len(paper.lives) == 20 and {s.kind for s in paper.controls} == {"diverse", "static", "screen"}
+
+
+def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path]) -> None:
+    _, out = debug_study
+    results = json.loads((out / "results.json").read_text())
+    assert results["alignment"]["names"] == ["kitchen-1", "street-1", "static", "random-init", "identity"]
+    assert all(r["state"] == "done" and r["step"] == 6 for r in results["training"].values())
+    assert set(results["emergence"]) == {"kitchen-1", "street-1", "static"}
+    report = (out / "report.md").read_text()
+    for line in results["headlines"]:
+        assert line in report
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 4  # CAS matrix + 3 emergence plots, embedded
+    assert "<table>" in html and "missing figure" not in html
+
+
+def test_rerun_does_no_work_and_changed_config_is_refused(debug_study: tuple[Path, Path], capsys) -> None:
+    path, out = debug_study
+    stamp = (out / "runs" / "kitchen-1" / "checkpoints" / "last.pt").stat().st_mtime_ns
+    results = (out / "results.json").stat().st_mtime_ns
+    assert main(["study", str(path), "--out", str(out), "--executor", "debug"]) == 0
+    assert "nothing to do" in capsys.readouterr().err
+    assert (out / "runs" / "kitchen-1" / "checkpoints" / "last.pt").stat().st_mtime_ns == stamp
+    assert (out / "results.json").stat().st_mtime_ns == results
+    # a changed training field is refused, naming the run and the field; nothing is trained
+    code = main(["study", str(path), "--out", str(out), "--executor", "debug", "--set", "train.overrides.optim.lr=0.01"])
+    err = capsys.readouterr().err
+    assert code == 2 and "kitchen-1" in err and "optim.lr" in err
+    assert (out / "runs" / "kitchen-1" / "checkpoints" / "last.pt").stat().st_mtime_ns == stamp
+    # --status reads the files only
+    assert main(["study", str(path), "--out", str(out), "--status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["kitchen-1", "done", "6/6"] and "up to date" in lines[-1]
+
+
+def test_local_executor_resumes_a_partial_study_two_jobs_at_once(tmp_path: Path, capsys) -> None:
+    path = tiny_study(tmp_path, controls=[])
+    out = tmp_path / "out"
+    from slife.study.runner import run_study
+    from slife.train.loop import train
+    from slife.study.plan import prepare_lives, train_config
+
+    study = open_study(path, [], out)
+    dirs = prepare_lives(study.cfg, study.root, study.paths, False)
+    spec = study.cfg.lives[0]
+    from slife.life import Life
+
+    train(dirs[spec.name], study.paths.run(spec.name), train_config(study.cfg, study.root, spec, Life.open(dirs[spec.name]).hours),
+          progress=False, stop_after=2)  # fmt: skip
+    assert [(s.state, s.step) for s in states(study)] == [("partial", 2), ("missing", 0)]
+    assert run_study(study, "local", jobs=2, progress=False)["state"] == "done"
+    assert [(s.state, s.step) for s in states(study)] == [("done", 6), ("done", 6)]
+    assert (out / "report.md").is_file()
+
+
+def test_slurm_path_through_submitits_local_cluster(tmp_path: Path) -> None:
+    pytest.importorskip("submitit")
+    from slife.study.runner import run_study
+
+    path = tiny_study(tmp_path, lives=["kitchen-1", "kitchen-2"], controls=[])
+    study = open_study(path, [], tmp_path / "out")
+    result = run_study(study, "slurm", progress=False, slurm_cluster="local")
+    assert result["state"] == "done" and len(result["jobs"]["train"]) == 2
+    assert [s.state for s in states(study)] == ["done", "done"]
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["alignment"]["names"][:2] == ["kitchen-1", "kitchen-2"]
+
+
+def test_preempted_training_hands_the_signal_to_submitit_and_resumes(tmp_path: Path, monkeypatch) -> None:
+    """SIGUSR2 (SLURM's warning): last.pt is saved, the previous handler (submitit's requeue) runs, and
+    running the task again (what the requeued job does) finishes the run."""
+    import slife.train.loop as loop
+    from slife.life import Life
+    from slife.study.executors import TrainTask
+    from slife.study.plan import prepare_lives, train_config
+    from slife.train.parallel import TrainJob
+    from slife.train.signals import TrainingStopped
+
+    study = open_study(tiny_study(tmp_path, controls=[], lives=["kitchen-1"]), [], tmp_path / "out")
+    d = prepare_lives(study.cfg, study.root, study.paths, False)["kitchen-1"]
+    job = TrainJob(d, study.paths.run("kitchen-1"), train_config(study.cfg, study.root, study.cfg.lives[0], Life.open(d).hours))
+    real_lr_at = loop.lr_at
+
+    def lr_at(step, *args, **kwargs):  # SLURM's warning arrives while step 3 (0-based) runs
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGUSR2)
+        return real_lr_at(step, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "lr_at", lr_at)
+    called = []
+    previous = signal.signal(signal.SIGUSR2, lambda s, f: called.append(s))  # stands in for submitit's handler
+    try:
+        with pytest.raises(TrainingStopped, match="SIGUSR2 after step 4 of 6"):
+            TrainTask()(job)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert called == [signal.SIGUSR2]
+    assert [(s.state, s.step) for s in states(study)] == [("partial", 4)]
+    assert TrainTask().checkpoint(job).function.__class__ is TrainTask
+    monkeypatch.setattr(loop, "lr_at", real_lr_at)
+    assert TrainTask()(job)["steps"] == 6  # the requeued job resumes and finishes
+    assert [(s.state, s.step) for s in states(study)] == [("done", 6)]
+
+
+def test_document_markdown_and_html_say_the_same(tmp_path: Path) -> None:
+    doc = Document()
+    doc.heading(1, "T")
+    doc.para("**bold** and `code` <tag>")
+    doc.table(["a", "b"], [["1", "0.500"]])
+    doc.image("fig", "missing.png")
+    md, html = doc.markdown(), doc.html(tmp_path, "T")
+    assert "| a | b |" in md and "![fig](missing.png)" in md
+    assert "<strong>bold</strong>" in html and "<code>code</code>" in html and "&lt;tag&gt;" in html
+    assert "<td>0.500</td>" in html and "missing figure missing.png" in html
