@@ -4,12 +4,16 @@ One model per life, from random init. Data are streamed through the life in orde
 slife.train.schedule), milestone checkpoints are written at hours of video seen, ``last.pt`` holds the
 full training state so that a killed run resumes exactly, and every sample is a pure function of
 (seed, sample number), which also makes DDP ranks disjoint (slife.pairs.dataset).
+
+The shape of MAE's engine: :func:`setup_run` builds everything once (a :class:`Setup`),
+:func:`train_step` is one optimiser step, and ``_train`` is the loop around them; when to save is
+slife.train.checkpointer's decision, what is logged slife.train.logger's; a run's file names are
+slife.run's.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import shutil
 import sys
@@ -25,13 +29,15 @@ from torch import nn
 from slife.config import merge, read_config_file, save_config, to_dict
 from slife.errors import SlifeError
 from slife.life import Life
-from slife.model.checkpoint import milestone_name, read_checkpoint, save_checkpoint
-from slife.run import CHECKPOINT_DIR, CONFIG_FILE, LAST, LOG_FILE, TB_DIR, RunDir
+from slife.model.checkpoint import read_checkpoint
+from slife.run import RunDir
 from slife.train.config import RESUMABLE_FIELDS, TrainConfig
 from slife.train.distributed import DistContext, max_over_ranks, mean_over_ranks, setup
 from slife.train.optim import build_optimizer, peak_lr, set_lr, warmup_steps
 from slife.train.precision import autocast_dtype
 from slife.train.schedule import first_steps, lr_at, plan_milestones, stream
+from slife.train.checkpointer import Checkpointer
+from slife.train.logger import TrainLogger
 from slife.train.signals import TrainingStopped, stop_on_signals
 
 
@@ -74,10 +80,11 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def _resume_payload(run_dir: Path, cfg_dict: dict[str, Any], life: Life, force: bool) -> dict[str, Any] | None:
-    last = run_dir / CHECKPOINT_DIR / LAST
+    run = RunDir(run_dir)
+    last = run.last
     if force or not last.is_file():
         return None
-    cfg_file = run_dir / CONFIG_FILE
+    cfg_file = run.config_file
     old = read_config_file(cfg_file) if cfg_file.is_file() else None
     if old is not None:  # a field added since the run started counts as its default (what the run used)
         old = merge(to_dict(TrainConfig()), old)
@@ -110,20 +117,6 @@ def _archive(run_dir: Path) -> Path | None:
     for item in items:
         shutil.move(str(item), str(dest / item.name))
     return dest
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines of steps after ``step`` (written by a run killed after its last save)."""
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill
-    path.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
 
 
 def _note(msg: str, ctx: DistContext) -> None:
@@ -171,9 +164,35 @@ def _make_dir(path: Path) -> None:
         raise SlifeError(f"{path}: cannot create the run directory: {exc.strerror}") from exc
 
 
-def _train(
-    life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext, progress: bool, force: bool, stop_after: int | None
-) -> TrainResult:
+@dataclass
+class Setup:
+    """Everything a training call works with, built once by :func:`setup_run`."""
+
+    cfg: TrainConfig
+    ctx: DistContext
+    run: RunDir
+    life: Life
+    model: nn.Module
+    ddp: nn.Module  # the model, wrapped for DDP when there are several processes
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    loader: Any
+    hours: np.ndarray  # hours of video seen after each step
+    total: int
+    start: int
+    end_step: int
+    peak: float
+    warmup: int
+    global_batch: int
+    checkpointer: Checkpointer
+    logger: TrainLogger
+    last_loss: float = float("nan")
+
+
+def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext, progress: bool, force: bool,
+              stop_after: int | None) -> Setup:  # fmt: skip
+    """Open the life, resume or start the run directory, build model, optimiser, data, checkpointer, logger."""
     from torch.utils.data import DataLoader
 
     from slife.model.config import model_config
@@ -181,23 +200,21 @@ def _train(
     from slife.pairs.config import build_sampler
     from slife.pairs.dataset import PairBatches, ShiftedPairs
 
-    t_start = time.perf_counter()
     threads = torch.get_num_threads()  # set by train() from cfg.threads
     life = Life.open(life_dir)
     if len(life) < 2:
         raise SlifeError(f"{life_dir}: the life has {len(life)} frame(s); training needs at least 2")
+    run = RunDir(run_dir)
     cfg_dict = to_dict(cfg)
     mcfg = model_config(cfg.model.size, **cfg.model.overrides)
     payload = _resume_payload(run_dir, cfg_dict, life, force)
-    ckpt_dir = run_dir / CHECKPOINT_DIR
-    last_path = ckpt_dir / LAST
     if ctx.is_main:
         if payload is None:
             moved = _archive(run_dir) if run_dir.exists() else None
             if moved is not None:
                 _note(f"previous run in {run_dir} moved to {moved}", ctx)
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / CONFIG_FILE)
+        run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run.config_file)
         sampler = build_sampler(life, cfg.data, progress=progress)  # builds + caches the spatial index
     ctx.barrier()
     if not ctx.is_main:
@@ -213,7 +230,6 @@ def _train(
     if plan.skipped:
         _note(f"milestones {plan.skipped} h are longer than the {'prefix' if span_s < life.seconds else 'life'} "
               f"({span_h:.4g} h): skipped", ctx)
-    milestone_step = first_steps(strm.hours, plan.hours)
     peak = peak_lr(cfg.optim, global_batch)
     warmup = warmup_steps(cfg.optim, total)
 
@@ -248,15 +264,10 @@ def _train(
         life, sampler, strm.ends, mcfg.img_size, model.num_masked(), cfg.batch_size, cfg.seed,
         ctx.rank, ctx.world_size, mcfg.patch_size, cfg.data.jitter, shifted, cfg.data.cache_mb,
     )  # fmt: skip
-    loader = DataLoader(
-        dataset,
-        batch_size=None,
-        sampler=range(start, end_step),
-        num_workers=cfg.data.workers,
-        pin_memory=device.type == "cuda",
-    )
+    loader = DataLoader(dataset, batch_size=None, sampler=range(start, end_step), num_workers=cfg.data.workers,
+                        pin_memory=device.type == "cuda")  # fmt: skip
 
-    written: list[Path] = []
+    st: Setup  # the payload reads the live state (loss, milestones done) when a checkpoint is written
 
     def payload_at(step: int, full: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -269,7 +280,7 @@ def _train(
             "life_frames": len(life),
             "life_dir": str(life.dir.resolve()),
             "train_config": cfg_dict,
-            "loss": last_loss,
+            "loss": st.last_loss,
         }
         if full:
             out.update(
@@ -277,29 +288,18 @@ def _train(
                 scheduler={"kind": "warmup_cosine", "step": step, "total": total, "warmup": warmup, "peak_lr": peak},
                 scaler=scaler.state_dict() if scaler.is_enabled() else None,
                 rng={"torch": torch.get_rng_state()},
-                milestones_done=sorted(done),
+                milestones_done=sorted(st.checkpointer.done),
                 total_steps=total,
                 world_size=ctx.world_size,
             )
         return out
 
-    def save(path: Path, step: int, full: bool) -> None:
-        save_checkpoint(path, payload_at(step, full))
-        written.append(path)
-
-    writer, log_fh = None, None
-    if ctx.is_main:
-        _truncate_log(run_dir / LOG_FILE, start)
-        log_fh = open(run_dir / LOG_FILE, "a", encoding="utf-8")
-        if cfg.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(run_dir / TB_DIR), purge_step=start)
-
-    def log(record: dict[str, Any]) -> None:
-        if log_fh is not None:
-            log_fh.write(json.dumps(record) + "\n")
-            log_fh.flush()
+    checkpointer = Checkpointer(run, payload_at, first_steps(strm.hours, plan.hours), plan.final, total,
+                                cfg.save_every_steps, cfg.save_every_minutes, done)  # fmt: skip
+    logger = TrainLogger(run, start, total, end_step, global_batch, cfg.log_every, cfg.tensorboard, progress,
+                         enabled=ctx.is_main)  # fmt: skip
+    st = Setup(cfg, ctx, run, life, model, ddp, optimizer, scaler, amp_dtype, loader, strm.hours, total, start,
+               end_step, peak, warmup, global_batch, checkpointer, logger, last_loss)  # fmt: skip
 
     parts = getattr(sampler, "samplers", [sampler])  # the kinds actually drawn (auto may drop spatial)
     weights = dict(zip((p.name for p in parts), getattr(sampler, "weights", [1.0]))) if len(parts) > 1 else {sampler.name: 1.0}
@@ -307,10 +307,11 @@ def _train(
     shifted_note = "".join([f"; shifted pairs only for the first {sh.warmup:.0%} of the steps" if sh.warmup else "",
                             f"; shifted pairs {sh.share:.0%} of each batch" if sh.share else ""])  # fmt: skip
     if ctx.is_main:
-        log({"event": "start" if start == 0 else "resume", "step": start, "total_steps": total, "life": life.name,
-             "life_hours": life.hours, "prefix_hours": span_h, "pairs": weights,
-             "shifted": {"warmup": sh.warmup, "share": sh.share}, "global_batch": global_batch, "peak_lr": peak,
-             "world_size": ctx.world_size, "device": str(device), "amp": str(amp_dtype), "threads": threads})  # fmt: skip
+        logger.event({"event": "start" if start == 0 else "resume", "step": start, "total_steps": total,
+                      "life": life.name, "life_hours": life.hours, "prefix_hours": span_h, "pairs": weights,
+                      "shifted": {"warmup": sh.warmup, "share": sh.share}, "global_batch": global_batch,
+                      "peak_lr": peak, "world_size": ctx.world_size, "device": str(device), "amp": str(amp_dtype),
+                      "threads": threads})  # fmt: skip
         _note(
             f"{life.name}: {life.hours:.4g} h, {len(life)} frames"
             + (f" (first {span_h:.4g} h only)" if span_s < life.seconds else "")
@@ -319,117 +320,89 @@ def _train(
             + (f"; resuming at step {start}" if start else ""),
             ctx,
         )
+    return st
 
-    from tqdm import tqdm
 
-    bar = tqdm(total=total, initial=start, disable=not (progress and ctx.is_main), unit="step", dynamic_ncols=True)
-    step = start
-    t_loop = time.perf_counter()
-    t_saved = time.time()
-    win_t, win_steps, win_loss = time.perf_counter(), 0, 0.0
-    stop_ctx = stop_on_signals()
-    stop = stop_ctx.__enter__()
+def train_step(st: Setup, batch: dict[str, Any]) -> tuple[float, float]:
+    """One optimiser step on ``batch``; returns (loss averaged over ranks, learning rate)."""
+    s = int(batch["step"])
+    lr = lr_at(s, st.total, st.peak, st.warmup, st.cfg.optim.min_lr)
+    set_lr(st.optimizer, lr)
+    device = st.ctx.device
+    src, tgt, mask = (batch[k].to(device, non_blocking=True) for k in ("src", "tgt", "mask"))
+    with torch.autocast(device.type, dtype=st.amp_dtype or torch.bfloat16, enabled=st.amp_dtype is not None):
+        out = st.ddp(src, tgt, mask=mask)
+    loss = st.model.loss(out.pred, tgt, out.mask)
+    loss_val = float(mean_over_ranks(loss.detach(), st.ctx).item())
+    if not math.isfinite(loss_val):
+        _diverged(st, s + 1, loss_val)
+    st.optimizer.zero_grad(set_to_none=True)
+    st.scaler.scale(loss).backward()
+    if st.cfg.optim.clip_grad > 0:
+        st.scaler.unscale_(st.optimizer)
+        torch.nn.utils.clip_grad_norm_(st.model.parameters(), st.cfg.optim.clip_grad)
+    st.scaler.step(st.optimizer)
+    st.scaler.update()
+    return loss_val, lr
+
+
+def _diverged(st: Setup, step: int, loss: float) -> None:
+    last = st.run.last
+    good = f"last good checkpoint: {last} (step {read_checkpoint(last).get('step')})" if last.is_file() else "no checkpoint was saved before"
+    st.logger.event({"event": "diverged", "step": step, "loss": str(loss)})
+    raise TrainingDiverged(
+        f"{st.run.path}: training diverged: loss is {loss} at step {step} of {st.total}; stopped without "
+        f"saving ({good}). A resume keeps the config, so start over with a lower optim.lr / "
+        "optim.base_lr or a longer optim.warmup_fraction: same command with --force (the old run is "
+        "kept under previous-<time>/) or a new --out."
+    )
+
+
+def _train(
+    life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext, progress: bool, force: bool, stop_after: int | None
+) -> TrainResult:
+    t_start = time.perf_counter()
+    st = setup_run(life_dir, run_dir, cfg, ctx, progress, force, stop_after)
+    step, t_loop = st.start, time.perf_counter()
     try:
-        model.train()
-        for batch in loader:
-            s = int(batch["step"])
-            lr = lr_at(s, total, peak, warmup, cfg.optim.min_lr)
-            set_lr(optimizer, lr)
-            src = batch["src"].to(device, non_blocking=True)
-            tgt = batch["tgt"].to(device, non_blocking=True)
-            mask = batch["mask"].to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
-                out = ddp(src, tgt, mask=mask)
-            loss = model.loss(out.pred, tgt, out.mask)
-            loss_val = float(mean_over_ranks(loss.detach(), ctx).item())
-            if not math.isfinite(loss_val):
-                good = (
-                    f"last good checkpoint: {last_path} (step {read_checkpoint(last_path).get('step')})"
-                    if last_path.is_file()
-                    else "no checkpoint was saved before"
-                )
-                log({"event": "diverged", "step": s + 1, "loss": str(loss_val)})
-                raise TrainingDiverged(
-                    f"{run_dir}: training diverged: loss is {loss_val} at step {s + 1} of {total}; stopped without "
-                    f"saving ({good}). A resume keeps the config, so start over with a lower optim.lr / "
-                    "optim.base_lr or a longer optim.warmup_fraction: same command with --force (the old run is "
-                    "kept under previous-<time>/) or a new --out."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.optim.clip_grad > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
-            scaler.step(optimizer)
-            scaler.update()
-            step, last_loss = s + 1, loss_val
-            win_steps += 1
-            win_loss += loss_val
-            hours = float(strm.hours[s])
-            bar.update(1)
-
+        with stop_on_signals() as stop:
+            st.model.train()
+            for batch in st.loader:
+                st.last_loss, lr = train_step(st, batch)
+                step = int(batch["step"]) + 1
+                hours = float(st.hours[step - 1])
+                st.logger.step(step, st.last_loss, lr, hours)
+                if ctx.is_main:
+                    for event in st.checkpointer.after_step(step, hours, st.end_step):
+                        st.logger.event(event)
+                signum = int(max_over_ranks(torch.tensor(float(stop.signum or 0)), ctx)) if ctx.active else stop.signum
+                if signum and step < st.end_step:  # every rank stops after the same step
+                    stop.signum = stop.signum or signum
+                    break
             if ctx.is_main:
-                for h in plan.hours:
-                    if h not in done and s >= milestone_step.get(h, total):
-                        save(ckpt_dir / f"{milestone_name(h)}.pt", step, full=False)
-                        done.add(h)
-                        log({"event": "checkpoint", "name": milestone_name(h), "step": step, "hours_seen": hours})
-                if step % cfg.log_every == 0 or step == end_step:
-                    now = time.perf_counter()
-                    rate = win_steps * global_batch / max(now - win_t, 1e-9)
-                    record = {"step": step, "loss": win_loss / win_steps, "lr": lr, "hours_seen": hours,
-                              "pairs_seen": step * global_batch, "pairs_per_s": rate,
-                              "elapsed_s": time.perf_counter() - t_start}  # fmt: skip
-                    log(record)
-                    if writer is not None:
-                        for key in ("loss", "lr", "hours_seen", "pairs_per_s"):
-                            writer.add_scalar(f"train/{key}", record[key], step)
-                    bar.set_postfix(loss=f"{record['loss']:.4f}", pairs_s=f"{rate:.1f}", h=f"{hours:.3g}", refresh=False)
-                    win_t, win_steps, win_loss = now, 0, 0.0
-                by_steps = cfg.save_every_steps > 0 and step % cfg.save_every_steps == 0
-                by_time = cfg.save_every_minutes > 0 and time.time() - t_saved >= 60 * cfg.save_every_minutes
-                if (by_steps or by_time) and step < end_step:
-                    save(last_path, step, full=True)
-                    t_saved = time.time()
-            signum = int(max_over_ranks(torch.tensor(float(stop.signum or 0)), ctx)) if ctx.active else stop.signum
-            if signum and step < end_step:  # every rank stops after the same step
-                stop.signum = stop.signum or signum
-                break
-
-        if ctx.is_main and (step > start or not last_path.is_file()):
-            if step == total and plan.final not in done:
-                done.add(plan.final)
-                save(ckpt_dir / f"{milestone_name(plan.final)}.pt", step, full=False)
-                log({"event": "checkpoint", "name": milestone_name(plan.final), "step": step,
-                     "hours_seen": float(strm.hours[step - 1])})  # fmt: skip
-            save(last_path, step, full=True)
-        ctx.barrier()
-        if stop.signum and step < end_step:
-            log({"event": "stopped", "signal": stop.name, "step": step})
-            raise TrainingStopped(
-                f"{run_dir}: stopped by {stop.name} after step {step} of {total}; saved {last_path}. "
-                "Run the same command again to resume", stop.signum
-            )
+                for event in st.checkpointer.finish(step, st.start, float(st.hours[step - 1]) if step else 0.0):
+                    st.logger.event(event)
+            ctx.barrier()
+            if stop.signum and step < st.end_step:
+                st.logger.event({"event": "stopped", "signal": stop.name, "step": step})
+                raise TrainingStopped(
+                    f"{run_dir}: stopped by {stop.name} after step {step} of {st.total}; saved {st.run.last}. "
+                    "Run the same command again to resume", stop.signum
+                )
     finally:
-        stop_ctx.__exit__(None, None, None)
-        bar.close()
-        if writer is not None:
-            writer.close()
-        if log_fh is not None:
-            log_fh.close()
-
+        st.logger.close()
     elapsed = time.perf_counter() - t_loop
-    model.eval()
+    st.model.eval()
     return TrainResult(
         run_dir=run_dir,
         steps=step,
-        total_steps=total,
-        pairs_seen=step * global_batch,
-        hours_seen=float(strm.hours[step - 1]) if step else 0.0,
-        final_loss=last_loss,
-        pairs_per_s=(step - start) * global_batch / max(elapsed, 1e-9),
+        total_steps=st.total,
+        pairs_seen=step * st.global_batch,
+        hours_seen=float(st.hours[step - 1]) if step else 0.0,
+        final_loss=st.last_loss,
+        pairs_per_s=(step - st.start) * st.global_batch / max(elapsed, 1e-9),
         elapsed_s=time.perf_counter() - t_start,
-        checkpoints=written,
-        resumed_from=start,
-        model=model,
+        checkpoints=st.checkpointer.written,
+        resumed_from=st.start,
+        model=st.model,
     )
