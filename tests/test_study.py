@@ -38,8 +38,11 @@ def tiny_study(tmp: Path, **extra) -> Path:
 
 @pytest.fixture(scope="module")
 def debug_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from test_eval_datasets import write_hpatches
+
     tmp = tmp_path_factory.mktemp("study")
-    path = tiny_study(tmp)
+    write_hpatches(tmp / "hpatches", {"v_astro": "astronaut"}, ks=(2,))
+    path = tiny_study(tmp, analysis={"read_masks": 2, "eval": {"match_data": "hpatches"}})  # relative to the file
     out = tmp / "out"
     assert main(["study", str(path), "--out", str(out), "--executor", "debug", "--quiet"]) == 0
     return path, out
@@ -79,6 +82,10 @@ def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path
     report = (out / "report.md").read_text()
     for line in results["headlines"]:
         assert line in report
+    # downstream: zero-shot matching of every run's final milestone, in the report
+    assert set(results["downstream"]) == {"kitchen-1", "street-1", "static"}
+    assert all(r["match AEPE (px)"] > 0 for r in results["downstream"].values())
+    assert "Downstream" in report and (out / "eval" / "kitchen-1" / "eval_all.json").is_file()
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4  # CAS matrix + 3 emergence plots, embedded
     assert "<table>" in html and "missing figure" not in html

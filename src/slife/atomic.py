@@ -8,9 +8,11 @@ denied, an exception or Ctrl-C while writing) the temp file is removed and the o
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator, Mapping
 
 
 @contextlib.contextmanager
@@ -40,3 +42,20 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     with atomic_open(path, "wb") as fh:
         fh.write(data)
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with NaN / inf floats replaced by None (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Atomic JSON write (NaN / inf as null), creating the folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(finite_json(data), indent=1) + "\n")

@@ -13,30 +13,6 @@ from slife.config import add_config_arguments
 
 
 @dataclass
-class AlignConfig:
-    """Options shared by ``slife align score|matrix|emergence``."""
-
-    k: int = 5  # top-k source patches per target patch [ours: k unpublished]
-    radii: tuple[int, ...] = (0, 1)  # GT alignment radii (Chebyshev, in patches)
-    per_layer: bool = False  # also CAS per decoder layer (score, matrix)
-    batch_size: int = 16
-    device: str = "auto"  # auto = cuda if available
-    seed: int = 0  # seed of the random-init baseline model
-    protocol: str = "masked"  # cross-attention reading: masked (hidden-patch rows, default) | unmasked (ZeroCo)
-    read_masks: int = 8  # masks averaged by the masked protocol
-
-    def __post_init__(self) -> None:
-        from slife.align.sources import ReadProtocol
-
-        ReadProtocol(self.protocol, self.read_masks)  # validates
-
-    def read_protocol(self) -> Any:
-        from slife.align.sources import ReadProtocol
-
-        return ReadProtocol(self.protocol, self.read_masks, self.seed)
-
-
-@dataclass
 class TestSetConfig:
     """Options of ``slife align testset``."""
 
@@ -64,7 +40,8 @@ def _overrides(args: argparse.Namespace, names: dict[str, str]) -> list[str]:
     return out
 
 
-def _align_config(args: argparse.Namespace) -> AlignConfig:
+def _align_config(args: argparse.Namespace) -> Any:
+    from slife.align.drivers import AlignConfig
     from slife.config import load_config
 
     flags = {"k": "k", "per_layer": "per_layer", "batch_size": "batch_size", "device": "device", "seed": "seed",
@@ -73,22 +50,6 @@ def _align_config(args: argparse.Namespace) -> AlignConfig:
     if args.radius is not None:
         cfg.radii = tuple(sorted({0, args.radius}))
     return cfg
-
-
-def _write_json(path: Path, data: Any) -> None:
-    def clean(v: Any) -> Any:  # NaN is not JSON
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from slife.atomic import write_text_atomic
-
-    write_text_atomic(path, json.dumps(clean(data), indent=1))
 
 
 def _fmt(v: float | None) -> str:
@@ -124,40 +85,17 @@ def _testset_info(args: argparse.Namespace) -> int:
 
 # ---- score --------------------------------------------------------------------------------------
 def _score(args: argparse.Namespace) -> int:
-    from slife.align.analysis import AttentionCache, gt_chance, gt_scores, model_config_of, moving_patches
-    from slife.align.analysis import ranked_cas, ranked_cas_per_layer, standard_baselines
-    from slife.align.cas import chance_cas
-    from slife.align.sources import checkpoint_source
+    from slife.align.drivers import score
     from slife.align.testset import TestSet
 
     cfg = _align_config(args)
     ts = TestSet.load(args.testset)
     proto = cfg.read_protocol()
-    a = checkpoint_source(args.a, "A", cfg.batch_size, cfg.device, proto)
-    b = checkpoint_source(args.b, "B", cfg.batch_size, cfg.device, proto)
-    cache = AttentionCache(ts, cfg.k, cfg.per_layer)
-    sources = {"A": a, "B": b, **standard_baselines(model_config_of(a), cfg.seed, cfg.batch_size, cfg.device, proto)}
-    ranked = {n: cache.get(n, s) for n, s in sources.items()}
-    pairs = [("A", "B"), ("A", "random-init"), ("B", "random-init"), ("A", "identity"), ("B", "identity")]
-    result: dict[str, Any] = {
-        "a": str(a.path), "b": str(b.path), "k": cfg.k, "num_patches": ts.num_patches,
-        "chance": chance_cas(cfg.k, ts.num_patches), "testset": ts.summary(), "protocol": proto.label,
-        "cas": {}, "cas_sem": {},
-    }  # fmt: skip
-    for x, y in pairs:
-        result["cas"][f"{x} | {y}"], result["cas_sem"][f"{x} | {y}"] = ranked_cas(ranked[x], ranked[y])
-    if cfg.per_layer:
-        result["cas_per_layer"] = ranked_cas_per_layer(ranked["A"], ranked["B"]).tolist()
-    if ts.has_gt:
-        moving = moving_patches(ts)
-        for x, y in pairs:
-            result.setdefault("cas_moving", {})[f"{x} | {y}"] = ranked_cas(ranked[x], ranked[y], moving)[0]
-        result["gt_alignment"] = {n: gt_scores(ranked[n], ts, cfg.radii) for n in ranked}
-        result["gt_alignment_chance"] = gt_chance(ts, cfg.radii)
+    result = score(args.a, args.b, ts, cfg)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
-    print(f"A = {a.path}\nB = {b.path}\ntest set {ts.path}: {len(ts)} pairs, {ts.num_patches} patches, k = {cfg.k}, "
+    print(f"A = {result['a']}\nB = {result['b']}\ntest set {ts.path}: {len(ts)} pairs, {ts.num_patches} patches, k = {cfg.k}, "
           f"read {proto.label}")
     for key, value in result["cas"].items():
         on_moving = f"   moving patches {_fmt(result['cas_moving'][key])}" if "cas_moving" in result else ""
@@ -183,9 +121,8 @@ def _unique_names(names: list[str]) -> list[str]:
 
 
 def _matrix(args: argparse.Namespace) -> int:
-    from slife.align.analysis import AttentionCache, alignment_report, model_config_of, standard_baselines
-    from slife.align.plots import plot_matrix
-    from slife.align.sources import checkpoint_source, source_name
+    from slife.align.drivers import matrix
+    from slife.align.sources import source_name
     from slife.align.testset import TestSet
     from slife.errors import SlifeError
 
@@ -194,24 +131,10 @@ def _matrix(args: argparse.Namespace) -> int:
     if args.names and len(args.names) != len(args.models):
         raise SlifeError(f"--names: got {len(args.names)} names for {len(args.models)} models")
     names = _unique_names(args.names or [source_name(m) for m in args.models])
-    reserved = {"random-init", "identity"} & set(names)
-    if reserved:
-        raise SlifeError(f"--names: {sorted(reserved)} is reserved for the baselines")
-    proto = cfg.read_protocol()
-    sources: dict[str, Any] = {
-        n: checkpoint_source(m, n, cfg.batch_size, cfg.device, proto) for n, m in zip(names, args.models)
-    }
-    first = model_config_of(next(iter(sources.values())))
-    baselines = standard_baselines(first, cfg.seed, cfg.batch_size, cfg.device, proto)
-    sources.update(baselines)
-    report = alignment_report(sources, ts, cfg.k, cfg.radii, cfg.per_layer, tuple(baselines),
-                              AttentionCache(ts, cfg.k, cfg.per_layer))  # fmt: skip
-    report["models"] = {n: str(s.path) for n, s in sources.items() if hasattr(s, "path")}
-    report["protocol"] = proto.label
+    if {"random-init", "identity"} & set(names):
+        raise SlifeError(f"--names: {sorted({'random-init', 'identity'} & set(names))} is reserved for the baselines")
     out = Path(args.out)
-    _write_json(out / "cas_matrix.json", report)
-    plot_matrix(report["names"], report["cas"], out / "cas_matrix.png", report["chance"], report["baselines"],
-                title=f"CAS (k={cfg.k}, {len(ts)} pairs, {proto.label})")  # fmt: skip
+    report = matrix(dict(zip(names, args.models)), ts, cfg, out).report
     width = max(len(n) for n in report["names"])
     print(" " * width + "  " + " ".join(f"{n[:8]:>8}" for n in report["names"]))
     for n, row in zip(report["names"], report["cas"]):
@@ -226,10 +149,8 @@ def _matrix(args: argparse.Namespace) -> int:
 
 # ---- emergence ----------------------------------------------------------------------------------
 def _emergence(args: argparse.Namespace) -> int:
-    from slife.align.analysis import emergence_report
-    from slife.align.plots import plot_emergence
+    from slife.align.drivers import emergence
     from slife.align.testset import TestSet
-
     from slife.errors import SlifeError
 
     cfg = _align_config(args)
@@ -237,18 +158,9 @@ def _emergence(args: argparse.Namespace) -> int:
     if len(args.run) > 1 and not args.nested:
         raise SlifeError("several runs given: add --nested (one run per prefix of the life), or give one run")
     runs = list(args.run) if args.nested else args.run[0]
-    report = emergence_report(runs, args.reference, ts, cfg.k, cfg.radii, args.include_last, cfg.seed,
-                              cfg.batch_size, cfg.device, protocol=cfg.read_protocol())  # fmt: skip
     out = Path(args.out)
-    _write_json(out / "emergence.json", report)
+    report = emergence(runs, args.reference, ts, cfg, out / "emergence.json", out / "emergence.png", args.include_last)
     pts = report["points"]
-    gt = None
-    if ts.has_gt:
-        gt = {r: [p["gt_alignment"][r] for p in pts] for r in report["gt_alignment_chance"]}
-    plot_emergence([p["hours"] for p in pts], [p["cas"] for p in pts], out / "emergence.png",
-                   report["baselines"], report["chance"], gt, report.get("gt_alignment_chance"),
-                   title=f"CAS with {Path(args.reference).name} (k={cfg.k})",
-                   sem=[p["cas_sem"] for p in pts])  # fmt: skip
     for p in pts:
         extra = ""
         if "gt_alignment" in p:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from slife.atomic import write_text_atomic
+from slife.atomic import write_json_atomic
 from slife.evaluate.metrics import pck_key
 
 REPORT_MD = "eval.md"
@@ -24,19 +23,8 @@ def report_dir(checkpoint: Path, out: Path | None) -> Path:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Atomic JSON write (NaN/inf written as null)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(_finite(data), indent=1) + "\n")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+    """Atomic JSON write (NaN/inf written as null): slife.atomic.write_json_atomic."""
+    write_json_atomic(path, data)
 
 
 def append_markdown(path: Path, text: str) -> None:

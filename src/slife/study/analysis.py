@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from slife.atomic import write_text_atomic as write_text
+from slife.atomic import write_json_atomic, write_text_atomic as write_text
 from slife.config import to_dict
 
 NONLIFE_KINDS = ("static", "screen")
+BASELINE_SEED = 12345  # the random-init baseline's seed is the study's seed + this (not any run's init)
 
 
 def _mean(values: list[float]) -> float:
@@ -151,60 +152,38 @@ def run_mechanism(steps: int, seed: int, out: Path, progress: bool = True) -> di
     path.parent.mkdir(parents=True, exist_ok=True)
     plot_shift_curve(result, out / "mechanism" / "curve.png")
     write_text(out / "mechanism" / "summary.md", summary_markdown(result))
-    data = result.to_json()
-    write_text(path, json.dumps(data, indent=1))
+    write_json_atomic(path, result.to_json())
     return json.loads(path.read_text())
 
 
-def alignment(run_dirs: dict[str, Path], testset: Any, model_cfg: Any, analysis: Any, seed: int, out: Path,
-              lives: list[str], families: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+def alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int, out: Path, lives: list[str],
+              families: dict[str, str]) -> dict[str, Any]:  # fmt: skip
     """CAS matrix + GT alignment of every final model with the baselines, source use, and emergence of
-    every run against a reference life (same family if there is one); plots under ``out``."""
-    from slife.align.analysis import AttentionCache, alignment_report, emergence_report, standard_baselines
+    every run against a reference life (same family if there is one), through slife.align.drivers;
+    JSON and plots under ``out/alignment`` and ``out/emergence``."""
     from slife.align.controls import source_use
-    from slife.align.plots import plot_emergence, plot_matrix
-    from slife.align.sources import ReadProtocol, checkpoint_source
+    from slife.align.drivers import AlignConfig, emergence, matrix
 
-    proto = ReadProtocol(analysis.protocol, analysis.read_masks, seed)
-    cache = AttentionCache(testset, analysis.k)
-    sources = {name: checkpoint_source(run, name, protocol=proto) for name, run in run_dirs.items()}
-    baselines = standard_baselines(model_cfg, seed=seed + 12345, protocol=proto)
-    sources.update(baselines)
-    align = alignment_report(sources, testset, analysis.k, baselines=tuple(baselines), cache=cache)
-    align["protocol"] = proto.label
-    (out / "alignment").mkdir(parents=True, exist_ok=True)
-    write_text(out / "alignment" / "cas_matrix.json", json.dumps(align, indent=1))
-    plot_matrix(align["names"], np.asarray(align["cas"]), out / "alignment" / "cas_matrix.png", align["chance"],
-                tuple(baselines), title=f"CAS (k={analysis.k}, read {proto.label})")  # fmt: skip
+    cfg = AlignConfig(k=analysis.k, seed=seed, protocol=analysis.protocol, read_masks=analysis.read_masks)
+    m = matrix(run_dirs, testset, cfg, out / "alignment", seed_offset=BASELINE_SEED,
+               title=f"CAS (k={cfg.k}, read {cfg.read_protocol().label})")  # fmt: skip
     uses: dict[str, dict[str, float]] = {}
     if analysis.source_use and len(testset) > 1:  # the control swaps sources between pairs
-        uses = {name: source_use(sources[name].load()[0], testset, seed) for name in run_dirs}
-        uses["random-init"] = source_use(baselines["random-init"].model, testset, seed)
-    emergence: dict[str, Any] = {}
+        uses = {name: source_use(m.sources[name].load()[0], testset, seed) for name in run_dirs}
+        uses["random-init"] = source_use(m.sources["random-init"].model, testset, seed)
+    emerged: dict[str, Any] = {}
     if analysis.emergence:
-        (out / "emergence").mkdir(exist_ok=True)
         for name, run in run_dirs.items():
             others = [n for n in lives if n != name]
             if not others:
                 continue
             ref = next((n for n in others if families.get(n) == families.get(name)), others[0])
-            em = emergence_report(run, sources[ref], testset, analysis.k, seed=seed + 12345, cache=cache, protocol=proto)
+            em = emergence(run, m.sources[ref], testset, cfg, out / "emergence" / f"{name}.json",
+                           out / "emergence" / f"{name}.png", seed_offset=BASELINE_SEED, cache=m.cache,
+                           title=f"{name}: CAS with {ref} vs hours of video")  # fmt: skip
             em["reference_name"] = ref
-            emergence[name] = em
-            pts = em["points"]
-            gt = {r: [p["gt_alignment"][r] for p in pts] for r in ("r1", "moving_r1")} if testset.has_gt else None
-            plot_emergence(
-                [p["hours"] for p in pts],
-                [p["cas"] for p in pts],
-                out / "emergence" / f"{name}.png",
-                baselines=em["baselines"],
-                chance=em["chance"],
-                gt=gt,
-                gt_chance={r: em["gt_alignment_chance"][r] for r in ("r1", "moving_r1")} if testset.has_gt else None,
-                title=f"{name}: CAS with {ref} vs hours of video",
-                sem=[p["cas_sem"] for p in pts],
-            )
-    return {"alignment": align, "source_use": uses, "emergence": emergence}
+            emerged[name] = em
+    return {"alignment": m.report, "source_use": uses, "emergence": emerged}
 
 
 def downstream(run_dirs: dict[str, Path], ev: Any, root: Path, out: Path) -> dict[str, Any]:

@@ -172,7 +172,7 @@ def _train_text(cfg: Any) -> dict[str, Any]:
 def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]] | None = None) -> Path:
     """Every analysis of the study on its finished runs; writes results.json, report.md, report.html."""
     from slife.align.testset import make_testset
-    from slife.evaluate.report import write_json
+    from slife.atomic import write_json_atomic
     from slife.life import Life
     from slife.model.config import model_config
     from slife.study import analysis as A
@@ -203,7 +203,7 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
     families = {s.name: family_of(s) for s in cfg.all_lives}
     controls = {s.name: s.kind or "control" for s in cfg.controls}  # type: ignore[union-attr]
     runs = {s.name: study.paths.run(s.name) for s in cfg.all_lives}
-    measured = A.alignment(runs, testset, mcfg, cfg.analysis, cfg.seed, study.out, lives, families)
+    measured = A.alignment(runs, testset, cfg.analysis, cfg.seed, study.out, lives, families)
     phases.append(("alignment", time.perf_counter() - t0))
     downstream = {}
     if cfg.analysis.eval.depth_data or cfg.analysis.eval.match_data:
@@ -237,7 +237,7 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
         "phases": [{"name": n, "seconds": s} for n, s in phases],
         "scale_note": cfg.note,
     }
-    write_json(study.out / RESULTS, results)
+    write_json_atomic(study.out / RESULTS, results)
     report = write_reports(study.out, cfg, json.loads((study.out / RESULTS).read_text()))
     for line in lines:
         say(line)

@@ -1,0 +1,129 @@
+"""One driver per analysis: CAS of two models, the CAS matrix, emergence. Each builds the attention
+sources and the baselines (random init, identity), computes the report (slife.align.analysis) and
+writes its JSON and plot; ``slife align``, the demo and ``slife study`` only parse and call these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from slife.atomic import write_json_atomic
+
+
+@dataclass
+class AlignConfig:
+    """Options shared by ``slife align score|matrix|emergence`` (and a study's ``analysis``)."""
+
+    k: int = 5  # top-k source patches per target patch [ours: k unpublished]
+    radii: tuple[int, ...] = (0, 1)  # GT alignment radii (Chebyshev, in patches)
+    per_layer: bool = False  # also CAS per decoder layer (score, matrix)
+    batch_size: int = 16
+    device: str = "auto"  # auto = cuda if available
+    seed: int = 0  # seed of the random-init baseline model (and of the masked protocol's masks)
+    protocol: str = "masked"  # cross-attention reading: masked (hidden-patch rows, default) | unmasked (ZeroCo)
+    read_masks: int = 8  # masks averaged by the masked protocol
+
+    def __post_init__(self) -> None:
+        from slife.align.sources import ReadProtocol
+
+        ReadProtocol(self.protocol, self.read_masks)  # validates
+
+    def read_protocol(self) -> Any:
+        from slife.align.sources import ReadProtocol
+
+        return ReadProtocol(self.protocol, self.read_masks, self.seed)
+
+
+@dataclass
+class Matrix:
+    """A CAS matrix report, with the sources and the attention cache it was computed from (reused by
+    emergence and the source-use control, so each checkpoint is opened once)."""
+
+    report: dict[str, Any]
+    sources: dict[str, Any]
+    cache: Any
+    baselines: tuple[str, ...]
+
+
+def _baselines(first: Any, cfg: AlignConfig, seed_offset: int) -> dict[str, Any]:
+    from slife.align.analysis import model_config_of, standard_baselines
+
+    return standard_baselines(model_config_of(first), cfg.seed + seed_offset, cfg.batch_size, cfg.device, cfg.read_protocol())
+
+
+def score(a: str | Path, b: str | Path, testset: Any, cfg: AlignConfig) -> dict[str, Any]:
+    """CAS of two models (runs or checkpoints) and of each with the baselines; GT alignment when known."""
+    from slife.align.analysis import AttentionCache, gt_chance, gt_scores, moving_patches, ranked_cas, ranked_cas_per_layer
+    from slife.align.cas import chance_cas
+    from slife.align.sources import checkpoint_source
+
+    proto = cfg.read_protocol()
+    sa = checkpoint_source(a, "A", cfg.batch_size, cfg.device, proto)
+    sb = checkpoint_source(b, "B", cfg.batch_size, cfg.device, proto)
+    cache = AttentionCache(testset, cfg.k, cfg.per_layer)
+    sources = {"A": sa, "B": sb, **_baselines(sa, cfg, 0)}
+    ranked = {n: cache.get(n, s) for n, s in sources.items()}
+    pairs = [("A", "B"), ("A", "random-init"), ("B", "random-init"), ("A", "identity"), ("B", "identity")]
+    result: dict[str, Any] = {
+        "a": str(sa.path), "b": str(sb.path), "k": cfg.k, "num_patches": testset.num_patches,
+        "chance": chance_cas(cfg.k, testset.num_patches), "testset": testset.summary(), "protocol": proto.label,
+        "cas": {}, "cas_sem": {},
+    }  # fmt: skip
+    for x, y in pairs:
+        result["cas"][f"{x} | {y}"], result["cas_sem"][f"{x} | {y}"] = ranked_cas(ranked[x], ranked[y])
+    if cfg.per_layer:
+        result["cas_per_layer"] = ranked_cas_per_layer(ranked["A"], ranked["B"]).tolist()
+    if testset.has_gt:
+        moving = moving_patches(testset)
+        for x, y in pairs:
+            result.setdefault("cas_moving", {})[f"{x} | {y}"] = ranked_cas(ranked[x], ranked[y], moving)[0]
+        result["gt_alignment"] = {n: gt_scores(ranked[n], testset, cfg.radii) for n in ranked}
+        result["gt_alignment_chance"] = gt_chance(testset, cfg.radii)
+    return result
+
+
+def matrix(models: Mapping[str, str | Path], testset: Any, cfg: AlignConfig, out: Path, seed_offset: int = 0,
+           title: str | None = None) -> Matrix:  # fmt: skip
+    """CAS matrix over ``models`` (name -> run or checkpoint) plus the baselines; writes
+    ``out/cas_matrix.json`` and ``out/cas_matrix.png``."""
+    from slife.align.analysis import AttentionCache, alignment_report
+    from slife.align.plots import plot_matrix
+    from slife.align.sources import checkpoint_source
+    from slife.errors import SlifeError
+
+    reserved = {"random-init", "identity"} & set(models)
+    if reserved:
+        raise SlifeError(f"model names {sorted(reserved)} are reserved for the baselines")
+    proto = cfg.read_protocol()
+    sources: dict[str, Any] = {n: checkpoint_source(m, n, cfg.batch_size, cfg.device, proto) for n, m in models.items()}
+    baselines = _baselines(next(iter(sources.values())), cfg, seed_offset)
+    sources.update(baselines)
+    cache = AttentionCache(testset, cfg.k, cfg.per_layer)
+    report = alignment_report(sources, testset, cfg.k, cfg.radii, cfg.per_layer, tuple(baselines), cache)
+    report["models"] = {n: str(s.path) for n, s in sources.items() if hasattr(s, "path")}
+    report["protocol"] = proto.label
+    write_json_atomic(out / "cas_matrix.json", report)
+    plot_matrix(report["names"], report["cas"], out / "cas_matrix.png", report["chance"], report["baselines"],
+                title=title or f"CAS (k={cfg.k}, {len(testset)} pairs, {proto.label})")  # fmt: skip
+    return Matrix(report, sources, cache, tuple(baselines))
+
+
+def emergence(runs: str | Path | list[str | Path], reference: Any, testset: Any, cfg: AlignConfig, out_json: Path,
+              out_png: Path, include_last: bool = False, seed_offset: int = 0, cache: Any = None,
+              title: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """CAS with ``reference`` (a run, checkpoint or source) over a run's milestones (or, with a list,
+    the final milestones of nested-subset runs), with GT alignment when known; JSON + plot."""
+    from slife.align.analysis import emergence_report
+    from slife.align.plots import plot_emergence
+
+    report = emergence_report(runs, reference, testset, cfg.k, cfg.radii, include_last, cfg.seed + seed_offset,
+                              cfg.batch_size, cfg.device, cache=cache, protocol=cfg.read_protocol())  # fmt: skip
+    write_json_atomic(out_json, report)
+    pts = report["points"]
+    gt = {r: [p["gt_alignment"][r] for p in pts] for r in report["gt_alignment_chance"]} if testset.has_gt else None
+    ref_name = getattr(reference, "name", None) or Path(str(reference)).name
+    plot_emergence([p["hours"] for p in pts], [p["cas"] for p in pts], out_png, report["baselines"], report["chance"],
+                   gt, report.get("gt_alignment_chance"), title=title or f"CAS with {ref_name} (k={cfg.k})",
+                   sem=[p["cas_sem"] for p in pts])  # fmt: skip
+    return report
