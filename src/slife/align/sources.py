@@ -30,6 +30,7 @@ import torch
 
 from slife.align.testset import TestSet, TestSetError
 from slife.errors import SlifeError
+from slife.devices import resolve_device
 from slife.run import RunDir
 
 
@@ -37,13 +38,6 @@ class AttentionSource(Protocol):
     name: str
 
     def attention(self, testset: TestSet, per_layer: bool = False) -> torch.Tensor: ...
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/``"auto"`` -> CUDA if available, else CPU."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 PROTOCOLS = ("unmasked", "masked")

@@ -24,6 +24,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from slife.errors import SlifeError
+from slife.devices import resolve_device
 from slife.evaluate.metrics import DEPTH_METRICS, NYU_SHAPE, depth_metrics, eigen_crop_mask, mean_metrics
 from slife.imaging import CropMap, resize_center_crop, to_tensor
 
@@ -72,12 +73,6 @@ class DepthEvalConfig:
 
 def default_max_depth(fmt: str) -> float | None:
     return {"nyu": 10.0, "scannet": 10.0}.get(fmt)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 # ----------------------------------------------------------------------------------------- probe

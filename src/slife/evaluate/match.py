@@ -165,7 +165,7 @@ def run_match_eval(model: torch.nn.Module | None, dataset: Sequence[MatchPair], 
 
     Aggregates are means over pairs of per-pair metrics, overall and per group (HPatches i / v).
     """
-    from slife.evaluate.depth import resolve_device
+    from slife.devices import resolve_device
 
     if model is not None:
         model = model.to(resolve_device(cfg.device)).eval()
