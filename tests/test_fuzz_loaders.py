@@ -256,3 +256,67 @@ def test_fuzzed_colmap_model(tmp_path_factory, which, line, token, value) -> Non
     path.write_text("\n".join(lines) + "\n")
     with np.errstate(all="raise"):  # a NaN or degenerate pose must be refused, not computed
         _loads_or_names(lambda: read_colmap_text(model), model)
+
+
+# ---- evaluation data: HPatches, NYU-Depth-v2 .mat, ScanNet export ------------------------------------
+def _read_all(dataset) -> None:
+    for i in range(len(dataset)):
+        dataset[i]
+
+
+@pytest.fixture(scope="module")
+def good_eval_data(tmp_path_factory):
+    import h5py
+    import scipy.io
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("evaldata")
+    from tests.test_eval_datasets import write_hpatches
+
+    write_hpatches(root / "hpatches", {"v_astro": "astronaut"}, ks=(2,), size=(24, 32))
+    rng = np.random.default_rng(0)
+    (root / "nyu").mkdir()
+    with h5py.File(root / "nyu" / "nyu_depth_v2_labeled.mat", "w") as f:  # MATLAB v7.3 layout, tiny
+        f["images"] = rng.integers(0, 255, (3, 3, 16, 12), dtype=np.uint8)
+        f["depths"] = rng.uniform(0.5, 5, (3, 16, 12)).astype(np.float32)
+    scipy.io.savemat(root / "nyu" / "splits.mat", {"trainNdxs": np.array([[1.0], [2.0]]), "testNdxs": np.array([[3.0]])})
+    scene = root / "scannet" / "scene0000_00"
+    (scene / "color").mkdir(parents=True)
+    (scene / "depth").mkdir()
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)).save(scene / "color" / f"{i}.jpg")
+        Image.fromarray(rng.integers(500, 5000, (12, 16)).astype(np.uint16)).save(scene / "depth" / f"{i}.png")
+    return root
+
+
+EVAL_FILES = {
+    "hpatches": ["v_astro/H_1_2", "v_astro/1.ppm", "v_astro/2.ppm"],
+    "nyu": ["nyu_depth_v2_labeled.mat", "splits.mat"],
+    "scannet": ["scene0000_00/color/0.jpg", "scene0000_00/depth/1.png"],
+}
+
+
+def _load_eval(kind: str, folder: Path) -> None:
+    from slife.evaluate.datasets import HPatchesPairs, NYUDepthV2, ScanNetFrames, scannet_scenes
+
+    if kind == "hpatches":
+        _read_all(HPatchesPairs(folder))
+    elif kind == "nyu":
+        for split in ("train", "test"):
+            _read_all(NYUDepthV2(folder / "nyu_depth_v2_labeled.mat", split))
+    else:
+        _read_all(ScanNetFrames(scannet_scenes(folder)))
+
+
+@pytest.mark.filterwarnings("ignore:.*pair\\(s\\) skipped, no homography file")  # the fixture has pair (1, 2) only
+@FUZZ
+@given(which=st.sampled_from([(k, f) for k, fs in EVAL_FILES.items() for f in fs]), data=st.data())
+def test_fuzzed_evaluation_data(good_eval_data: Path, tmp_path_factory, which, data) -> None:
+    kind, name = which
+    folder = tmp_path_factory.mktemp("e") / kind
+    shutil.copytree(good_eval_data / kind, folder)
+    target = folder / name
+    target.write_bytes(_mutate(target.read_bytes(), data.draw(byte_mutations(target.stat().st_size))))
+    before = _digest(folder.parent, skip=Path("/nonexistent"))
+    _loads_or_names(lambda: _load_eval(kind, folder), folder)
+    assert _digest(folder.parent, skip=Path("/nonexistent")) == before

@@ -306,3 +306,28 @@ def test_testset_arguments_out_of_range_are_errors(tmp_path: Path, capsys, args)
     life = make_test_life(tmp_path / "life", durations=(3.0,), fps=2.0)
     assert main(["align", "testset", str(life.dir), "--out", str(tmp_path / "t.npz"), *args]) == 2
     assert "make_testset:" in capsys.readouterr().err and not (tmp_path / "t.npz").exists()
+
+
+def test_two_ingest_processes_into_one_life_lose_nothing(tmp_path: Path) -> None:
+    """The issue's race: two `slife ingest` into one life, started together. One writes, the other is
+    refused with the lock's owner (exit 2) before it touches anything; ingesting again afterwards adds
+    only what is missing, and every video is in the manifest exactly once."""
+    import subprocess
+    import sys
+
+    from slife.ingest.synth import write_index_video
+
+    clips = [str(write_index_video(tmp_path / f"c{i}.mp4", np.arange(96) / 24.0)) for i in range(4)]
+    life = tmp_path / "life"
+    cmd = [sys.executable, "-m", "slife.cli", "ingest", str(life), "--fps", "4", "--short-side", "48", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(cmd + clips, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]  # fmt: skip
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes[0] == 0, results
+    if codes[1] != 0:  # they overlapped: the second was refused, naming the owner
+        assert codes[1] == 2 and any("locked by pid" in err for _, err in results), results
+    assert subprocess.run(cmd + clips, env=env, timeout=300).returncode == 0
+    sources = [v.source for v in read_manifest(life).videos]
+    assert sorted(sources) == sorted(clips) and len(Life.open(life)) == 4 * 16

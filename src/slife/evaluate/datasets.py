@@ -19,10 +19,11 @@ Every loader is a lazy sequence: ``len(ds)`` and ``ds[i]`` read one sample.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -77,6 +78,18 @@ def _even_subset(n: int, limit: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------- NYU
+@contextlib.contextmanager
+def _hdf5_errors(path: Path, what: str = "") -> Iterator[None]:
+    """h5py reports a damaged file as OSError, RuntimeError, KeyError or ValueError from any access:
+    one EvalDataError naming the file."""
+    try:
+        yield
+    except EvalDataError:
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise EvalDataError(f"{path}: damaged HDF5 file{' (' + what + ')' if what else ''}: {exc}") from exc
+
+
 class NYUDepthV2:
     """NYU-Depth-v2 labeled set: ``images`` (N, 3, W, H) uint8 and ``depths`` (N, W, H) float32 in
     the HDF5 file (MATLAB's column-major H x W x 3 x N seen from HDF5); returned as H x W."""
@@ -91,7 +104,7 @@ class NYUDepthV2:
         self.splits_path = Path(splits_path) if splits_path else self.path.with_name("splits.mat")
         self.indices = read_nyu_split(self.splits_path, split)  # 0-based
         self._file = None
-        with self._open() as f:
+        with _hdf5_errors(self.path), self._open() as f:
             for key in ("images", "depths"):
                 if key not in f:
                     raise EvalDataError(f"{self.path}: no {key!r} dataset (is this nyu_depth_v2_labeled.mat?)")
@@ -118,12 +131,12 @@ class NYUDepthV2:
 
     def __getitem__(self, i: int) -> DepthSample:
         k = int(self.indices[i])
-        if self._file is None:
-            self._file = self._open()
-        image = np.ascontiguousarray(self._file["images"][k].transpose(2, 1, 0))  # (3, W, H) -> (H, W, 3)
-        depth = np.ascontiguousarray(self._file["depths"][k].T).astype(np.float32)  # (W, H) -> (H, W)
+        with _hdf5_errors(self.path, f"image {k + 1}"):
+            if self._file is None:
+                self._file = self._open()
+            image = np.ascontiguousarray(self._file["images"][k].transpose(2, 1, 0))  # (3, W, H) -> (H, W, 3)
+            depth = np.ascontiguousarray(self._file["depths"][k].T).astype(np.float32)  # (W, H) -> (H, W)
         return DepthSample(image.astype(np.uint8), depth, f"nyu_{k + 1:04d}")
-
     def __getstate__(self) -> dict[str, Any]:
         return self.__dict__ | {"_file": None}
 
