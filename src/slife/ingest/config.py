@@ -15,6 +15,11 @@ class IngestConfig:
     decode_threads: bool = True  # FFmpeg frame/slice-threaded decoding
     interpolation: str = "AREA"  # swscale filter for downscaling: AREA, BILINEAR, BICUBIC, LANCZOS
     autorotate: bool = True  # apply the display rotation stored with phone videos
+    # Skip decoding frames no other frame depends on (FFmpeg's skip_frame = NONREF: non-reference
+    # B-frames): "auto" when the stream's rate is >= SKIP_MIN_RATIO x fps and its codec supports it,
+    # "nonref" always, "none" never. The kept frames are then the nearest *reference* frames to the
+    # sampling grid, with their exact timestamps (docs/ingest.md).
+    skip_frames: str = "auto"
 
     def __post_init__(self) -> None:
         if not self.fps > 0:
@@ -25,5 +30,7 @@ class IngestConfig:
             raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
+        if self.skip_frames not in ("auto", "nonref", "none"):
+            raise ValueError(f"skip_frames {self.skip_frames!r}: use auto, nonref or none")
         if self.interpolation.upper() not in {"AREA", "BILINEAR", "BICUBIC", "LANCZOS", "FAST_BILINEAR", "POINT"}:
             raise ValueError(f"interpolation {self.interpolation!r}: use AREA, BILINEAR, BICUBIC or LANCZOS")

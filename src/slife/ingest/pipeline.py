@@ -32,6 +32,7 @@ from slife.ingest.video import (
     output_size,
     probe,
     quiet_ffmpeg,
+    skip_nonref,
     stream_duration,
 )
 from slife.life import MANIFEST, LifeWriter, ShardWriter, source_fingerprint
@@ -184,7 +185,8 @@ def _decode_into_life(
         bar.set_postfix_str(path.name, refresh=False)
     stats = DecodeStats()
     with writer.open_shard(result.source, order) as shard:  # an exception or Ctrl-C removes the partial shard
-        frames = decode_frames(container, stream, info, stats, threaded=cfg.decode_threads)
+        skip = skip_nonref(cfg.skip_frames, info, cfg.fps)
+        frames = decode_frames(container, stream, info, stats, threaded=cfg.decode_threads, skip=skip)
         duration, broken = _fill_shard(shard, frames, info, stats, cfg, bar)
         result.decoded = stats.decoded
         if len(shard) == 0:
