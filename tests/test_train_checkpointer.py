@@ -74,3 +74,23 @@ def test_logger_averages_the_window_and_truncates_a_killed_runs_tail(tmp_path: P
     assert [r["loss"] for r in records if r] == [1.0, 4.0, 8.0]
     assert records[2]["pairs_per_s"] == 2 * 4 / 1.0 and records[4]["pairs_per_s"] == 4 / 0.5
     assert [json.loads(x)["step"] for x in run.log_file.read_text().splitlines()] == [1, 2, 3, 4, 6, 8]
+
+
+def test_listing_a_runs_milestones_opens_no_checkpoint(tmp_path: Path, monkeypatch, one_torch_thread) -> None:
+    """Step and hours come from the log's checkpoint events, so an analysis opens each file once."""
+    import slife.model.checkpoint as ck
+    from slife.pairs.testing import make_test_life
+    from slife.train import train
+    from tests.test_train_loop import _cfg
+
+    life = make_test_life(tmp_path / "life", durations=(12.0,), fps=3.0)
+    train(life.dir, tmp_path / "run", _cfg(), progress=False)
+    expected = [(c.name, c.step, c.hours_seen) for c in ck.list_checkpoints(tmp_path / "run")]
+    opened = []
+    monkeypatch.setattr(ck, "read_checkpoint", lambda path, *a, **k: opened.append(path))
+    assert [(c.name, c.step, c.hours_seen) for c in ck.list_checkpoints(tmp_path / "run")] == expected
+    assert opened == [] and len(expected) >= 2
+    # without the log, the files say it themselves
+    monkeypatch.undo()
+    (tmp_path / "run" / "log.jsonl").unlink()
+    assert [(c.name, c.step) for c in ck.list_checkpoints(tmp_path / "run")] == [(n, s) for n, s, _ in expected]

@@ -136,20 +136,37 @@ _MILESTONE = re.compile(r"^hours_(?P<h>[0-9.e+-]+)\.pt$")
 
 
 def list_checkpoints(run_dir: str | Path, include_last: bool = False) -> list[CheckpointInfo]:
-    """Milestone checkpoints of a run sorted by hours seen (plus ``last`` if asked)."""
-    ckpt_dir = Path(run_dir) / CHECKPOINT_DIR
+    """Milestone checkpoints of a run sorted by hours seen (plus ``last`` if asked).
+
+    Step and hours of a milestone come from its ``checkpoint`` event in the run's log when there is
+    one (so an analysis opens each checkpoint once, when it loads the model), else from the file.
+    """
+    from slife.run import RunDir
+
+    run = RunDir(run_dir)
+    ckpt_dir = run.checkpoint_dir
     if not ckpt_dir.is_dir():
         raise CheckpointError(f"{run_dir}: not a run directory (no {CHECKPOINT_DIR}/)")
+    logged: dict[str, tuple[float, int]] = {}
+    for rec in run.read_log():
+        if rec.get("event") == "checkpoint" and isinstance(rec.get("name"), str):
+            try:
+                logged[rec["name"]] = (float(rec["hours_seen"]), int(rec["step"]))
+            except (KeyError, TypeError, ValueError):
+                continue
     found: list[CheckpointInfo] = []
     for path in ckpt_dir.glob("*.pt"):
         match = _MILESTONE.match(path.name)
         if match is None and not (include_last and path.name == LAST):
             continue
-        payload = read_checkpoint(path)
-        try:
-            hours = float(payload.get("hours_seen", float(match["h"]) if match else 0.0))
-            step = int(payload.get("step", 0))
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: hours_seen/step are not numbers: {exc}") from exc
+        if match is not None and path.stem in logged:
+            hours, step = logged[path.stem]
+        else:
+            payload = read_checkpoint(path)
+            try:
+                hours = float(payload.get("hours_seen", float(match["h"]) if match else 0.0))
+                step = int(payload.get("step", 0))
+            except (TypeError, ValueError) as exc:
+                raise CheckpointError(f"{path}: hours_seen/step are not numbers: {exc}") from exc
         found.append(CheckpointInfo(path=path, name=path.stem, hours_seen=hours, step=step))
     return sorted(found, key=lambda c: (c.hours_seen, c.name == "last"))
