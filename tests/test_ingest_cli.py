@@ -67,3 +67,27 @@ def test_life_dir_that_is_a_file_is_refused(tmp_path, clips, capsys):
     target.write_text("x")
     assert main(["ingest", str(target), str(clips[0]), "--quiet"]) == 2
     assert f"{target}: exists and is not a directory" in capsys.readouterr().err
+
+
+def test_ingest_jobs_decodes_in_parallel_and_commits_in_order(tmp_path):
+    """--jobs 2: the same life as one video after the other (frames, timestamps, source frames,
+    order), a broken video reported and the others kept, and a re-run that skips everything."""
+    clips = [write_index_video(tmp_path / f"c{i}.mp4", np.arange(24 + 12 * i) / 24.0) for i in range(3)]
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    videos = [str(clips[0]), str(broken), str(clips[1]), str(clips[2])]
+    flags = ["--fps", "4", "--short-side", "48", "--quiet"]
+    assert main(["ingest", str(tmp_path / "seq"), *videos, *flags]) == 1  # 1: a video failed
+    assert main(["ingest", str(tmp_path / "par"), *videos, *flags, "--jobs", "2"]) == 1
+    seq, par = Life.open(tmp_path / "seq"), Life.open(tmp_path / "par")
+    assert [v.source for v in par.manifest.videos] == [v.source for v in seq.manifest.videos] == [videos[0], *videos[2:]]
+    assert [v.order for v in par.manifest.videos] == [0, 2, 3]
+    np.testing.assert_array_equal(par.timestamps, seq.timestamps)
+    assert len(par) == len(seq) == 4 * (1 + 1.5 + 2)
+    for i in range(len(par)):
+        np.testing.assert_array_equal(par.image(i), seq.image(i))
+    assert not list((tmp_path / "par" / "shards").glob("*.partial"))
+    stamp = (tmp_path / "par" / "life.json").stat().st_mtime_ns
+    assert main(["ingest", str(tmp_path / "par"), str(clips[0]), str(broken), str(clips[1]), str(clips[2]), *flags,
+                 "--jobs", "2"]) == 1  # fmt: skip
+    assert (tmp_path / "par" / "life.json").stat().st_mtime_ns == stamp  # finished videos skipped, nothing rewritten

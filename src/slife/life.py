@@ -252,6 +252,11 @@ class ShardWriter:
 
     def commit(self) -> None:
         """Close the tar, write the index, and rename both into place."""
+        self.finish().commit()
+
+    def finish(self) -> "FinishedShard":
+        """Close the tar and write the index, still under their ``.partial`` names: a shard another
+        process can commit (``slife ingest --jobs``: workers write, the life's writer commits in order)."""
         self._tar.close()
         self._fh.flush()
         os.fsync(self._fh.fileno())
@@ -270,8 +275,7 @@ class ShardWriter:
             np.savez(fh, **arrays)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(self._tmp_tar, self.life_dir / self.tar_rel)
-        os.replace(self._tmp_npz, self.life_dir / self.npz_rel)
+        return FinishedShard(self.life_dir, self.tar_rel, self.npz_rel, len(self), self.width, self.height)
 
     def abort(self) -> None:
         """Drop everything written so far."""
@@ -288,6 +292,29 @@ class ShardWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None and not self._fh.closed:
             self.abort()
+
+
+@dataclass(frozen=True)
+class FinishedShard:
+    """A written shard under its ``.partial`` names (picklable); :meth:`commit` renames it into place."""
+
+    life_dir: Path
+    tar_rel: str
+    npz_rel: str
+    frames: int
+    width: int
+    height: int
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def commit(self) -> None:
+        os.replace(self.life_dir / f"{self.tar_rel}.partial", self.life_dir / self.tar_rel)
+        os.replace(self.life_dir / f"{self.npz_rel}.partial", self.life_dir / self.npz_rel)
+
+    def abort(self) -> None:
+        for rel in (self.tar_rel, self.npz_rel):
+            (self.life_dir / f"{rel}.partial").unlink(missing_ok=True)
 
 
 class LifeWriter:
@@ -362,20 +389,24 @@ class LifeWriter:
                 return entry
         return None
 
-    def open_shard(self, source: str, order: int) -> ShardWriter:
-        """A writer for one video's shard. A re-ingest gets fresh file names (``-r1``, ...) so the files
-        the manifest points to are never overwritten before the manifest itself is replaced."""
+    def shard_stem(self, source: str, order: int) -> str:
+        """File stem of a new shard for one video. A re-ingest gets fresh names (``-r1``, ...) so the
+        files the manifest points to are never overwritten before the manifest itself is replaced."""
         base = f"{order:05d}_{_safe_stem(source)}"
         stem, n = base, 0
         shard_dir = self.life_dir / SHARD_DIR
         while (shard_dir / f"{stem}.tar").exists() or (shard_dir / f"{stem}.npz").exists():
             n += 1
             stem = f"{base}-r{n}"
-        return ShardWriter(self.life_dir, stem, self.manifest.has_depth, self.manifest.has_poses)
+        return stem
+
+    def open_shard(self, source: str, order: int) -> ShardWriter:
+        """A writer for one video's shard (see :meth:`shard_stem`)."""
+        return ShardWriter(self.life_dir, self.shard_stem(source, order), self.manifest.has_depth, self.manifest.has_poses)
 
     def add_video(
         self,
-        shard: ShardWriter,
+        shard: "ShardWriter | FinishedShard",
         *,
         source: str,
         order: int,

@@ -16,6 +16,7 @@ _FLAG_FIELDS = (
     ("quality", "jpeg_quality"),
     ("name", "name"),
     ("threads", "threads"),
+    ("jobs", "jobs"),
 )
 
 
@@ -37,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", type=int, default=None, help="JPEG quality 1..100 (default 90)")
     p.add_argument("--name", default=None, help="life name (default: directory name)")
     p.add_argument("--threads", type=int, default=None, help="JPEG encoding threads (default 2; 0 = none)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="videos decoded at once in worker processes, the cores split between them (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     add_config_arguments(p)
     p.set_defaults(func=_ingest)

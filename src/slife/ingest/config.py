@@ -20,6 +20,9 @@ class IngestConfig:
     # "nonref" always, "none" never. The kept frames are then the nearest *reference* frames to the
     # sampling grid, with their exact timestamps (docs/ingest.md).
     skip_frames: str = "auto"
+    # Videos decoded at once, in worker processes with the cores split between them (1 = one after
+    # the other in this process, with threaded decoding); each is committed in life order.
+    jobs: int = 1
 
     def __post_init__(self) -> None:
         if not self.fps > 0:
@@ -30,6 +33,8 @@ class IngestConfig:
             raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
+        if self.jobs < 1:
+            raise ValueError(f"jobs must be >= 1, got {self.jobs}")
         if self.skip_frames not in ("auto", "nonref", "none"):
             raise ValueError(f"skip_frames {self.skip_frames!r}: use auto, nonref or none")
         if self.interpolation.upper() not in {"AREA", "BILINEAR", "BICUBIC", "LANCZOS", "FAST_BILINEAR", "POINT"}:

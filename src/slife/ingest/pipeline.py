@@ -35,7 +35,7 @@ from slife.ingest.video import (
     skip_nonref,
     stream_duration,
 )
-from slife.life import MANIFEST, LifeWriter, ShardWriter, source_fingerprint
+from slife.life import MANIFEST, FinishedShard, LifeWriter, ShardWriter, source_fingerprint
 
 STATUSES = ("ingested", "recovered", "skipped", "failed")
 
@@ -100,14 +100,55 @@ def ingest_life(
     bar = _progress_bar(progress, writer.manifest.name)
     try:
         with quiet_ffmpeg():
-            for order, (path, source) in enumerate(zip(videos, sources)):
-                report.videos.append(ingest_video(writer, Path(path), source, order, cfg, bar))
+            if cfg.jobs > 1 and len(videos) > 1:
+                report.videos = _ingest_parallel(writer, [Path(v) for v in videos], sources, cfg, bar)
+            else:
+                for order, (path, source) in enumerate(zip(videos, sources)):
+                    report.videos.append(ingest_video(writer, Path(path), source, order, cfg, bar))
     finally:
         writer.close()
         if bar is not None:
             bar.close()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _decode_job(life_dir: Path, stem: str, path: Path, source: str, order: int, cfg: IngestConfig,
+                cores: int) -> DecodedVideo:  # fmt: skip
+    with quiet_ffmpeg():
+        return decode_video(life_dir, stem, path, source, order, cfg, None, cores)
+
+
+def _ingest_parallel(writer: LifeWriter, paths: list[Path], sources: list[str], cfg: IngestConfig, bar: Any) -> list[VideoResult]:
+    """``cfg.jobs`` worker processes decode videos into ``.partial`` shards (decoder threads and JPEG
+    threads split so the workers do not oversubscribe the cores); this process, which holds the
+    life's lock, commits them in life order as they come."""
+    import dataclasses
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from slife.ingest.video import _usable_cpus
+
+    jobs = min(cfg.jobs, len(paths))
+    cores = max(1, _usable_cpus() // jobs)
+    worker_cfg = dataclasses.replace(cfg, threads=min(cfg.threads, cores) if cfg.threads else 0)
+    results: list[VideoResult | None] = [None] * len(paths)
+    fingerprints = [source_fingerprint(p) if p.is_file() else "" for p in paths]
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures: dict[int, Future] = {}
+        for order, (path, source, fp) in enumerate(zip(paths, sources, fingerprints)):
+            done = writer.finished(source, fp) if fp else None
+            if done is not None and done.order == order:
+                results[order] = VideoResult(source, order, "skipped", frames=done.frames, duration=done.duration)
+            else:
+                futures[order] = pool.submit(_decode_job, writer.life_dir, writer.shard_stem(source, order), path,
+                                             source, order, worker_cfg, cores)  # fmt: skip
+        for order in sorted(futures):  # commit in life order, each as soon as it and all before it are done
+            decoded = futures[order].result()
+            results[order] = commit_video(writer, decoded, fingerprints[order])
+            if bar is not None:
+                bar.update(decoded.result.decoded)
+    return [r for r in results if r is not None]
 
 
 def _check_duplicates(sources: list[str], videos: Sequence[str | Path]) -> None:
@@ -149,56 +190,84 @@ def ingest_video(
 ) -> VideoResult:
     """Ingest one video as shard number ``order``; input problems give a "failed" result, not an exception."""
     t0 = time.perf_counter()
+    fingerprint = source_fingerprint(path) if path.is_file() else ""
+    done = writer.finished(source, fingerprint) if fingerprint else None
+    if done is not None and done.order == order:
+        return VideoResult(source, order, "skipped", frames=done.frames, duration=done.duration,
+                           seconds=time.perf_counter() - t0)  # fmt: skip
+    decoded = decode_video(writer.life_dir, writer.shard_stem(source, order), path, source, order, cfg, bar)
+    return commit_video(writer, decoded, fingerprint)
+
+
+@dataclass
+class DecodedVideo:
+    """One video decoded into a shard that is not committed yet (picklable: a worker's answer)."""
+
+    result: VideoResult
+    shard: FinishedShard | None  # None when the video failed
+
+
+def decode_video(life_dir: Path, stem: str, path: Path, source: str, order: int, cfg: IngestConfig, bar: Any = None,
+                 cores: int | None = None) -> DecodedVideo:  # fmt: skip
+    """Decode ``path`` into the shard ``shards/<stem>`` (``.partial`` files, see FinishedShard);
+    ``cores``: the decoder's threads (default: every usable core)."""
+    t0 = time.perf_counter()
     result = VideoResult(source=source, order=order, status="failed")
+    shard = None
     try:
-        fingerprint = source_fingerprint(path) if path.is_file() else ""
-        done = writer.finished(source, fingerprint) if fingerprint else None
-        if done is not None and done.order == order:
-            result.status, result.frames, result.duration = "skipped", done.frames, done.duration
-            return result
         container, stream = open_video(path)
         try:
-            _decode_into_life(writer, container, stream, path, order, fingerprint, cfg, bar, result)
+            shard = _decode_to_shard(life_dir, stem, container, stream, path, cfg, bar, result, cores)
         finally:
             container.close()
     except VideoInputError as exc:
         result.status, result.message = "failed", str(exc)
     finally:
         result.seconds = time.perf_counter() - t0
+    return DecodedVideo(result, shard)
+
+
+def commit_video(writer: LifeWriter, decoded: DecodedVideo, fingerprint: str) -> VideoResult:
+    """Record a decoded video in the life (atomically; replaces an older entry of the same source)."""
+    result = decoded.result
+    if decoded.shard is None:
+        return result
+    entry = writer.add_video(decoded.shard, source=result.source, order=result.order, duration=result.duration,
+                             fingerprint=fingerprint, warning=result.message)  # fmt: skip
+    result.frames, result.duration = entry.frames, entry.duration
     return result
 
 
-def _decode_into_life(
-    writer: LifeWriter,
+def _decode_to_shard(
+    life_dir: Path,
+    stem: str,
     container: Any,
     stream: Any,
     path: Path,
-    order: int,
-    fingerprint: str,
     cfg: IngestConfig,
     bar: Any,
     result: VideoResult,
-) -> None:
+    cores: int | None,
+) -> FinishedShard:
     info = probe(container, stream)
     if bar is not None:
         bar.total = (bar.total or 0) + (info.estimated_frames or 0)
         bar.set_postfix_str(path.name, refresh=False)
     stats = DecodeStats()
-    with writer.open_shard(result.source, order) as shard:  # an exception or Ctrl-C removes the partial shard
+    with ShardWriter(life_dir, stem) as shard:  # an exception or Ctrl-C removes the partial shard
         skip = skip_nonref(cfg.skip_frames, info, cfg.fps)
-        frames = decode_frames(container, stream, info, stats, threaded=cfg.decode_threads, skip=skip)
+        frames = decode_frames(container, stream, info, stats, threaded=cfg.decode_threads, skip=skip, cores=cores)
         duration, broken = _fill_shard(shard, frames, info, stats, cfg, bar)
         result.decoded = stats.decoded
         if len(shard) == 0:
             shard.abort()
             reason = stats.first_error or "the stream holds no frames"
             raise VideoInputError(f"{path}: no frame could be decoded ({reason}); the video is corrupt or empty")
-        warning = _warning(info.declared_duration, duration, stats) if broken else None
-        entry = writer.add_video(
-            shard, source=result.source, order=order, duration=duration, fingerprint=fingerprint, warning=warning
-        )
+        finished = shard.finish()
     result.status = "recovered" if broken else "ingested"
-    result.frames, result.duration, result.message = entry.frames, entry.duration, warning
+    result.frames, result.duration = len(finished), duration
+    result.message = _warning(info.declared_duration, duration, stats) if broken else None
+    return finished
 
 
 def _fill_shard(

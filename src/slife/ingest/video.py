@@ -104,7 +104,7 @@ def open_video(path: str | Path) -> tuple[Any, Any]:
     return container, container.streams.video[0]
 
 
-def configure_threads(stream: Any, first_packet: bytes | None, threaded: bool = True) -> str:
+def configure_threads(stream: Any, first_packet: bytes | None, threaded: bool = True, cores: int | None = None) -> str:
     """Set the decoder's threading before it opens; returns ``"slice"``, ``"frame"`` or ``"none"``.
 
     One thread per usable core (FFmpeg's default, cores + 1, oversubscribes small machines: 1130 vs
@@ -115,7 +115,7 @@ def configure_threads(stream: Any, first_packet: bytes | None, threaded: bool = 
     many slices keep threads idle (3 slices: 850 vs 1060; 4: 940 vs 1000). Measured on 640x360
     H.264, see docs/ingest.md.
     """
-    cores = _usable_cpus()
+    cores = cores or _usable_cpus()
     if not threaded or cores == 1:
         stream.thread_type, stream.thread_count = "NONE", 1
         return "none"
@@ -228,7 +228,8 @@ def skip_nonref(mode: str, info: VideoProbe, fps: float) -> bool:
 
 
 def decode_frames(
-    container: Any, stream: Any, info: VideoProbe, stats: DecodeStats, threaded: bool = True, skip: bool = False
+    container: Any, stream: Any, info: VideoProbe, stats: DecodeStats, threaded: bool = True, skip: bool = False,
+    cores: int | None = None,
 ) -> Iterator[tuple[int, float, Any]]:
     """Yield ``(index, local_time, av.VideoFrame)`` in presentation order.
 
@@ -261,7 +262,7 @@ def decode_frames(
             packet = None  # flush what the decoder still holds
         if stats.threading is None:
             has_data = packet is not None and packet.size > 0
-            stats.threading = configure_threads(stream, bytes(packet) if has_data else None, threaded)
+            stats.threading = configure_threads(stream, bytes(packet) if has_data else None, threaded, cores)
             if skip:
                 stream.codec_context.skip_frame = "NONREF"
         if skip and packet is not None and packet.pts is not None:
