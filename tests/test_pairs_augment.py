@@ -106,3 +106,24 @@ def test_after_the_warm_up_a_share_of_the_pairs_is_shifted(life):
     same = [int((ds[s]["pairs"][:, 0] == ds[s]["pairs"][:, 1]).sum()) for s in (0, 1, 2)]
     assert same[0] == 64 and 16 < same[1] < 48 and 16 < same[2] < 48  # Binomial(64, 0.5) after step 0
     assert torch.equal(ds[2]["src"], _shifted_dataset(life, warm_steps=1, share=0.5, batch=64)[2]["src"])
+
+
+def test_resident_frames_cut_the_same_batches_as_the_cpu_path(life):
+    """The device path (slife.pairs.resident, here on the CPU device): the same recipe of frames,
+    crops, jitter and masks, and the same pixels to one grey level (float32 rounding of the jitter)."""
+    from slife.pairs.resident import ResidentFrames
+
+    ds = _shifted_dataset(life, warm_steps=1, share=0.5, batch=16)  # step 0 shifted only, then a mix
+    frames = ResidentFrames(life, [ds.short_side, ds.shift_side], "cpu")
+    assert frames.nbytes == sum(len(life) * min_h * w * 3 for min_h, w in
+                                [frames.frames[s].shape[1:3] for s in frames.frames])  # fmt: skip
+    for step in (0, 2):
+        cpu = ds[step]
+        recipes = ds.draw(step, frames.frame_dims)
+        dev = frames.batch(recipes, 32, step)
+        assert torch.equal(dev["mask"], cpu["mask"]) and torch.equal(dev["pairs"], cpu["pairs"])
+        for key in ("src", "tgt"):
+            a, b = (torch.stack([torch.from_numpy(to_image(t)) for t in batch[key]]).int() for batch in (cpu, dev))
+            diff = (a - b).abs()
+            assert int(diff.max()) <= 1 and float((diff == 0).float().mean()) > 0.99
+    assert any(r.src.jitter is not None for r in ds.draw(2, frames.frame_dims))  # jitter was exercised

@@ -87,6 +87,21 @@ def test_resume_gives_the_same_weights(life, tmp_path):
     assert again.steps == 8 and again.checkpoints == []
 
 
+def test_resident_frames_train_and_resume_exactly(life, tmp_path):
+    """data.resident: batches cut from frames held on the device (here the CPU); a resumed run still
+    equals a straight one, with shifted pairs and jitter in the mix."""
+    torch.set_num_threads(1)
+    extra = ("data.resident=true", "data.shifted.share=0.5")
+    straight = train(life.dir, tmp_path / "a", _cfg(*extra), progress=False)
+    train(life.dir, tmp_path / "b", _cfg(*extra), progress=False, stop_after=3)
+    rest = train(life.dir, tmp_path / "b", _cfg(*extra), progress=False)
+    assert rest.resumed_from == 3 and rest.steps == 8 and rest.final_loss == straight.final_loss
+    a, b = _weights(tmp_path / "a/checkpoints/last.pt"), _weights(tmp_path / "b/checkpoints/last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    cpu = train(life.dir, tmp_path / "c", _cfg("data.shifted.share=0.5"), progress=False)
+    assert abs(cpu.final_loss - straight.final_loss) < 0.05 * cpu.final_loss  # the same samples, to a grey level
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(life, tmp_path, monkeypatch):
     from slife.model.croco import CroCo
 

@@ -50,23 +50,35 @@ def load_resized(jpeg: bytes, short_side: int) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    h, w = image.shape[:2]
+def draw_crop(h: int, w: int, size: int, rng: np.random.Generator) -> tuple[int, int]:
+    """Top-left corner (y, x) of a random ``size`` crop of an ``h`` x ``w`` image (draws y, then x)."""
     if h < size or w < size:
         raise ValueError(f"image {w}x{h} is smaller than the crop {size}")
-    y = int(rng.integers(0, h - size + 1))
-    x = int(rng.integers(0, w - size + 1))
+    return int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+
+
+def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    y, x = draw_crop(image.shape[0], image.shape[1], size, rng)
     return image[y : y + size, x : x + size]
 
 
-def color_jitter(image: np.ndarray, rng: np.random.Generator, jitter: float = 0.4) -> np.ndarray:
-    """Brightness, contrast, saturation factors b, c, s ~ U[1 - jitter, 1 + jitter].
-
-    Applied in that order as one affine map of each pixel x (gray(x) = Rec.601 luma, m = mean luma):
-    brightness x -> b x; contrast x -> c x + (1 - c) m; saturation x -> s x + (1 - s) gray(x);
-    clipped to [0, 255] once at the end [ours: no intermediate clipping, for speed].
-    """
+def draw_jitter(rng: np.random.Generator, jitter: float) -> tuple[float, float, float]:
+    """Brightness, contrast, saturation factors b, c, s ~ U[1 - jitter, 1 + jitter]."""
     b, c, s = (float(v) for v in rng.uniform(1.0 - jitter, 1.0 + jitter, size=3))
+    return b, c, s
+
+
+def color_jitter(image: np.ndarray, rng: np.random.Generator, jitter: float = 0.4) -> np.ndarray:
+    """Colour jitter with factors from :func:`draw_jitter` (see :func:`apply_jitter`)."""
+    return apply_jitter(image, *draw_jitter(rng, jitter))
+
+
+def apply_jitter(image: np.ndarray, b: float, c: float, s: float) -> np.ndarray:
+    """Brightness, contrast, saturation by factors b, c, s, in that order, as one affine map of each
+    pixel x (gray(x) = Rec.601 luma, m = mean luma): brightness x -> b x; contrast x -> c x + (1 - c) m;
+    saturation x -> s x + (1 - s) gray(x); clipped to [0, 255] once at the end [ours: no intermediate
+    clipping, for speed]. slife.pairs.resident applies the same map to a batch on a device.
+    """
     x = image.astype(np.float32)
     gray = x @ _GRAY
     m = b * float(gray.mean())

@@ -17,14 +17,33 @@ are cached changes nothing but speed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from slife.imaging import IMAGENET_MEAN, IMAGENET_STD
-from slife.pairs.augment import augment, load_resized, resize_side
-from slife.pairs.shifted import cut_pair, draw_shifts, margin, window_side
+from slife.pairs.augment import apply_jitter, draw_crop, draw_jitter, load_resized, resize_side
+from slife.pairs.shifted import draw_shifts, draw_window, margin, window_side
+
+
+@dataclass(frozen=True)
+class View:
+    """One image of a pair: frame ``frame`` resized to short side ``side``, the ``img_size`` crop at
+    (y, x), colour jitter factors (b, c, s) or None."""
+
+    frame: int
+    side: int
+    y: int
+    x: int
+    jitter: tuple[float, float, float] | None
+
+
+@dataclass(frozen=True)
+class SampleRecipe:
+    src: View
+    tgt: View
+    mask: np.ndarray  # (N,) bool, True = hidden target patch
 
 
 @dataclass(frozen=True)
@@ -99,6 +118,11 @@ class PairBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.ends)
 
+    def _render(self, view: View, batch_cache: dict[tuple[int, int], np.ndarray]) -> np.ndarray:
+        image = self.frame(view.frame, view.side, batch_cache)
+        crop = image[view.y : view.y + self.img_size, view.x : view.x + self.img_size]
+        return apply_jitter(crop, *view.jitter) if view.jitter is not None else np.ascontiguousarray(crop)
+
     def sample_ids(self, step: int) -> np.ndarray:
         first = (step * self.world_size + self.rank) * self.batch_size
         return np.arange(first, first + self.batch_size, dtype=np.int64)
@@ -124,28 +148,43 @@ class PairBatches(torch.utils.data.Dataset):
                 batch_cache[key] = image  # at least reused within the batch
         return image
 
-    def __getitem__(self, step: int) -> dict[str, Any]:
-        step = int(step)
+    def draw(self, step: int, dims: Callable[[int, int], tuple[int, int]]) -> list[SampleRecipe]:
+        """What each sample of ``step`` is made of (frames, crops, jitter, mask), drawn from the
+        sample's own generator in the order of the module docstring; ``dims(frame, short_side)`` is
+        the (h, w) of a frame resized to that short side."""
         end = int(self.ends[step])
-        srcs, tgts, masks, pairs = [], [], [], []
-        batch_cache: dict[tuple[int, int], np.ndarray] = {}
         warm = step < self.shifted.warmup_steps
+        recipes = []
         for k in self.sample_ids(step):
             rng = np.random.default_rng([self.seed, int(k)])
             if warm or (self.shifted.share > 0 and rng.random() < self.shifted.share):
                 i = int(rng.integers(0, end))
                 shift = draw_shifts(1, rng, self.patch_size, self.shifted.max_shift, self.shifted.subpatch)[0]
-                src_img, tgt_img = cut_pair(self.frame(i, self.shift_side, batch_cache), shift, self.img_size,
-                                            self.shift_margin, rng)  # fmt: skip
-                srcs.append(np.ascontiguousarray(src_img))
-                tgts.append(np.ascontiguousarray(tgt_img))
-                src = tgt = i
+                (y, x), (ty, tx) = draw_window(*dims(i, self.shift_side), shift, self.img_size, self.shift_margin, rng)
+                src = View(i, self.shift_side, y, x, None)
+                tgt = View(i, self.shift_side, ty, tx, None)
             else:
-                src, tgt = (int(v) for v in self.sampler.sample(1, rng, end)[0])
-                srcs.append(augment(self.frame(src, self.short_side, batch_cache), self.img_size, rng, self.jitter))
-                tgts.append(augment(self.frame(tgt, self.short_side, batch_cache), self.img_size, rng, self.jitter))
-            masks.append(sample_mask(self.num_patches, self.num_masked, rng))
-            pairs.append((src, tgt))
+                a, b = (int(v) for v in self.sampler.sample(1, rng, end)[0])
+                src, tgt = (self._augmented_view(f, dims, rng) for f in (a, b))
+            recipes.append(SampleRecipe(src, tgt, sample_mask(self.num_patches, self.num_masked, rng)))
+        return recipes
+
+    def _augmented_view(self, frame: int, dims: Callable[[int, int], tuple[int, int]], rng: np.random.Generator) -> View:
+        y, x = draw_crop(*dims(frame, self.short_side), self.img_size, rng)
+        return View(frame, self.short_side, y, x, draw_jitter(rng, self.jitter) if self.jitter > 0 else None)
+
+    def __getitem__(self, step: int) -> dict[str, Any]:
+        step = int(step)
+        batch_cache: dict[tuple[int, int], np.ndarray] = {}
+
+        def dims(i: int, side: int) -> tuple[int, int]:
+            return self.frame(i, side, batch_cache).shape[:2]
+
+        recipes = self.draw(step, dims)
+        srcs = [self._render(r.src, batch_cache) for r in recipes]
+        tgts = [self._render(r.tgt, batch_cache) for r in recipes]
+        masks = [r.mask for r in recipes]
+        pairs = [(r.src.frame, r.tgt.frame) for r in recipes]
         return {
             "src": to_batch(srcs),
             "tgt": to_batch(tgts),

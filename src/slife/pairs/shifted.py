@@ -34,17 +34,24 @@ def draw_shifts(n: int, rng: np.random.Generator, patch_size: int, max_shift: in
     return shift
 
 
-def cut_pair(
-    image: np.ndarray, shift: np.ndarray, img_size: int, margin_px: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Source and target ``img_size`` windows of ``image``; draws the source position (y, then x)."""
+def draw_window(
+    h: int, w: int, shift: np.ndarray, img_size: int, margin_px: int, rng: np.random.Generator
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Top-left corners of the source and target windows in an ``h`` x ``w`` image; draws the source
+    position (y, then x)."""
     window = img_size + 2 * margin_px
-    h, w = image.shape[:2]
     if h < window or w < window:
         raise ValueError(f"image {w}x{h} is smaller than the {window} px a shifted pair needs")
     y0 = int(rng.integers(0, h - window + 1)) + margin_px
     x0 = int(rng.integers(0, w - window + 1)) + margin_px
-    ty, tx = y0 + int(shift[0]), x0 + int(shift[1])
+    return (y0, x0), (y0 + int(shift[0]), x0 + int(shift[1]))
+
+
+def cut_pair(
+    image: np.ndarray, shift: np.ndarray, img_size: int, margin_px: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Source and target ``img_size`` windows of ``image`` (:func:`draw_window`)."""
+    (y0, x0), (ty, tx) = draw_window(image.shape[0], image.shape[1], shift, img_size, margin_px, rng)
     return image[y0 : y0 + img_size, x0 : x0 + img_size], image[ty : ty + img_size, tx : tx + img_size]
 
 

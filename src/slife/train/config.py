@@ -50,6 +50,10 @@ class DataConfig(PairsConfig):
     # Keep decoded, resized frames in memory up to this many MiB per loading process (0 = decode every
     # time); the samples are the same either way. A 10-minute life at 2 fps and 64 px needs ~20 MiB.
     cache_mb: float = 1024.0
+    # Decode every frame once into one uint8 tensor on the training device and cut the batches there
+    # (slife.pairs.resident): for lives that fit the device's memory; the samples are the same recipe
+    # as on the CPU path (pixels within one grey level). data.workers is then unused.
+    resident: bool = False
     # The visible part of the life grows linearly and reaches the whole life after this fraction of
     # the steps; 0 turns streaming off (the whole life is visible from step 0).
     stream_fraction: float = 1.0

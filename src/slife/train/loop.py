@@ -264,8 +264,15 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
         life, sampler, strm.ends, mcfg.img_size, model.num_masked(), cfg.batch_size, cfg.seed,
         ctx.rank, ctx.world_size, mcfg.patch_size, cfg.data.jitter, shifted, cfg.data.cache_mb,
     )  # fmt: skip
-    loader = DataLoader(dataset, batch_size=None, sampler=range(start, end_step), num_workers=cfg.data.workers,
-                        pin_memory=device.type == "cuda")  # fmt: skip
+    if cfg.data.resident:
+        from slife.pairs.resident import ResidentFrames
+
+        frames = ResidentFrames(life, [dataset.short_side] + ([dataset.shift_side] if sh.warmup or sh.share else []), device)
+        _note(f"{life.name}: {len(life)} frames resident on {device} ({frames.nbytes / 2**20:.0f} MiB)", ctx)
+        loader: Any = (frames.batch(dataset.draw(s, frames.frame_dims), mcfg.img_size, s) for s in range(start, end_step))
+    else:
+        loader = DataLoader(dataset, batch_size=None, sampler=range(start, end_step), num_workers=cfg.data.workers,
+                            pin_memory=device.type == "cuda")  # fmt: skip
 
     st: Setup  # the payload reads the live state (loss, milestones done) when a checkpoint is written
 
