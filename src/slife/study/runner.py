@@ -180,9 +180,9 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
 
     cfg = study.cfg
     run_states = states(study)
-    unfinished = [s.name for s in run_states if s.state != "done"]
+    unfinished = [f"{s.name} ({s.state}{': ' + s.detail if s.detail else ''})" for s in run_states if s.state != "done"]
     if unfinished:
-        raise SlifeError(f"{study.out}: runs not finished: {', '.join(unfinished)} (run slife study again)")
+        raise SlifeError(f"{study.out}: runs not done: {'; '.join(unfinished)}")
     phases = list(phases or [])
     mechanism = None
     if cfg.analysis.mechanism_steps > 0:
