@@ -43,7 +43,9 @@ def _worker(rank: int, world: int, port: int, life_dir: str, run_dir: str, out_d
 def test_two_gloo_ranks_match_single_process(tmp_path):
     life = make_test_life(tmp_path / "life", durations=(12.0, 8.0), fps=3.0)
     args = (2, _free_port(), str(life.dir), str(tmp_path / "ddp"), str(tmp_path))
-    mp.start_processes(_worker, args=args, nprocs=2, join=True, start_method="fork")  # fork: no re-import
+    # spawn, not fork: a forked rank inherits locks held by threads of the test process (earlier tests
+    # leave pool threads behind) and can hang on them
+    mp.start_processes(_worker, args=args, nprocs=2, join=True, start_method="spawn")
     r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert all(torch.equal(r0["state"][k], r1["state"][k]) for k in r0["state"])
     assert r0["loss"] == r1["loss"] and r0["pairs"] == 16  # 4 steps x 2 ranks x 2

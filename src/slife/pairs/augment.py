@@ -31,6 +31,9 @@ def load_resized(jpeg: bytes, short_side: int) -> np.ndarray:
     """
     import cv2
 
+    # OpenCV's own thread pool would be inherited half-alive by forked processes (DataLoader workers,
+    # fork-started DDP ranks) and deadlock them; slife parallelises across processes instead
+    cv2.setNumThreads(1)
     buf = np.frombuffer(jpeg, dtype=np.uint8)
     with Image.open(io.BytesIO(jpeg)) as probe:  # reads the header only
         approx_short = min(probe.size)
