@@ -43,7 +43,7 @@ class Study:
 def open_study(study_file: str | Path | None, overrides: Sequence[str] = (), out: str | Path | None = None,
                base: dict[str, Any] | None = None) -> Study:  # fmt: skip
     cfg, root = load_study(study_file, list(overrides), base)
-    out_dir = Path(out if out is not None else cfg.out)
+    out_dir = Path(out if out is not None else cfg.out).absolute()  # jobs elsewhere (SLURM) see the same folder
     return Study(cfg, root, out_dir, None if study_file is None else str(study_file), list(overrides))
 
 
