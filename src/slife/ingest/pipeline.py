@@ -137,10 +137,8 @@ def _ingest_parallel(writer: LifeWriter, paths: list[Path], sources: list[str], 
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures: dict[int, Future] = {}
         for order, (path, source, fp) in enumerate(zip(paths, sources, fingerprints)):
-            done = writer.finished(source, fp) if fp else None
-            if done is not None and done.order == order:
-                results[order] = VideoResult(source, order, "skipped", frames=done.frames, duration=done.duration)
-            else:
+            results[order] = _skipped(writer, source, order, fp)
+            if results[order] is None:
                 futures[order] = pool.submit(_decode_job, writer.life_dir, writer.shard_stem(source, order), path,
                                              source, order, worker_cfg, cores)  # fmt: skip
         for order in sorted(futures):  # commit in life order, each as soon as it and all before it are done
@@ -189,14 +187,20 @@ def ingest_video(
     writer: LifeWriter, path: Path, source: str, order: int, cfg: IngestConfig, bar: Any = None
 ) -> VideoResult:
     """Ingest one video as shard number ``order``; input problems give a "failed" result, not an exception."""
-    t0 = time.perf_counter()
     fingerprint = source_fingerprint(path) if path.is_file() else ""
-    done = writer.finished(source, fingerprint) if fingerprint else None
-    if done is not None and done.order == order:
-        return VideoResult(source, order, "skipped", frames=done.frames, duration=done.duration,
-                           seconds=time.perf_counter() - t0)  # fmt: skip
+    skipped = _skipped(writer, source, order, fingerprint)
+    if skipped is not None:
+        return skipped
     decoded = decode_video(writer.life_dir, writer.shard_stem(source, order), path, source, order, cfg, bar)
     return commit_video(writer, decoded, fingerprint)
+
+
+def _skipped(writer: LifeWriter, source: str, order: int, fingerprint: str) -> VideoResult | None:
+    """The "skipped" result when ``source`` is already in the life, unchanged, at position ``order``."""
+    done = writer.finished(source, fingerprint) if fingerprint else None
+    if done is None or done.order != order:
+        return None
+    return VideoResult(source, order, "skipped", frames=done.frames, duration=done.duration)
 
 
 @dataclass

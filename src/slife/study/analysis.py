@@ -190,9 +190,10 @@ def downstream(run_dirs: dict[str, Path], ev: Any, root: Path, out: Path) -> dic
     """``slife eval all`` on every run's milestones; the rows of the final checkpoint per run."""
     from slife.config import load_config
     from slife.evaluate.runner import EvalAllConfig, run_all
+    from slife.study.plan import study_path
 
     def where(p: str | None) -> Path | None:
-        return None if not p else (Path(p) if Path(p).is_absolute() else root / p)
+        return study_path(root, p) if p else None
 
     if not ev.depth_data and not ev.match_data:
         return {}

@@ -29,7 +29,7 @@ class StudyPaths:
         return self.out / "lives"
 
     def life(self, spec: LifeSpec, root: Path) -> Path:
-        return _under(root, spec.path, f"life {spec.name}") if spec.path else self.lives / spec.name
+        return study_path(root, spec.path) if spec.path else self.lives / spec.name
 
     def test_life(self, name: str) -> Path:
         return self.lives / "test" / name
@@ -42,7 +42,8 @@ class StudyPaths:
         return self.out / "testset.npz"
 
 
-def _under(root: Path, path: str, what: str) -> Path:
+def study_path(root: Path, path: str) -> Path:
+    """A path from the study file: absolute as given, else relative to the file's folder ``root``."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else root / p
 
@@ -80,7 +81,7 @@ def prepare_lives(study: StudyConfig, root: Path, paths: StudyPaths, progress: b
 def prepare_test_lives(study: StudyConfig, root: Path, paths: StudyPaths, progress: bool) -> list[Path]:
     t = study.testset
     rendered = [render_life(LifeSpec(n, minutes=t.minutes), study, paths.test_life(n), progress) for n in t.lives]
-    return [Path(p) for p in rendered] + [_under(root, p, "testset path") for p in t.paths]
+    return [Path(p) for p in rendered] + [study_path(root, p) for p in t.paths]
 
 
 def family_of(spec: LifeSpec) -> str:
@@ -102,7 +103,7 @@ def train_config(study: StudyConfig, root: Path, spec: LifeSpec, life_hours: flo
     t = study.train
     data: dict[str, Any] = {}
     if t.config:
-        data = read_config_file(_under(root, t.config, "train.config"))
+        data = read_config_file(study_path(root, t.config))
     data = merge(data, t.overrides)
     data = merge(data, {"seed": study.seed})
     if t.milestones:  # else the training config's own milestones (hours of video)
@@ -136,13 +137,6 @@ class RunState:
 def _duration(s: float) -> str:
     s = max(0, int(s))
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
-def read_log(run_dir: Path) -> list[dict[str, Any]]:
-    """The records of a run's ``log.jsonl`` (see slife.run)."""
-    from slife.run import RunDir
-
-    return RunDir(run_dir).read_log()
 
 
 def run_state(name: str, run_dir: Path, cfg: Any) -> RunState:

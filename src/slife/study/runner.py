@@ -18,8 +18,9 @@ from typing import Any, Sequence
 
 from slife.config import to_dict
 from slife.errors import SlifeError
+from slife.run import RunDir
 from slife.study.config import StudyConfig, load_study
-from slife.study.plan import (StudyPaths, family_of, prepare_lives, prepare_test_lives, read_log, refuse_conflicts,
+from slife.study.plan import (StudyPaths, family_of, prepare_lives, prepare_test_lives, refuse_conflicts,
                               run_state, train_config, RunState)  # fmt: skip
 
 RESULTS = "results.json"
@@ -150,7 +151,7 @@ def analyse_study(study_file: str | None, overrides: list[str], out: str) -> Pat
 def _training_summary(study: Study, run_states: list[RunState]) -> dict[str, dict[str, Any]]:
     rows = {}
     for s in run_states:
-        recs = [r for r in read_log(study.paths.run(s.name)) if "loss" in r]
+        recs = [r for r in RunDir(study.paths.run(s.name)).read_log() if "loss" in r]
         last = recs[-1] if recs else {}
         rows[s.name] = {"state": s.state, "step": s.step, "total": s.total, "final_loss": last.get("loss"),
                         "pairs_per_s": last.get("pairs_per_s"), "pairs_seen": last.get("pairs_seen")}  # fmt: skip
