@@ -13,13 +13,17 @@ seconds, all threads) is informational: it measures extra work and is less sensi
 Second part, the command-line peer (issue #13): generated 1080p60 and 4K60 H.264 clips (x264
 veryfast: B-frames, as camera files have), kept at 2 fps and short side 256 by the static ffmpeg
 binary that the imageio-ffmpeg wheel ships, ``ffmpeg -i X -vf fps=2,scale=-2:256 -q:v 2
-frames/%06d.jpg``, the same with ``-skip_frame noref``, and ``slife ingest`` (default: non-reference
-frames skipped, docs/ingest.md). Reported: frames kept, wall time, slife's speed-up over each, and
+frames/%06d.jpg``, the same with ``-skip_frame noref``, and the ``slife ingest`` command (default:
+non-reference frames skipped, docs/ingest.md), each a process of its own, as a user runs them (so
+start-up counts on both sides). Reported: frames kept, wall time, slife's speed-up over each, and
 the PSNR of slife's frames against a full decode at the same timestamps (same resize and JPEG).
 Targets: >= 1.5x plain ffmpeg, >= 1.0x ffmpeg's skip-frame run, >= 40 dB.
 
     python bench/ingest.py [--repeats 7] [--long-seconds 60] [--slices 1,2,4] [--fps 2] [--short-side 256]
-                           [--peer-seconds 30,10] [--peer-repeats 3]
+                           [--peer-seconds 180,60] [--peer-repeats 3] [--part all|decode|peer] [--clip-dir DIR]
+
+``--clip-dir``: keep the generated peer clips there and reuse them (encoding minutes of 4K60 takes
+longer than the measurement).
 """
 
 from __future__ import annotations
@@ -132,9 +136,20 @@ def main() -> int:
     ap.add_argument("--fps", type=float, default=2.0)
     ap.add_argument("--short-side", type=int, default=256)
     ap.add_argument("--threads", type=int, default=IngestConfig.threads)
-    ap.add_argument("--peer-seconds", default="30,10", help="lengths of the 1080p60 and 4K60 peer clips ('' = skip)")
+    ap.add_argument("--peer-seconds", default="180,60", help="lengths of the 1080p60 and 4K60 peer clips ('' = skip)")
     ap.add_argument("--peer-repeats", type=int, default=3)
+    ap.add_argument("--part", choices=["all", "decode", "peer"], default="all",
+                    help="decode: ingest vs PyAV decode only; peer: the ffmpeg command line only")
+    ap.add_argument("--clip-dir", type=Path, default=None, help="keep and reuse the generated peer clips here")
     args = ap.parse_args()
+    ok = decode_part(args) if args.part != "peer" else True
+    seconds = [float(x) for x in args.peer_seconds.split(",") if x.strip()]
+    if seconds and args.part != "decode":
+        ok &= peer_part(seconds, args, IngestConfig(fps=args.fps, short_side=args.short_side, threads=args.threads))
+    return 0 if ok else 1
+
+
+def decode_part(args: argparse.Namespace) -> bool:
     load = os.getloadavg()[0]
     # part 1 compares decoding work with decoding work: every frame decoded (skip_frames none)
     cfg = IngestConfig(fps=args.fps, short_side=args.short_side, threads=args.threads, skip_frames="none")
@@ -162,10 +177,7 @@ def main() -> int:
         )
     verdict = "PASS" if ok else "FAIL"
     print(f"(frames/s of source frames; target: ingest >= {TARGET}x the faster decode) -> {verdict}")
-    seconds = [float(x) for x in args.peer_seconds.split(",") if x.strip()]
-    if seconds:
-        ok &= peer_part(seconds, args, IngestConfig(fps=args.fps, short_side=args.short_side, threads=args.threads))
-    return 0 if ok else 1
+    return ok
 
 
 # ---- the ffmpeg command-line peer --------------------------------------------------------------------
@@ -207,6 +219,21 @@ def ffmpeg_time(exe: str, clip: Path, out_dir: Path, fps: float, short_side: int
     t = time.perf_counter()
     subprocess.run(cmd, check=True)
     return time.perf_counter() - t, len(list(out_dir.glob("*.jpg")))
+
+
+def slife_cli_time(clip: Path, cfg: IngestConfig, life: Path) -> tuple[float, int]:
+    """(wall s, frames kept) of the ``slife ingest`` command on ``clip`` into a fresh life."""
+    import subprocess
+    import sys
+
+    from slife.life import Life
+
+    shutil.rmtree(life, ignore_errors=True)
+    cmd = [sys.executable, "-m", "slife.cli", "ingest", str(life), str(clip), "--fps", f"{cfg.fps:g}",
+           "--short-side", str(cfg.short_side), "--threads", str(cfg.threads), "--quiet"]  # fmt: skip
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return time.perf_counter() - t, len(Life.open(life))
 
 
 def psnr_vs_full_decode(clip: Path, life_dir: Path, cfg: IngestConfig) -> float:
@@ -254,15 +281,19 @@ def peer_part(seconds: list[float], args: argparse.Namespace, cfg: IngestConfig)
     rows = []
     with tempfile.TemporaryDirectory(prefix="slife-bench-peer-") as tmp:
         work = Path(tmp)
+        clips = args.clip_dir or work
+        clips.mkdir(parents=True, exist_ok=True)
         for (name, size), secs in zip(PEER_SIZES.items(), seconds):
-            clip = make_peer_clip(work / f"{name}.mp4", secs, size)
+            clip = clips / f"{name}_{secs:g}s.mp4"
+            if not clip.is_file():
+                make_peer_clip(clip.with_suffix(".partial.mp4"), secs, size).rename(clip)
             plain, skip, ours, kept = [], [], [], {}
             for _ in range(args.peer_repeats):  # interleaved, best of each
                 t, kept["plain"] = ffmpeg_time(exe, clip, work / "ff", cfg.fps, cfg.short_side, skip=False)
                 plain.append(t)
                 t, kept["skip"] = ffmpeg_time(exe, clip, work / "ff", cfg.fps, cfg.short_side, skip=True)
                 skip.append(t)
-                t, _, _, kept["slife"] = ingest_time(clip, cfg, work)
+                t, kept["slife"] = slife_cli_time(clip, cfg, work / "life")
                 ours.append(t)
             psnr = psnr_vs_full_decode(clip, work / "life", cfg)
             rows.append({"clip": f"{name} {secs:g} s", "kept": kept, "plain": min(plain), "skip": min(skip),

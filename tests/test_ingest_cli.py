@@ -91,3 +91,16 @@ def test_ingest_jobs_decodes_in_parallel_and_commits_in_order(tmp_path):
     assert main(["ingest", str(tmp_path / "par"), str(clips[0]), str(broken), str(clips[1]), str(clips[2]), *flags,
                  "--jobs", "2"]) == 1  # fmt: skip
     assert (tmp_path / "par" / "life.json").stat().st_mtime_ns == stamp  # finished videos skipped, nothing rewritten
+
+
+def test_the_command_line_and_ingest_run_without_importing_torch(tmp_path, clips):
+    """`slife ingest` (and `slife --help`) must not pay for torch, scipy or OpenGL at start: the parser
+    registers every subcommand, whose heavy imports belong in the handlers."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from slife.cli import main; "
+            f"rc = main(['ingest', {str(tmp_path / 'life')!r}, {str(clips[0])!r}, '--fps', '4', '--short-side', '48', '--quiet']); "
+            "print(rc, sorted(m for m in ('torch', 'scipy', 'OpenGL', 'matplotlib') if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split(None, 1) == ["0", "[]\n"]

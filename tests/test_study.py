@@ -142,6 +142,45 @@ def test_slurm_path_through_submitits_local_cluster(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out" / "results.json").read_text())["alignment"]["names"][:2] == ["kitchen-1", "kitchen-2"]
 
 
+def test_slurm_training_job_with_two_tasks_trains_one_run_with_ddp(tmp_path: Path) -> None:
+    """slurm.tasks_per_node: 2 starts two tasks for the run (one rank per GPU on a cluster; here gloo on
+    the CPU through submitit's local cluster); they join one process group and train the run together."""
+    pytest.importorskip("submitit")
+    from slife.run import RunDir
+    from slife.study.runner import run_study
+
+    path = tiny_study(tmp_path, lives=["kitchen-1"], controls=[], slurm={"tasks_per_node": 2, "gpus_per_node": 0})
+    study = open_study(path, [], tmp_path / "out")
+    result = run_study(study, "slurm", progress=False, slurm_cluster="local")
+    assert result["state"] == "done" and [s.state for s in states(study)] == ["done"]
+    starts = [r for r in RunDir(study.paths.run("kitchen-1")).read_log() if "world_size" in r]
+    assert starts and {r["world_size"] for r in starts} == {2}
+    jobs = json.loads((tmp_path / "out" / "slurm" / "jobs.json").read_text())
+    assert jobs["runs"] == ["kitchen-1"] and jobs["cluster"] == "local"
+
+
+def test_status_shows_the_slurm_job_states(tmp_path: Path, monkeypatch, capsys) -> None:
+    """--status asks SLURM (sacct, through submitit) where the submitted jobs stand; a fake sacct stands
+    in for the cluster's."""
+    pytest.importorskip("submitit")
+    path = tiny_study(tmp_path, lives=["kitchen-1", "street-1"], controls=[])
+    out = tmp_path / "out"
+    (out / "slurm").mkdir(parents=True)
+    (out / "slurm" / "jobs.json").write_text(json.dumps(
+        {"train": ["4242_0", "4242_1"], "runs": ["kitchen-1", "street-1"], "analysis": "4243", "cluster": "slurm"}))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sacct = bin_dir / "sacct"
+    sacct.write_text("#!/bin/sh\necho 'JobID|State|NodeList'\necho '4242_0|RUNNING|gpu01'\n"
+                     "echo '4242_1|PREEMPTED|gpu02'\necho '4243|PENDING|None assigned'\n")
+    sacct.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    assert main(["study", str(path), "--out", str(out), "--status"]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("slurm")]
+    assert [(w[1], w[3], w[4]) for w in lines] == [("kitchen-1", "4242_0", "RUNNING"), ("street-1", "4242_1", "PREEMPTED"),
+                                                   ("analysis", "4243", "PENDING")]  # fmt: skip
+
+
 def test_preempted_training_hands_the_signal_to_submitit_and_resumes(tmp_path: Path, monkeypatch) -> None:
     """SIGUSR2 (SLURM's warning): last.pt is saved, the previous handler (submitit's requeue) runs, and
     running the task again (what the requeued job does) finishes the run."""

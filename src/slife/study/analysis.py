@@ -84,6 +84,8 @@ def controls_verdict(stats: dict[str, float], controls: dict[str, str]) -> str |
 def verdict(stats: dict[str, float]) -> str:
     """One honest sentence on the CAS finding: do life models align more with each other than with random
     init (the negative control), and is that alignment on moving patches too (not the position prior)?"""
+    if not np.isfinite(stats["life_vs_life"]):
+        return "One life: CAS between models of different lives needs a study with two or more lives."
     ratio = stats["life_vs_life"] / max(stats["life_vs_random_init"], 1e-9)
     moving = stats.get("life_vs_life_moving")
     moving_ratio = None if moving is None else moving / max(stats.get("life_vs_random_init_moving", 0.0), 1e-9)

@@ -19,10 +19,13 @@ def demo_study_file() -> Path:
 
 
 def _status(study) -> int:
+    from slife.study.executors import slurm_job_lines
     from slife.study.runner import up_to_date, states
 
     for s in states(study):
         print(s.line())
+    for line in slurm_job_lines(study.out):
+        print(line)
     print(f"report      {'up to date' if up_to_date(study) else 'not up to date'} ({study.out / 'report.md'})")
     return 0
 

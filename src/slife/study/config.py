@@ -142,13 +142,24 @@ class SlurmSection:
     partition: str | None = None
     account: str | None = None
     gpus_per_node: int = 1
-    cpus_per_task: int = 10
+    tasks_per_node: int = 0  # DDP ranks per node of a training job (0 = one per GPU; torchrun's environment is set)
+    nodes: int = 1  # nodes per training job (DDP across them)
+    cpus_per_task: int = 10  # per rank
     mem_gb: int = 64
     timeout_min: int = 24 * 60
     array_parallelism: int = 32
     analysis_gpus: int = 1
     analysis_timeout_min: int = 6 * 60
     extra: dict[str, Any] = field(default_factory=dict)  # more submitit slurm_* parameters, e.g. {constraint: h100}
+
+    def __post_init__(self) -> None:
+        if self.tasks_per_node < 0 or self.nodes < 1 or self.gpus_per_node < 0:
+            raise SlifeError("slurm: tasks_per_node must be >= 0, nodes >= 1, gpus_per_node >= 0")
+
+    @property
+    def train_tasks_per_node(self) -> int:
+        """DDP ranks per node of a training job: tasks_per_node, else one per GPU (at least one)."""
+        return self.tasks_per_node or max(1, self.gpus_per_node)
 
 
 @dataclass

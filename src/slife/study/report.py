@@ -58,7 +58,7 @@ def build_document(study: StudyConfig, results: dict[str, Any]) -> Document:
     doc.heading(1, f"slife study {study.name}: single-life models and their alignment")
     for line in results["headlines"]:
         doc.para(f"**{line}**")
-    items = [f"CAS between models of different lives: **{stats['life_vs_life']:.3f}** "
+    items = [f"CAS between models of different lives: **{_f(stats['life_vs_life'])}** "
              f"(same family {_f(stats['within_family'])}, across families {_f(stats['across_family'])}; "
              f"on moving patches {_f(stats.get('life_vs_life_moving'))})",
              f"CAS of life models with a random-init model: {stats['life_vs_random_init']:.3f}"]  # fmt: skip

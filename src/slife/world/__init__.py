@@ -5,8 +5,17 @@ headless with OpenGL (EGL + Mesa llvmpipe): RGB, metric z-depth, camera-to-world
 intrinsics per frame, written in the life format. See docs/world.md.
 """
 
+from typing import Any
+
 from slife.world.config import GENERATOR_VERSION, WorldConfig
-from slife.world.families import FAMILIES, parse_life_name
+
+
+def __getattr__(name: str) -> Any:  # the families import the renderers' scene code (scipy): on first use
+    if name in ("FAMILIES", "parse_life_name"):
+        from slife.world import families
+
+        return getattr(families, name)
+    raise AttributeError(f"module 'slife.world' has no attribute {name!r}")
 
 __all__ = ["FAMILIES", "GENERATOR_VERSION", "WorldConfig", "make_diverse", "make_life", "make_nonlife", "make_screen",
            "make_static", "parse_life_name"]
