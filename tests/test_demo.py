@@ -102,6 +102,8 @@ def test_correspondence_verdict_needs_moving_patches_and_source_use() -> None:
     use = {"a": {"swapped_minus_real": 0.2}, "b": {"swapped_minus_real": 0.1}}
     assert correspondence_verdict(stats, use, ["a", "b"]).startswith("World models found moved patches")
     assert "+0.150" in correspondence_verdict(stats, use, ["a", "b"])
+    stats["gt_moving_r1"] = 0.30
+    assert correspondence_verdict(stats, use, ["a", "b"]).startswith("World models found moved patches above chance (2.5x")
     stats["gt_moving_r1"] = 0.2
     assert correspondence_verdict(stats, use, ["a", "b"]).startswith("World models did not learn")
     assert correspondence_verdict({}, use, ["a"]) == "No ground truth on this test set."
