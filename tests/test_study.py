@@ -159,6 +159,26 @@ def test_slurm_training_job_with_two_tasks_trains_one_run_with_ddp(tmp_path: Pat
     assert jobs["runs"] == ["kitchen-1"] and jobs["cluster"] == "local"
 
 
+def test_a_slurm_task_of_a_two_rank_job_gets_torchruns_environment(monkeypatch) -> None:
+    """What SLURM sets for task 1 of a 2-task job (3 CPUs per task) becomes torchrun's variables, and
+    the rank's torch threads are its own 3 CPUs (not divided again by the 2 local ranks)."""
+    pytest.importorskip("submitit")
+    from slife.study.executors import join_job_ranks
+    from slife.train.threads import resolve_threads
+
+    slurm = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "77", "SLURM_NTASKS": "2", "SLURM_JOB_NUM_NODES": "1",
+             "SLURM_NODEID": "0", "SLURM_JOB_NODELIST": "gpu07", "SLURM_PROCID": "1", "SLURM_LOCALID": "1",
+             "SLURM_CPUS_PER_TASK": "3"}  # fmt: skip
+    for key, value in slurm.items():
+        monkeypatch.setenv(key, value)
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(key, raising=False)  # restored after the test
+    join_job_ranks()
+    got = {k: os.environ.get(k) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR")}
+    assert got == {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "gpu07"}
+    assert 20000 <= int(os.environ["MASTER_PORT"]) <= 60000 and resolve_threads(0) == 3
+
+
 def test_status_shows_the_slurm_job_states(tmp_path: Path, monkeypatch, capsys) -> None:
     """--status asks SLURM (sacct, through submitit) where the submitted jobs stand; a fake sacct stands
     in for the cluster's."""

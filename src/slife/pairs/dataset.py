@@ -24,7 +24,7 @@ import torch
 
 from slife.imaging import IMAGENET_MEAN, IMAGENET_STD
 from slife.pairs.augment import apply_jitter, draw_crop, draw_jitter, load_resized, resize_side
-from slife.pairs.shifted import draw_shifts, draw_window, margin, window_side
+from slife.pairs.shifted import draw_shifts, draw_window, draw_window_anywhere, margin, window_side
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class ShiftedPairs:
     share: float = 0.0
     max_shift: int = 2
     subpatch: bool = False
+    room: int = 0  # patches around the crop (0 = max_shift, windows kept that far from the borders)
 
 
 def to_batch(images: list[np.ndarray]) -> torch.Tensor:
@@ -111,6 +112,8 @@ class PairBatches(torch.utils.data.Dataset):
         self.shifted = shifted
         self.shift_margin = margin(self.patch_size, shifted.max_shift, shifted.subpatch)
         self.shift_side = window_side(self.img_size, self.patch_size, shifted.max_shift, shifted.subpatch)
+        if shifted.room:
+            self.shift_side = window_side(self.img_size, self.patch_size, shifted.room)
         self.cache_bytes = int(cache_mb * 2**20)
         self._cache: dict[tuple[int, int], np.ndarray] = {}
         self._cached_bytes = 0
@@ -160,7 +163,10 @@ class PairBatches(torch.utils.data.Dataset):
             if warm or (self.shifted.share > 0 and rng.random() < self.shifted.share):
                 i = int(rng.integers(0, end))
                 shift = draw_shifts(1, rng, self.patch_size, self.shifted.max_shift, self.shifted.subpatch)[0]
-                (y, x), (ty, tx) = draw_window(*dims(i, self.shift_side), shift, self.img_size, self.shift_margin, rng)
+                if self.shifted.room:
+                    (y, x), (ty, tx) = draw_window_anywhere(*dims(i, self.shift_side), shift, self.img_size, rng)
+                else:
+                    (y, x), (ty, tx) = draw_window(*dims(i, self.shift_side), shift, self.img_size, self.shift_margin, rng)
                 src = View(i, self.shift_side, y, x, None)
                 tgt = View(i, self.shift_side, ty, tx, None)
             else:

@@ -9,6 +9,10 @@ A pair is cut from an image whose short side is at least :func:`window_side`: th
 ``S x S`` window at a random position at least ``margin`` pixels from the border, the target the
 same window moved by ``shift = (dy, dx)`` pixels, whole patches in ``[-max_shift, max_shift]`` per
 axis, plus in the sub-patch variant a uniform ``[0, p)`` pixel offset.
+
+Larger shifts then need a larger image, i.e. more zoom (``window_side`` grows with ``max_shift``).
+:func:`draw_window_anywhere` decouples the two: both windows anywhere they fit in the image, so an
+image ``img + 2 r`` patches wide holds shifts of up to ``2 r`` patches (``data.shifted.room``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,20 @@ def draw_window(
     y0 = int(rng.integers(0, h - window + 1)) + margin_px
     x0 = int(rng.integers(0, w - window + 1)) + margin_px
     return (y0, x0), (y0 + int(shift[0]), x0 + int(shift[1]))
+
+
+def draw_window_anywhere(
+    h: int, w: int, shift: np.ndarray, img_size: int, rng: np.random.Generator
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Top-left corners of a source window and the target window ``shift`` pixels from it, both inside
+    an ``h`` x ``w`` image, the pair's position uniform among those that fit (y, then x)."""
+    dy, dx = int(shift[0]), int(shift[1])
+    room_y, room_x = h - img_size - abs(dy), w - img_size - abs(dx)
+    if room_y < 0 or room_x < 0:
+        raise ValueError(f"image {w}x{h} cannot hold two {img_size} px windows {dy}, {dx} px apart")
+    y0 = int(rng.integers(0, room_y + 1)) + max(0, -dy)
+    x0 = int(rng.integers(0, room_x + 1)) + max(0, -dx)
+    return (y0, x0), (y0 + dy, x0 + dx)
 
 
 def cut_pair(

@@ -14,6 +14,7 @@ signal to submitit's own handler, which requeues the job; the requeued job resum
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -85,7 +86,8 @@ class TrainTask:
 def join_job_ranks() -> None:
     """Inside a submitit job with several tasks: export torchrun's variables (RANK, WORLD_SIZE,
     LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_*) so that training runs DDP over the job's tasks. Every
-    rank keeps all GPUs visible and takes ``cuda:LOCAL_RANK`` (slife.devices)."""
+    rank keeps all GPUs visible and takes ``cuda:LOCAL_RANK`` (slife.devices) and, on SLURM, its own
+    ``cpus_per_task`` torch threads."""
     import submitit
 
     try:
@@ -94,6 +96,9 @@ def join_job_ranks() -> None:
         return
     if env.num_tasks > 1:
         submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+        cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
+        if cpus.isdigit() and "OMP_NUM_THREADS" not in os.environ:  # each rank has its own cpus_per_task:
+            os.environ["OMP_NUM_THREADS"] = cpus  # slife.train.threads must not divide them again
 
 
 @dataclass

@@ -32,13 +32,20 @@ class ShiftedPairsConfig:
     share: float = 0.0
     max_shift: int = 2
     subpatch: bool = False
+    # Patches of room around the crop in the frame the windows are cut from (sets the zoom: the frame
+    # is resized to img_size + 2 * room patches). 0 = max_shift, with the source window at least that
+    # far from every border; room > 0: both windows anywhere they fit, so shifts up to 2 * room.
+    room: int = 0
 
     def __post_init__(self) -> None:
         for name in ("warmup", "share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SlifeError(f"data.shifted.{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.max_shift < 0:
-            raise SlifeError(f"data.shifted.max_shift must be >= 0, got {self.max_shift}")
+        if self.max_shift < 0 or self.room < 0:
+            raise SlifeError(f"data.shifted.max_shift and room must be >= 0, got {self.max_shift}, {self.room}")
+        if self.room and self.max_shift + (1 if self.subpatch else 0) > 2 * self.room:
+            raise SlifeError(f"data.shifted.max_shift {self.max_shift}{' + a sub-patch offset' if self.subpatch else ''} "
+                             f"does not fit in room {self.room} (at most 2 * room patches)")  # fmt: skip
 
 
 @dataclass

@@ -259,7 +259,7 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
 
     end_step = total if stop_after is None else max(start, min(total, int(stop_after)))
     sh = cfg.data.shifted
-    shifted = ShiftedPairs(int(round(sh.warmup * total)), sh.share, sh.max_shift, sh.subpatch)
+    shifted = ShiftedPairs(int(round(sh.warmup * total)), sh.share, sh.max_shift, sh.subpatch, sh.room)
     dataset = PairBatches(
         life, sampler, strm.ends, mcfg.img_size, model.num_masked(), cfg.batch_size, cfg.seed,
         ctx.rank, ctx.world_size, mcfg.patch_size, cfg.data.jitter, shifted, cfg.data.cache_mb,
