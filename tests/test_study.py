@@ -172,7 +172,8 @@ def test_a_slurm_task_of_a_two_rank_job_gets_torchruns_environment(monkeypatch) 
     for key, value in slurm.items():
         monkeypatch.setenv(key, value)
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "OMP_NUM_THREADS"):
-        monkeypatch.delenv(key, raising=False)  # restored after the test
+        monkeypatch.setenv(key, "")  # records the original, so the export below is undone after the test
+        monkeypatch.delenv(key)
     join_job_ranks()
     got = {k: os.environ.get(k) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR")}
     assert got == {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "gpu07"}
