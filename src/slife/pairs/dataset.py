@@ -111,9 +111,8 @@ class PairBatches(torch.utils.data.Dataset):
         self.jitter = float(jitter)
         self.shifted = shifted
         self.shift_margin = margin(self.patch_size, shifted.max_shift, shifted.subpatch)
-        self.shift_side = window_side(self.img_size, self.patch_size, shifted.max_shift, shifted.subpatch)
-        if shifted.room:
-            self.shift_side = window_side(self.img_size, self.patch_size, shifted.room)
+        self.shift_side = (window_side(self.img_size, self.patch_size, shifted.room) if shifted.room  # room sets the zoom
+                           else window_side(self.img_size, self.patch_size, shifted.max_shift, shifted.subpatch))
         self.cache_bytes = int(cache_mb * 2**20)
         self._cache: dict[tuple[int, int], np.ndarray] = {}
         self._cached_bytes = 0
