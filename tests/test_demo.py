@@ -10,7 +10,7 @@ import pytest
 from slife.cli import main
 from slife.study.analysis import controls_verdict, correspondence_verdict, headline, verdict
 
-CONTROLS = {"diverse": "diverse", "static": "static", "screen": "screen"}
+CONTROLS = {"diverse": "diverse", "static": "static"}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,8 @@ def test_demo_writes_report_with_consistent_numbers(demo_out: Path) -> None:
     results = json.loads((demo_out / "results.json").read_text())
     align = results["alignment"]
     names = align["names"]
-    assert names == ["kitchen-1", "street-1", "diverse", "static", "screen", "random-init", "identity"]
+    assert names == ["kitchen-1", "street-1", "diverse", "static", "shift-only", "kitchen-1-real-only",
+                     "kitchen-1-seed1", "random-init", "identity", "pixel-match", "ground-truth"]
     assert align["protocol"] == "masked x8"
     m = np.asarray(align["cas"])
     np.testing.assert_allclose(m, m.T)
@@ -38,8 +39,9 @@ def test_demo_writes_report_with_consistent_numbers(demo_out: Path) -> None:
     assert stats["life_vs_life"] == pytest.approx(m[0, 1])
     assert stats["life_vs_diverse"] == pytest.approx((m[0, 2] + m[1, 2]) / 2)
     assert stats["life_vs_static"] == pytest.approx((m[0, 3] + m[1, 3]) / 2)
-    assert stats["life_vs_screen"] == pytest.approx((m[0, 4] + m[1, 4]) / 2)
-    assert stats["life_vs_random_init"] == pytest.approx((m[0, 5] + m[1, 5]) / 2)
+    assert stats["life_vs_shift-only"] == pytest.approx((m[0, 4] + m[1, 4]) / 2)
+    assert stats["life_vs_random-init"] == pytest.approx((m[0, 7] + m[1, 7]) / 2)
+    assert stats["seed_spread"] == pytest.approx(abs(m[0, 1] - m[6, 1]))  # kitchen-1's two seeds vs street-1
     mm = np.asarray(align["cas_moving"])
     assert stats["life_vs_life_moving"] == pytest.approx(mm[0, 1])
     assert results["verdict"] == verdict(stats)
@@ -57,7 +59,7 @@ def test_demo_writes_report_with_consistent_numbers(demo_out: Path) -> None:
     mech = results["mechanism"]
     assert [p["step"] for p in mech["curve"]][-1] == 20 and mech["baselines"]["identity"]["exact_moving"] == 0.0
     # source use is measured for every model, with the same keys
-    assert set(results["source_use"]) == {"kitchen-1", "street-1", "diverse", "static", "screen", "random-init"}
+    assert set(results["source_use"]) == {*names[:7], "random-init"}
     # ground truth from rendered depth + poses: identity is an honest baseline, above chance on small motions
     gt = align["gt_alignment"]
     assert 0 <= gt["kitchen-1"]["r1"] <= 1
@@ -85,25 +87,50 @@ def test_demo_rerun_reuses_lives_runs_and_the_mechanism_test(demo_out: Path) -> 
     assert (demo_out / "mechanism" / "results.json").stat().st_mtime_ns == mech
 
 
-def test_verdict_states_the_comparison() -> None:
-    stats = {"life_vs_life": 0.6, "life_vs_random_init": 0.2, "life_vs_identity": 0.2,
-             "life_vs_life_moving": 0.5, "life_vs_random_init_moving": 0.1}
-    assert verdict(stats).startswith("Reproduced") and "3.0x" in verdict(stats)
-    stats["life_vs_identity"] = 0.55  # what they share is the position prior
-    assert verdict(stats).startswith("Not reproduced as correspondence") and "position prior" in verdict(stats)
-    stats.update(life_vs_identity=0.2, life_vs_life_moving=0.12)  # not on moving patches
-    assert verdict(stats).startswith("Not reproduced as correspondence") and "1.20x" in verdict(stats)
-    stats["life_vs_random_init"] = 0.7
-    assert verdict(stats).startswith("Not reproduced at this scale")
+def _stats(**kw: float) -> dict:
+    stats = {"life_vs_life": 0.50, "life_vs_life_moving": 0.48, "life_vs_random-init": 0.09, "life_vs_identity": 0.27,
+             "life_vs_pixel-match": 0.30, "life_vs_shift-only": 0.30, "life_vs_random-init_moving": 0.08,
+             "life_vs_identity_moving": 0.2, "life_vs_pixel-match_moving": 0.29, "life_vs_shift-only_moving": 0.29,
+             "seed_spread": 0.02, "seed_spread_moving": 0.02}  # fmt: skip
+    stats.update(kw)
+    nulls = ("random-init", "identity", "pixel-match", "shift-only")
+    for suffix, key in (("", "strongest_null"), ("_moving", "strongest_null_moving")):
+        best = max(nulls, key=lambda n: stats[f"life_vs_{n}{suffix}"])
+        stats[key], stats[f"{key}_label"], stats[f"{key}_cas"] = best, f"null {best}", stats[f"life_vs_{best}{suffix}"]
+    return stats
 
 
-def test_correspondence_verdict_needs_moving_patches_and_source_use() -> None:
-    stats = {"gt_moving_r1": 0.45, "gt_moving_r1_chance": 0.12, "gt_moving_r1_random_init": 0.13}
+def test_verdict_needs_the_strongest_null_and_the_seed_spread() -> None:
+    assert verdict(_stats()).startswith("Aligned beyond every null") and "0.200" in verdict(_stats())
+    # the review's case: a shift-only model on dead leaves shares as much with the lives as they share with
+    # each other, while random init (the old verdict's null) is far below: today's verdict said "Reproduced"
+    line = verdict(_stats(**{"life_vs_shift-only": 0.50}))
+    assert line.startswith("Not reproduced") and "null shift-only explains" in line
+    line = verdict(_stats(**{"life_vs_shift-only_moving": 0.49}))
+    assert line.startswith("Not reproduced: on moving patches") and "null shift-only" in line
+    assert verdict(_stats(seed_spread=float("nan"))).startswith("Not established") and "seed spread is unknown" in \
+        verdict(_stats(seed_spread=float("nan")))
+    line = verdict(_stats(seed_spread=0.25))
+    assert line.startswith("Not established") and "within the seed spread 0.250" in line
+    line = verdict(_stats(**{"life_vs_identity": 0.6}))
+    assert line.startswith("Not reproduced") and "null identity explains" in line
+    assert verdict(_stats(life_vs_life=float("nan"))).startswith("One life")
+
+
+def test_correspondence_verdict_needs_every_null_and_source_use() -> None:
+    stats = {"gt_moving_r1": 0.45, "gt_moving_r1_chance": 0.12, "gt_moving_r1_random_init": 0.13,
+             "gt_moving_r1_pixel-match": 0.40, "gt_strongest_null_moving_r1": 0.40,
+             "gt_strongest_null_label": "pixel matching", "gt_seed_spread": 0.01}  # fmt: skip
     use = {"a": {"swapped_minus_real": 0.2}, "b": {"swapped_minus_real": 0.1}}
-    assert correspondence_verdict(stats, use, ["a", "b"]).startswith("World models found moved patches")
-    assert "+0.150" in correspondence_verdict(stats, use, ["a", "b"])
-    stats["gt_moving_r1"] = 0.30
-    assert correspondence_verdict(stats, use, ["a", "b"]).startswith("World models found moved patches above chance (2.5x")
+    line = correspondence_verdict(stats, use, ["a", "b"])
+    assert line.startswith("World models found moved patches beyond every null") and "+0.150" in line
+    stats["gt_seed_spread"] = 0.08
+    assert "within the seed spread" in correspondence_verdict(stats, use, ["a", "b"])
+    stats["gt_seed_spread"] = float("nan")
+    assert "spread unknown" in correspondence_verdict(stats, use, ["a", "b"])
+    stats.update(gt_moving_r1=0.38)  # 3x chance, but below pixel matching
+    line = correspondence_verdict(stats, use, ["a", "b"])
+    assert line.startswith("World models find moved patches above chance (3.2x chance) but not beyond pixel matching")
     stats["gt_moving_r1"] = 0.2
     assert correspondence_verdict(stats, use, ["a", "b"]).startswith("World models did not learn")
     assert correspondence_verdict({}, use, ["a"]) == "No ground truth on this test set."

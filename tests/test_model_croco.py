@@ -96,6 +96,36 @@ def test_loss_hand_computed():
     assert float(raw.loss(pred, tgt, mask)) == pytest.approx(want_raw, rel=1e-5)
 
 
+def test_pooled_target_loss_is_todays_at_1_and_hand_computed_at_2():
+    """data.pooled_target: pool 1 is the loss as before (bit for bit); pool 2 compares 2 x 2 block
+    means of prediction and target, the target normalised after pooling (hand-computed here)."""
+    m = CroCo(micro(img_size=8, patch_size=4))  # 4 patches of 4 x 4 x 3 = 48 values
+    g = torch.Generator().manual_seed(3)
+    tgt = torch.randn(1, 3, 8, 8, generator=g)
+    pred = torch.randn(1, 4, 48, generator=g)
+    mask = torch.tensor([[False, True, True, False]])
+    assert torch.equal(m.loss(pred, tgt, mask, pool=1), m.loss(pred, tgt, mask))
+    want = 0.0
+    for n, (py, px) in ((1, (0, 4)), (2, (4, 0))):  # patch 1 = row 0, col 1; patch 2 = row 1, col 0
+        loss_n = []
+        for r in range(2):
+            for c in range(2):
+                for ch in range(3):
+                    t = float(tgt[0, ch, py + 2 * r : py + 2 * r + 2, px + 2 * c : px + 2 * c + 2].double().mean())
+                    # the predicted pixel (row i, col j, channel ch) of the patch is pred[.., (i * 4 + j) * 3 + ch]
+                    q = sum(float(pred[0, n, ((2 * r + i) * 4 + 2 * c + j) * 3 + ch]) for i in (0, 1) for j in (0, 1)) / 4
+                    loss_n.append((t, q))
+        ts = torch.tensor([t for t, _ in loss_n], dtype=torch.float64)
+        qs = torch.tensor([q for _, q in loss_n], dtype=torch.float64)
+        mu, var = ts.mean(), ((ts - ts.mean()) ** 2).sum() / 11  # 12 pooled values, unbiased
+        want += float(((qs - (ts - mu) / (var + 1e-6).sqrt()) ** 2).mean()) / 2
+    assert float(m.loss(pred, tgt, mask, pool=2)) == pytest.approx(want, rel=1e-5)
+    # pool = patch size: one value per channel (the patch's mean colour)
+    assert torch.isfinite(m.loss(pred, tgt, mask, pool=4))
+    with pytest.raises(ValueError, match="divide the patch size"):
+        m.loss(pred, tgt, mask, pool=3)
+
+
 def test_fused_and_explicit_paths_agree(model):
     src, tgt = images(2)
     mask = model.random_mask(2)

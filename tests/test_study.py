@@ -42,7 +42,8 @@ def debug_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     tmp = tmp_path_factory.mktemp("study")
     write_hpatches(tmp / "hpatches", {"v_astro": "astronaut"}, ks=(2,))
-    path = tiny_study(tmp, analysis={"read_masks": 2, "eval": {"match_data": "hpatches"}})  # relative to the file
+    path = tiny_study(tmp, analysis={"read_masks": 2, "eval": {"match_data": "hpatches"}},  # relative to the file
+                      nulls=["shift-only", "real-only"], replicates=["kitchen-1"])
     out = tmp / "out"
     assert main(["study", str(path), "--out", str(out), "--executor", "debug", "--quiet"]) == 0
     return path, out
@@ -59,13 +60,32 @@ def test_study_file_is_typed_and_names_what_is_wrong(tmp_path: Path) -> None:
     assert root == tmp_path.resolve()
     assert [s.kind for s in cfg.all_lives] == ["place", "place", "static", "static"]
     assert LifeSpec("screen").kind == "screen" and LifeSpec("p01", path="/data/p01").kind is None
+    # nulls and seed replicates: named by shorthand or as entries that train on another entry's life
+    with pytest.raises(ConfigError, match="names no entry"):
+        load_study(tiny_study(tmp_path, nulls=[{"name": "x", "of": "kitchen-7"}]))
+    with pytest.raises(ConfigError, match="replicates must name lives"):
+        load_study(tiny_study(tmp_path, replicates=["static"]))
+    with pytest.raises(ConfigError, match="shift-only"):
+        load_study(tiny_study(tmp_path, nulls=["dead-leaves"]))
+    with pytest.raises(ConfigError, match="pixel-match"):
+        load_study(tiny_study(tmp_path, controls=[{"name": "pixel-match", "kind": "static"}]))
+    with pytest.raises(ConfigError, match="no path, kind or minutes"):
+        load_study(tiny_study(tmp_path, nulls=[{"name": "x", "of": "kitchen-1", "kind": "static"}]))
+    cfg, _ = load_study(tiny_study(tmp_path, nulls=["shift-only", "real-only"], replicates=["street-1"]))
+    assert [s.name for s in cfg.all_lives][3:] == ["shift-only", "kitchen-1-real-only", "street-1-seed1"]
+    assert cfg.life_of(cfg.entry("street-1-seed1")).name == "street-1" and cfg.entry("shift-only").kind == "deadleaves"
 
 
 def test_the_demo_study_file_loads_and_trains_with_the_cpu_recipe() -> None:
     from slife.study.plan import train_config
 
     cfg, root = load_study(CONFIGS / "study_demo.yaml")
-    assert [s.name for s in cfg.controls] == ["diverse", "static", "screen"]
+    assert [s.name for s in cfg.controls] == ["diverse", "static"]
+    assert [s.name for s in cfg.all_lives][-3:] == ["shift-only", "kitchen-1-real-only", "kitchen-1-seed1"]
+    real_only = train_config(cfg, root, cfg.entry("kitchen-1-real-only"), 0.1)
+    assert real_only.data.shifted.share == 0 and real_only.steps == 300
+    assert train_config(cfg, root, cfg.entry("shift-only"), 0.1).data.shifted.share == 1.0
+    assert train_config(cfg, root, cfg.entry("kitchen-1-seed1"), 0.1).seed == 1
     tcfg = train_config(cfg, root, cfg.lives[0], 0.1)
     assert tcfg.steps == 300 and tcfg.data.shifted.share > 0 and tcfg.model.overrides["img_size"] == 64
     assert tcfg.milestones == pytest.approx([0.0125, 0.025, 0.05])  # fractions of the 6-minute life
@@ -76,14 +96,32 @@ def test_the_demo_study_file_loads_and_trains_with_the_cpu_recipe() -> None:
 def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path]) -> None:
     _, out = debug_study
     results = json.loads((out / "results.json").read_text())
-    assert results["alignment"]["names"] == ["kitchen-1", "street-1", "static", "random-init", "identity"]
+    runs = ["kitchen-1", "street-1", "static", "shift-only", "kitchen-1-real-only", "kitchen-1-seed1"]
+    assert results["alignment"]["names"] == [*runs, "random-init", "identity", "pixel-match", "ground-truth"]
     assert all(r["state"] == "done" and r["step"] == 6 for r in results["training"].values())
-    assert set(results["emergence"]) == {"kitchen-1", "street-1", "static"}
+    assert set(results["emergence"]) == {"kitchen-1", "street-1", "static"}  # lives and controls, not the nulls
+    assert {"shift-only vs reference", "pixel-match vs reference"} <= set(results["emergence"]["kitchen-1"]["baselines"])
+    # the nulls are trained on what they claim: dead leaves with shifted crops only; kitchen-1 without them
+    real_only = yaml.safe_load((out / "runs" / "kitchen-1-real-only" / "config.yaml").read_text())
+    shift_only = yaml.safe_load((out / "runs" / "shift-only" / "config.yaml").read_text())
+    seed1 = yaml.safe_load((out / "runs" / "kitchen-1-seed1" / "config.yaml").read_text())
+    assert real_only["data"]["shifted"]["share"] == 0 and shift_only["data"]["shifted"]["share"] == 1.0
+    assert seed1["seed"] == 1 and seed1["data"]["shifted"] == yaml.safe_load(
+        (out / "runs" / "kitchen-1" / "config.yaml").read_text())["data"]["shifted"]
+    assert not (out / "lives" / "kitchen-1-real-only").exists()  # trains on kitchen-1's life, rendered once
+    stats = results["headline"]
+    assert stats["strongest_null"] in ("random-init", "identity", "pixel-match", "shift-only", "kitchen-1-real-only")
+    assert stats["strongest_null_cas"] == max(stats[f"life_vs_{n}"] for n in
+                                              ("random-init", "identity", "pixel-match", "shift-only", "kitchen-1-real-only"))
+    assert stats["seed_spread"] >= 0
+    shares = [stats[f"life_vs_life_moving_{p}_right_share"] for p in ("both", "one", "neither")]
+    assert sum(shares) == pytest.approx(1.0)
     report = (out / "report.md").read_text()
     for line in results["headlines"]:
         assert line in report
+    assert "Life models against the nulls" in report and "pixel matching (no learning)" in report
     # downstream: zero-shot matching of every run's final milestone, in the report
-    assert set(results["downstream"]) == {"kitchen-1", "street-1", "static"}
+    assert set(results["downstream"]) == set(runs)
     assert all(r["match AEPE (px)"] > 0 for r in results["downstream"].values())
     assert "Downstream" in report and (out / "eval" / "kitchen-1" / "eval_all.json").is_file()
     html = (out / "report.html").read_text()

@@ -102,6 +102,31 @@ def test_resident_frames_train_and_resume_exactly(life, tmp_path):
     assert abs(cpu.final_loss - straight.final_loss) < 0.05 * cpu.final_loss  # the same samples, to a grey level
 
 
+def test_pairs_that_can_teach_train_and_resume_exactly(life, tmp_path, monkeypatch):
+    """data.jitter_per_pair, aligned_crops (+ crop_patches), temporal.min_overlap and pooled_target
+    together, on the CPU path and with resident frames: training runs, the loss is pooled, and a
+    resumed run equals a straight one."""
+    from slife.model.croco import CroCo
+
+    torch.set_num_threads(1)
+    pools = []
+    real_loss = CroCo.loss
+
+    def spy(self, pred, tgt, mask, pool=1):
+        pools.append(pool)
+        return real_loss(self, pred, tgt, mask, pool=pool)
+
+    monkeypatch.setattr(CroCo, "loss", spy)
+    extra = ("data.sampler=temporal", "data.temporal.min_overlap=0.2", "data.jitter_per_pair=true",
+             "data.aligned_crops=true", "data.crop_patches=1", "data.pooled_target=2")  # fmt: skip
+    straight = train(life.dir, tmp_path / "a", _cfg(*extra), progress=False)
+    assert np.isfinite(straight.final_loss) and set(pools) == {2}
+    train(life.dir, tmp_path / "b", _cfg(*extra, "data.resident=true"), progress=False, stop_after=3)
+    rest = train(life.dir, tmp_path / "b", _cfg(*extra, "data.resident=true"), progress=False)
+    assert rest.resumed_from == 3 and abs(rest.final_loss - straight.final_loss) < 0.05 * straight.final_loss
+    assert list((life.dir / "pairs").glob("covisible-*.npz"))
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(life, tmp_path, monkeypatch):
     from slife.model.croco import CroCo
 

@@ -213,20 +213,110 @@ def test_cli_make_and_errors(tmp_path, capsys):
 
 
 def test_static_cameras_never_move_and_only_the_light_changes(tmp_path):
+    """A new fixed camera every few seconds, in the lives' places (1-8 of both families), cut hard
+    inside videos; within a camera only the light changes."""
     from slife.world import make_static
 
-    cfg = WorldConfig(texture_size=64, session_minutes=(0.1, 0.15))
-    life = Life.open(make_static(tmp_path / "cams", minutes=0.3, fps=2.0, seed=0, size=64, time_lapse=3600.0,
-                                 progress=False, config=cfg))
-    assert life.kind == "static" and life.has_depth and life.has_poses and len(life) == 36
+    cfg = WorldConfig(texture_size=64, nonlife_video_minutes=(0.2, 0.3))
+    life = Life.open(make_static(tmp_path / "cams", minutes=1.0, fps=2.0, seed=0, size=64, time_lapse=3600.0,
+                                 camera_seconds=(2.0, 4.0), progress=False, config=cfg))
+    assert life.kind == "static" and life.has_depth and life.has_poses and len(life) == 120
     cams = life.meta["cameras"]
-    assert len(cams) == life.manifest.videos.__len__() >= 2
-    for v in range(len(cams)):
-        idx = np.flatnonzero(life.video_index == v)
-        assert np.allclose(life.poses[idx], life.poses[idx[0]])  # the camera is fixed within a video
+    assert life.meta["camera_seconds"] == [2.0, 4.0] and life.meta["request"]["camera_seconds"] == [2.0, 4.0]
+    assert 2 <= len(life.manifest.videos) < len(cams) and 15 <= len(cams) <= 30
+    assert {c["family"] for c in cams} == {"kitchen", "street"} and {c["place"] for c in cams} <= set(range(1, 9))
+    for v, entry in enumerate(life.manifest.videos):
+        vc = [c for c in cams if c["video"] == v]
+        assert vc[0]["start"] == 0 and np.isclose(vc[-1]["end"], entry.duration)
+        assert all(np.isclose(x["end"], y["start"]) for x, y in zip(vc, vc[1:]))
+        assert all(2.0 <= c["end"] - c["start"] <= 6.0 for c in vc)
+    seg = life.segment_index
+    assert seg.max() + 1 == len(cams)
+    change = []
+    for k in range(len(cams)):
+        idx = np.flatnonzero(seg == k)
+        assert np.allclose(life.poses[idx], life.poses[idx[0]])  # the camera is fixed
         first, last = life.image(int(idx[0])).astype(float), life.image(int(idx[-1])).astype(float)
-        assert np.abs(first - last).mean() > 1.0  # an hour of daylight per second of video changes the light
+        change.append(np.abs(first - last).mean())
         assert np.allclose(life.depth(int(idx[0])), life.depth(int(idx[-1])))  # the scene itself does not
-    assert not np.allclose(life.poses[0], life.poses[-1])  # cameras differ between videos
+    assert min(change) > 0 and np.median(change) > 1.0  # an hour of daylight per second changes the light
+    starts = [int(np.flatnonzero(seg == k)[0]) for k in range(len(cams))]
+    assert len({tuple(np.round(life.poses[i].ravel(), 6)) for i in starts}) == len(cams)  # every camera differs
+    # standing where the lives' person stands: eye height, inside the place
+    assert 1.4 < life.poses[starts, 2, 3].min() and life.poses[starts, 2, 3].max() < 1.8
     with pytest.raises(SlifeError, match="time_lapse"):
         make_static(tmp_path / "bad", minutes=0.1, size=64, time_lapse=0.5, progress=False, config=cfg)
+    with pytest.raises(SlifeError, match="camera_seconds"):
+        make_static(tmp_path / "bad", minutes=0.1, size=64, camera_seconds=(5.0, 2.0), progress=False, config=cfg)
+
+
+def test_static_cameras_stand_in_the_lives_places_and_light(tmp_path):
+    """A camera at kitchen-k sees the same geometry as the life kitchen-k of the same world (depth from
+    the camera's pose in the life's own layout), lit with the life's sun azimuth."""
+    from slife.world import make_static
+    from slife.world.generate import _life_person_and_sun
+
+    cfg = WorldConfig(texture_size=64)
+    life = Life.open(make_static(tmp_path / "cams", minutes=0.1, fps=2.0, seed=3, size=64, camera_seconds=(2.0, 3.0),
+                                 progress=False, config=cfg))
+    cam = life.meta["cameras"][0]
+    idx = np.flatnonzero(life.segment_index == 0)
+    person, _ = _life_person_and_sun(3, cam["family"], cam["place"], cfg)
+    assert np.isclose(life.poses[idx[0], 2, 3], person.eye_height, atol=0.05)  # the life's wearer
+    layout = make_layout(3, cam["family"], cam["place"], build_texture_pool(3, 64))
+    assert layout.is_walkable(life.poses[idx[:1], :2, 3]).all()
+
+
+def test_cli_static_and_camera_flags(tmp_path, capsys):
+    out = tmp_path / "cams"
+    rc = main(["world", "static", str(out), "--minutes", "0.1", "--size", "32", "--quiet", "--camera-min", "2",
+               "--camera-max", "3", "--set", "texture_size=64"])
+    assert rc == 0 and "cameras" in capsys.readouterr().out
+    life = Life.open(out)
+    assert len(life) == 12 and life.meta["camera_seconds"] == [2.0, 3.0] and len(life.meta["cameras"]) >= 2
+    assert main(["world", "static", str(out), "--minutes", "0.1", "--size", "32", "--quiet", "--camera-min", "3",
+                 "--set", "texture_size=64"]) == 2
+    assert "different life" in capsys.readouterr().err
+
+
+def test_head_motion_config_is_validated():
+    cfg = WorldConfig()
+    assert np.deg2rad(cfg.glance_yaw_deg) == 1.2 and tuple(np.deg2rad(cfg.glance_pitch_deg)) == (-0.35, 0.15)
+    assert np.deg2rad(cfg.walk_pitch_deg) == -0.12
+    for bad in ("glance_yaw_deg=nan", "glance_yaw_deg=-1", "head_yaw_seconds=0", "head_bob=1",
+                "glance_pitch_deg=[10,-10]", "glance_pitch_deg=[-100,0]", "head_roll_deg=inf"):
+        with pytest.raises(ConfigError, match=bad.split("=")[0]):
+            load_config(WorldConfig, overrides=[bad])
+
+
+def test_head_motion_config_changes_the_path():
+    pool = build_texture_pool(0, 64)
+    layout = make_layout(0, "kitchen", 2, pool)
+
+    def track(cfg):
+        rng = place_rng(0, "kitchen", 2, 1)
+        return walk_track(layout, Planner(layout), rng, cfg, Person.draw(rng, cfg), 120.0, 0,
+                          np.zeros(len(layout.pois), np.int64))
+
+    base = track(WorldConfig(texture_size=64))
+    calm = track(WorldConfig(texture_size=64, glance_yaw_deg=0.0, head_yaw_deg=0.0, head_roll_deg=0.0))
+    assert np.array_equal(base.pos[:, :2], calm.pos[:, :2])  # same walk, only the head differs
+    assert np.abs(np.diff(calm.yaw)).sum() < np.abs(np.diff(base.yaw)).sum() and (calm.roll == 0).all()
+
+
+def test_lives_rendered_before_new_config_fields_still_resume(tmp_path):
+    """A life whose recorded config lacks fields added since (their defaults reproduce its frames) is
+    the same request: resuming it is a no-op, not a refusal."""
+    from slife.life import read_manifest, write_manifest
+
+    args = dict(minutes=0.05, fps=2.0, size=64, progress=False, config=SMALL)
+    out = make_life(tmp_path / "l", "kitchen-1", seed=0, **args)
+    m = read_manifest(out)
+    for key in ("glance_yaw_deg", "glance_pitch_deg", "head_yaw_seconds", "head_bob"):
+        del m.meta["request"]["config"][key]
+    write_manifest(out, m)
+    make_life(out, "kitchen-1", seed=0, **args)
+    m.meta["request"]["config"]["head_yaw_deg"] = 30.0  # but a recorded non-default value is a different life
+    write_manifest(out, m)
+    with pytest.raises(SlifeError, match="different life"):
+        make_life(out, "kitchen-1", seed=0, **args)

@@ -72,7 +72,7 @@ class LifeManifest:
     fps: float
     short_side: int
     kind: str = "video"  # video (ingested), world (synthetic), diverse (control clips; "nonlife" in older
-    # renders), static (fixed cameras), screen (screen recordings)
+    # renders), static (fixed cameras), screen (screen recordings), deadleaves (unrelated synthetic images)
     has_depth: bool = False
     has_poses: bool = False
     videos: list[VideoEntry] = field(default_factory=list)
@@ -444,6 +444,52 @@ class LifeWriter:
         write_manifest(self.life_dir, self.manifest)
 
 
+SEGMENT_META = {"diverse": "clips", "nonlife": "clips", "static": "cameras"}  # kind -> meta list of cut segments
+
+
+def _segments_from_meta(life: "Life", key: str) -> np.ndarray:
+    """Segment ids from ``life.meta[key]``: entries ``{video, start, end}`` (seconds of the video's local
+    time; an entry without start and end spans its whole video) that must cover every frame once."""
+    where = f"{life.dir}: meta {key!r}"
+    entries = life.meta.get(key)
+    if not isinstance(entries, list) or not entries:
+        raise LifeFormatError(f"{where}: a {life.kind} life must list its segments (a non-empty list), got "
+                              f"{type(entries).__name__}")  # fmt: skip
+    videos = life.manifest.videos
+    spans: list[tuple[int, float, float, int]] = []
+    for k, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise LifeFormatError(f"{where}[{k}]: not a mapping")
+        v = e.get("video")
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < len(videos):
+            raise LifeFormatError(f"{where}[{k}]: video {v!r} is not a video number in [0, {len(videos)})")
+        if "start" not in e and "end" not in e:  # static lives rendered before cameras had times
+            spans.append((v, 0.0, math.inf, k))
+            continue
+        t = [e.get("start"), e.get("end")]
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in t):
+            raise LifeFormatError(f"{where}[{k}]: start and end must be finite numbers of seconds, got {t}")
+        if not 0 <= t[0] < t[1]:
+            raise LifeFormatError(f"{where}[{k}]: need 0 <= start < end, got start {t[0]}, end {t[1]}")
+        spans.append((v, float(t[0]), float(t[1]), k))
+    spans.sort()
+    tol = min(1e-3, 0.25 / life.fps)  # seconds: boundaries are frame times up to rounding
+    for a, b in zip(spans, spans[1:]):
+        if a[0] == b[0] and b[1] < a[2] - tol:
+            raise LifeFormatError(f"{where}[{a[3]}] and [{b[3]}] overlap in video {a[0]} "
+                                  f"([{a[1]}, {a[2]}) and [{b[1]}, {b[2]}) s)")  # fmt: skip
+    out = np.full(len(life), -1, np.int64)
+    for seg, (v, start, end, _) in enumerate(spans):
+        idx = life.video_frames(v)
+        ts = life.local_timestamps[idx]
+        out[idx[(ts >= start - tol) & (ts < end - tol)]] = seg
+    if (out < 0).any():
+        i = int(np.flatnonzero(out < 0)[0])
+        raise LifeFormatError(f"{where}: {int((out < 0).sum())} frames lie in no segment, the first at "
+                              f"{life.local_timestamps[i]:.3f} s of video {int(life.video_index[i])}")  # fmt: skip
+    return np.unique(out, return_inverse=True)[1].astype(np.int64).ravel()  # 0, 1, ... (empty entries dropped)
+
+
 class Life:
     """Random access to the frames of a life: ``life[i]`` -> Frame(image, timestamp).
 
@@ -489,6 +535,7 @@ class Life:
         self.intrinsics: np.ndarray | None = cat(intr, (0, 3, 3), np.float64) if manifest.has_poses else None
         self._fds: dict[int, int] = {}
         self._pid = os.getpid()
+        self._segments: np.ndarray | None = None
 
     @classmethod
     def open(cls, life_dir: str | Path) -> "Life":
@@ -537,6 +584,17 @@ class Life:
     def video_frames(self, video: int) -> np.ndarray:
         """Global frame indices of video number ``video`` (position in ``manifest.videos``)."""
         return np.flatnonzero(self.video_index == video)
+
+    @property
+    def segment_index(self) -> np.ndarray:
+        """(N,) int64 id of each frame's continuous take, numbered 0, 1, ... in frame order: pairs of
+        consecutive frames in one segment show the same place with no cut in between. A video, except
+        in the controls whose meta lists hard cuts: each clip of a ``diverse`` life (``meta["clips"]``)
+        and each camera of a ``static`` life (``meta["cameras"]``) is its own segment."""
+        if self._segments is None:
+            key = SEGMENT_META.get(self.kind)
+            self._segments = self.video_index.copy() if key is None else _segments_from_meta(self, key)
+        return self._segments
 
     def info(self) -> dict[str, Any]:
         sizes = sorted({(v.width, v.height) for v in self.manifest.videos})

@@ -14,9 +14,9 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from slife.align.cas import cas_from_sets, chance_cas, topk_sets
-from slife.align.sources import UNMASKED, AttentionSource, IdentitySource, ReadProtocol, checkpoint_source
-from slife.align.sources import random_init_source
+from slife.align.cas import cas_from_sets, chance_cas, overlap_fraction, topk_sets
+from slife.align.sources import UNMASKED, AttentionSource, IdentitySource, OracleSource, PixelMatchSource, ReadProtocol
+from slife.align.sources import checkpoint_source, random_init_source
 from slife.align.testset import MOVING_MIN_PATCHES, TestSet, TestSetError, gt_displacement
 from slife.errors import SlifeError
 
@@ -123,6 +123,20 @@ def _select(testset: TestSet, where: np.ndarray | None) -> np.ndarray:
     return valid
 
 
+def gt_hits(attn_or_top1: torch.Tensor | np.ndarray | Ranked, testset: TestSet, r: int = 1) -> np.ndarray:
+    """(P, N) bool: the top-1 source patch lies within Chebyshev distance ``r`` (patches) of the true
+    one; False where there is no ground truth."""
+    if testset.gt is None:
+        raise TestSetError(f"{testset.path or 'test set'}: has no ground truth (lives without depth + poses)")
+    top1 = _top1(attn_or_top1)
+    if top1.shape != testset.gt.shape:
+        raise SlifeError(f"gt_alignment: top-1 shape {top1.shape} does not match the test set {testset.gt.shape}")
+    g = testset.grid
+    pr, pc = np.divmod(top1, g)
+    tr, tc = np.divmod(np.maximum(testset.gt, 0), g)
+    return (np.maximum(np.abs(pr - tr), np.abs(pc - tc)) <= r) & (testset.gt >= 0)
+
+
 def gt_alignment(
     attn_or_top1: torch.Tensor | np.ndarray | Ranked, testset: TestSet, r: int = 1, where: np.ndarray | None = None
 ) -> float:
@@ -132,18 +146,31 @@ def gt_alignment(
     Accepts averaged maps (P, Nt, Ns), top-1 indices (P, Nt) or a :class:`Ranked`. ``where`` (P, N)
     bool restricts the score to some target patches (e.g. :func:`moving_patches`); NaN if none is left.
     """
-    if testset.gt is None:
-        raise TestSetError(f"{testset.path or 'test set'}: has no ground truth (lives without depth + poses)")
-    top1 = _top1(attn_or_top1)
-    if top1.shape != testset.gt.shape:
-        raise SlifeError(f"gt_alignment: top-1 shape {top1.shape} does not match the test set {testset.gt.shape}")
+    hits = gt_hits(attn_or_top1, testset, r)
     valid = _select(testset, where)
-    if not valid.any():
-        return float("nan")
-    g = testset.grid
-    pr, pc = np.divmod(top1[valid], g)
-    tr, tc = np.divmod(testset.gt[valid], g)
-    return float((np.maximum(np.abs(pr - tr), np.abs(pc - tc)) <= r).mean())
+    return float(hits[valid].mean()) if valid.any() else float("nan")
+
+
+CORRECTNESS = ("both", "one", "neither")
+
+
+def cas_by_correctness(a: Ranked, b: Ranked, testset: TestSet, r: int = 1, where: np.ndarray | None = None
+                       ) -> dict[str, dict[str, float]]:  # fmt: skip
+    """CAS of two sources split by whether their top-1 is right (within ``r`` patches of the truth):
+    on target patches where both, one or neither is right (restricted to ``where``, e.g. moving
+    patches). Each part: its share of the patches and its CAS (pooled over patches). Agreement on
+    "neither" is agreement on errors (a shared prior or trick), not on the world."""
+    valid = _select(testset, where)
+    ha, hb = gt_hits(a, testset, r), gt_hits(b, testset, r)
+    right = ha.astype(np.int64) + hb.astype(np.int64)
+    overlap = overlap_fraction(a.sets, b.sets).numpy()
+    total = int(valid.sum())
+    out = {}
+    for name, count in zip(CORRECTNESS, (2, 1, 0)):
+        sel = valid & (right == count)
+        out[name] = {"share": float(sel.sum() / total) if total else float("nan"),
+                     "cas": float(overlap[sel].mean()) if sel.any() else float("nan")}  # fmt: skip
+    return out
 
 
 def gt_alignment_chance(testset: TestSet, r: int = 1, where: np.ndarray | None = None) -> float:
@@ -228,8 +255,18 @@ def alignment_report(
     if testset.has_gt:
         report["gt_alignment"] = {n: gt_scores(cache.get(n, sources[n]), testset, radii) for n in names}
         report["gt_alignment_chance"] = gt_chance(testset, radii)
-        report["cas_moving"] = _matrix(sources, testset, k, cache, moving_patches(testset))[1].tolist()
+        moving = moving_patches(testset)
+        report["cas_moving"] = _matrix(sources, testset, k, cache, moving)[1].tolist()
+        models = [n for n in names if n not in baselines]
+        report["cas_moving_by_correctness"] = {
+            f"{a} | {b}": cas_by_correctness(cache.get(a, sources[a]), cache.get(b, sources[b]), testset, 1, moving)
+            for i, a in enumerate(models) for b in models[i + 1 :]
+        }  # fmt: skip
     return report
+
+
+BASELINE_NAMES = ("random-init", "identity", "pixel-match", "ground-truth")  # reserved for :func:`standard_baselines`
+NULL_BASELINES = ("random-init", "identity", "pixel-match")  # what a model's alignment must beat (ground truth is not a null)
 
 
 def standard_baselines(
@@ -238,12 +275,19 @@ def standard_baselines(
     batch_size: int = 16,
     device: str | None = None,
     protocol: ReadProtocol = UNMASKED,
+    testset: TestSet | None = None,
 ) -> dict[str, AttentionSource]:
-    """The random-init model (of ``model_config``, read with ``protocol``) and the identity map."""
-    return {
+    """The nulls and the ceiling every number is shown with: the random-init model (of
+    ``model_config``, read with ``protocol``), the identity map, pixel matching and, when ``testset``
+    has ground truth, the ground-truth oracle."""
+    base: dict[str, AttentionSource] = {
         "random-init": random_init_source(model_config, seed, "random-init", batch_size, device, protocol),
         "identity": IdentitySource(),
+        "pixel-match": PixelMatchSource(),
     }
+    if testset is not None and testset.has_gt:
+        base["ground-truth"] = OracleSource()
+    return base
 
 
 def gt_scores(ranked: Ranked, testset: TestSet, radii: tuple[int, ...]) -> dict[str, float]:
@@ -301,9 +345,10 @@ def emergence_report(
     device: str | None = None,
     cache: AttentionCache | None = None,
     protocol: ReadProtocol = UNMASKED,
+    extra_baselines: Mapping[str, AttentionSource] | None = None,
 ) -> dict[str, Any]:
-    """CAS with ``reference`` against hours of video seen, plus baselines (random init vs reference,
-    identity vs reference, chance) and GT alignment.
+    """CAS with ``reference`` against hours of video seen, plus baselines (random init, identity, pixel
+    matching, the oracle and ``extra_baselines``, each vs the reference; chance) and GT alignment.
 
     ``run_dir`` one run: its milestone checkpoints (the *streaming* protocol: one model, checkpoints
     along the life). A list of runs: each run's final checkpoint (the *nested-subset* protocol, see
@@ -336,7 +381,9 @@ def emergence_report(
         if testset.has_gt:
             point["gt_alignment"] = gt_scores(ranked, testset, radii)
         points.append(point)
-    base = standard_baselines(model_config_of(checkpoint_source(ckpts[0].path)), seed, batch_size, device, protocol)
+    base = standard_baselines(model_config_of(checkpoint_source(ckpts[0].path)), seed, batch_size, device, protocol,
+                              testset)  # fmt: skip
+    base.update(extra_baselines or {})
     baselines = {f"{n} vs reference": ranked_cas(cache.get(n, s), ref)[0] for n, s in base.items()}
     report: dict[str, Any] = {
         "run": [str(r) for r in run_dir] if nested else str(run_dir),
@@ -354,6 +401,7 @@ def emergence_report(
         report["reference_gt_alignment"] = gt_scores(ref, testset, radii)
         report["random_init_gt_alignment"] = gt_scores(cache.get("random-init", base["random-init"]), testset, radii)
         report["identity_gt_alignment"] = gt_scores(cache.get("identity", base["identity"]), testset, radii)
+        report["pixel_match_gt_alignment"] = gt_scores(cache.get("pixel-match", base["pixel-match"]), testset, radii)
         report["gt_alignment_chance"] = gt_chance(testset, radii)
     return report
 

@@ -105,7 +105,9 @@ def _score(args: argparse.Namespace) -> int:
         print("CAS A | B per layer     " + " ".join(_fmt(v) for v in result["cas_per_layer"]))
     if ts.has_gt:
         for n, vals in result["gt_alignment"].items():
-            print(f"GT alignment {n:<11} " + "  ".join(f"{r}={_fmt(v)}" for r, v in vals.items()))
+            print(f"GT alignment {n:<12} " + "  ".join(f"{r}={_fmt(v)}" for r, v in vals.items()))
+        for part, v in result["cas_moving_by_correctness"].items():
+            print(f"CAS A | B on moving patches {part} right: {_fmt(v['cas'])} ({_fmt(v['share'])} of them)")
         chance = result["gt_alignment_chance"]
         print("GT alignment chance      " + "  ".join(f"{r}={_fmt(v)}" for r, v in chance.items()))
     return 0
@@ -131,8 +133,10 @@ def _matrix(args: argparse.Namespace) -> int:
     if args.names and len(args.names) != len(args.models):
         raise SlifeError(f"--names: got {len(args.names)} names for {len(args.models)} models")
     names = _unique_names(args.names or [source_name(m) for m in args.models])
-    if {"random-init", "identity"} & set(names):
-        raise SlifeError(f"--names: {sorted({'random-init', 'identity'} & set(names))} is reserved for the baselines")
+    from slife.align.analysis import BASELINE_NAMES
+
+    if set(BASELINE_NAMES) & set(names):
+        raise SlifeError(f"--names: {sorted(set(BASELINE_NAMES) & set(names))} is reserved for the baselines")
     out = Path(args.out)
     report = matrix(dict(zip(names, args.models)), ts, cfg, out).report
     width = max(len(n) for n in report["names"])

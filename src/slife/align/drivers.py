@@ -46,15 +46,17 @@ class Matrix:
     baselines: tuple[str, ...]
 
 
-def _baselines(first: Any, cfg: AlignConfig, seed_offset: int) -> dict[str, Any]:
+def _baselines(first: Any, cfg: AlignConfig, seed_offset: int, testset: Any) -> dict[str, Any]:
     from slife.align.analysis import model_config_of, standard_baselines
 
-    return standard_baselines(model_config_of(first), cfg.seed + seed_offset, cfg.batch_size, cfg.device, cfg.read_protocol())
+    return standard_baselines(model_config_of(first), cfg.seed + seed_offset, cfg.batch_size, cfg.device,
+                              cfg.read_protocol(), testset)  # fmt: skip
 
 
 def score(a: str | Path, b: str | Path, testset: Any, cfg: AlignConfig) -> dict[str, Any]:
     """CAS of two models (runs or checkpoints) and of each with the baselines; GT alignment when known."""
-    from slife.align.analysis import AttentionCache, gt_chance, gt_scores, moving_patches, ranked_cas, ranked_cas_per_layer
+    from slife.align.analysis import (AttentionCache, cas_by_correctness, gt_chance, gt_scores, moving_patches, ranked_cas,
+                                      ranked_cas_per_layer)  # fmt: skip
     from slife.align.cas import chance_cas
     from slife.align.sources import checkpoint_source
 
@@ -62,9 +64,10 @@ def score(a: str | Path, b: str | Path, testset: Any, cfg: AlignConfig) -> dict[
     sa = checkpoint_source(a, "A", cfg.batch_size, cfg.device, proto)
     sb = checkpoint_source(b, "B", cfg.batch_size, cfg.device, proto)
     cache = AttentionCache(testset, cfg.k, cfg.per_layer)
-    sources = {"A": sa, "B": sb, **_baselines(sa, cfg, 0)}
+    base = _baselines(sa, cfg, 0, testset)
+    sources = {"A": sa, "B": sb, **base}
     ranked = {n: cache.get(n, s) for n, s in sources.items()}
-    pairs = [("A", "B"), ("A", "random-init"), ("B", "random-init"), ("A", "identity"), ("B", "identity")]
+    pairs = [("A", "B"), *[(x, n) for n in base for x in ("A", "B")]]
     result: dict[str, Any] = {
         "a": str(sa.path), "b": str(sb.path), "k": cfg.k, "num_patches": testset.num_patches,
         "chance": chance_cas(cfg.k, testset.num_patches), "testset": testset.summary(), "protocol": proto.label,
@@ -78,6 +81,7 @@ def score(a: str | Path, b: str | Path, testset: Any, cfg: AlignConfig) -> dict[
         moving = moving_patches(testset)
         for x, y in pairs:
             result.setdefault("cas_moving", {})[f"{x} | {y}"] = ranked_cas(ranked[x], ranked[y], moving)[0]
+        result["cas_moving_by_correctness"] = cas_by_correctness(ranked["A"], ranked["B"], testset, 1, moving)
         result["gt_alignment"] = {n: gt_scores(ranked[n], testset, cfg.radii) for n in ranked}
         result["gt_alignment_chance"] = gt_chance(testset, cfg.radii)
     return result
@@ -87,17 +91,17 @@ def matrix(models: Mapping[str, str | Path], testset: Any, cfg: AlignConfig, out
            title: str | None = None) -> Matrix:  # fmt: skip
     """CAS matrix over ``models`` (name -> run or checkpoint) plus the baselines; writes
     ``out/cas_matrix.json`` and ``out/cas_matrix.png``."""
-    from slife.align.analysis import AttentionCache, alignment_report
+    from slife.align.analysis import BASELINE_NAMES, AttentionCache, alignment_report
     from slife.align.plots import plot_matrix
     from slife.align.sources import checkpoint_source
     from slife.errors import SlifeError
 
-    reserved = {"random-init", "identity"} & set(models)
+    reserved = set(BASELINE_NAMES) & set(models)
     if reserved:
         raise SlifeError(f"model names {sorted(reserved)} are reserved for the baselines")
     proto = cfg.read_protocol()
     sources: dict[str, Any] = {n: checkpoint_source(m, n, cfg.batch_size, cfg.device, proto) for n, m in models.items()}
-    baselines = _baselines(next(iter(sources.values())), cfg, seed_offset)
+    baselines = _baselines(next(iter(sources.values())), cfg, seed_offset, testset)
     sources.update(baselines)
     cache = AttentionCache(testset, cfg.k, cfg.per_layer)
     report = alignment_report(sources, testset, cfg.k, cfg.radii, cfg.per_layer, tuple(baselines), cache)
@@ -111,14 +115,16 @@ def matrix(models: Mapping[str, str | Path], testset: Any, cfg: AlignConfig, out
 
 def emergence(runs: str | Path | list[str | Path], reference: Any, testset: Any, cfg: AlignConfig, out_json: Path,
               out_png: Path, include_last: bool = False, seed_offset: int = 0, cache: Any = None,
-              title: str | None = None) -> dict[str, Any]:  # fmt: skip
+              title: str | None = None, extra_baselines: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """CAS with ``reference`` (a run, checkpoint or source) over a run's milestones (or, with a list,
-    the final milestones of nested-subset runs), with GT alignment when known; JSON + plot."""
+    the final milestones of nested-subset runs), with GT alignment when known and the CAS of
+    ``extra_baselines`` (name -> source, e.g. null models) with the reference beside the baselines; JSON + plot."""
     from slife.align.analysis import emergence_report
     from slife.align.plots import plot_emergence
 
     report = emergence_report(runs, reference, testset, cfg.k, cfg.radii, include_last, cfg.seed + seed_offset,
-                              cfg.batch_size, cfg.device, cache=cache, protocol=cfg.read_protocol())  # fmt: skip
+                              cfg.batch_size, cfg.device, cache=cache, protocol=cfg.read_protocol(),
+                              extra_baselines=extra_baselines)  # fmt: skip
     write_json_atomic(out_json, report)
     pts = report["points"]
     gt = {r: [p["gt_alignment"][r] for p in pts] for r in report["gt_alignment_chance"]} if testset.has_gt else None

@@ -63,25 +63,30 @@ def plot_emergence(
     log_x = len(hours_a) > 1 and (hours_a > 0).all() and hours_a.max() / hours_a.min() >= 10
     panels = 2 if gt else 1
     fig, axes = plt.subplots(1, panels, figsize=(6.0 * panels, 4.2), squeeze=False)
+    minutes = len(hours_a) > 0 and hours_a.max() < 2.0  # short lives read in minutes, not fractions of an hour
+    unit = "minutes" if minutes else "hours"
+    hours_a = hours_a * 60.0 if minutes else hours_a
     ax = axes[0, 0]
     ax.errorbar(hours_a, values, yerr=None if sem is None else np.asarray(sem), marker="o", label="CAS(run, reference)")
-    styles = iter(["--", "-.", ":", (0, (5, 1))])
-    for name, value in (baselines or {}).items():
-        ax.axhline(value, linestyle=next(styles, "--"), color="gray", label=f"{name} ({value:.3f})")
+    styles = ["--", "-.", ":", (0, (5, 1))]
+    colours = plt.get_cmap("tab10").colors
+    for i, (name, value) in enumerate((baselines or {}).items()):
+        ax.axhline(value, linestyle=styles[i % len(styles)], color=colours[(i + 1) % len(colours)], lw=1,
+                   label=f"{name} ({value:.3f})")  # fmt: skip
     if chance is not None:
         ax.axhline(chance, linestyle=":", color="black", label=f"chance k/N ({chance:.3f})")
-    ax.set_xlabel("hours of video seen")
+    ax.set_xlabel(f"{unit} of video seen")
     ax.set_ylabel("CAS")
     ax.set_ylim(0, 1)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     if gt:
         ax2 = axes[0, 1]
         for name, vals in gt.items():
             line = ax2.plot(hours_a, vals, marker="o", label=f"GT alignment {name}")[0]
             if gt_chance and name in gt_chance:
                 ax2.axhline(gt_chance[name], linestyle=":", color=line.get_color(), label=f"chance {name}")
-        ax2.set_xlabel("hours of video seen")
+        ax2.set_xlabel(f"{unit} of video seen")
         ax2.set_ylabel("fraction of target patches")
         ax2.set_ylim(0, 1)
         ax2.set_title("top-1 attention within r patches of the true match", fontsize=10)

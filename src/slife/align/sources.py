@@ -12,6 +12,9 @@ layers and heads, or with ``per_layer=True`` (L, P, N_tgt, N_src) maps averaged 
 - :class:`IdentitySource`: every target patch attends to the source patch at the same grid position,
   what a model "aligns" to if the two views were identical.
 - :class:`OracleSource`: attends to the ground-truth corresponding source patch (test sets with GT).
+- :class:`PixelMatchSource`: template matching in raw pixels, no learning: each target patch attends
+  to the source patches most correlated with it (zero-mean normalised cross-correlation of the RGB
+  patch vectors). The null a learned matcher must beat: on pure translations it is exact.
 
 Baseline maps [ours]: identity and oracle maps are softmax(-d^2) over the Euclidean grid distance d
 to a peak patch (float64, so no score underflows). Their top-k sets are the peak, then the 4-neighbours
@@ -253,6 +256,49 @@ class IdentitySource:
         n = testset.num_patches
         peaks = np.tile(np.arange(n), (len(testset), 1))
         attn = peaked_attention(peaks, testset.grid)
+        return attn.unsqueeze(0) if per_layer else attn
+
+
+PIXEL_METRICS = ("ncc", "l1")
+
+
+def image_patches(images: np.ndarray, patch_size: int) -> np.ndarray:
+    """(P, S, S, C) images -> (P, N, patch_size * patch_size * C) float64 patch vectors, row-major grid."""
+    p, s = patch_size, images.shape[1]
+    g = s // p
+    x = np.asarray(images, dtype=np.float64)[:, : g * p, : g * p]
+    x = x.reshape(len(x), g, p, g, p, -1).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(len(x), g * g, -1)
+
+
+def pixel_match_scores(src: np.ndarray, tgt: np.ndarray, patch_size: int, metric: str = "ncc") -> torch.Tensor:
+    """(P, N_tgt, N_src) float64 similarity of every target patch to every source patch in raw pixels.
+
+    ``ncc``: zero-mean normalised cross-correlation (a flat patch correlates 0 with everything);
+    ``l1``: minus the mean absolute RGB difference.
+    """
+    if metric not in PIXEL_METRICS:
+        raise SlifeError(f"pixel matching: metric must be one of {list(PIXEL_METRICS)}, got {metric!r}")
+    a = torch.as_tensor(image_patches(tgt, patch_size))
+    b = torch.as_tensor(image_patches(src, patch_size))
+    if metric == "l1":
+        return -torch.cdist(a, b, p=1) / a.shape[-1]
+    a = a - a.mean(dim=-1, keepdim=True)
+    b = b - b.mean(dim=-1, keepdim=True)
+    a = a / (a.norm(dim=-1, keepdim=True) + 1e-6)
+    b = b / (b.norm(dim=-1, keepdim=True) + 1e-6)
+    return a @ b.transpose(-1, -2)
+
+
+@dataclass
+class PixelMatchSource:
+    """Template matching in raw pixels (see :func:`pixel_match_scores`): no model, no learning."""
+
+    name: str = "pixel-match"
+    metric: str = "ncc"
+
+    def attention(self, testset: TestSet, per_layer: bool = False) -> torch.Tensor:
+        attn = pixel_match_scores(testset.src, testset.tgt, testset.patch_size, self.metric)
         return attn.unsqueeze(0) if per_layer else attn
 
 

@@ -25,7 +25,7 @@ def progress_line(point: dict[str, Any]) -> str:
 
 
 def summary_markdown(result: Any) -> str:
-    """A short report: the last point of the curve next to identity, random init and chance."""
+    """A short report: the last point of the curve next to identity, random init, chance and pixel matching."""
     base, last = result.baselines, result.final()
     rows = ["| reader | exact | within 1 | exact, moving | within 1, moving |", "| --- | --- | --- | --- | --- |"]
 
@@ -37,6 +37,8 @@ def summary_markdown(result: Any) -> str:
     for proto in ("unmasked", "masked"):
         rows.append(row(f"random init, {proto}", base["random-init"][proto]))
     rows += [row("identity", base["identity"]), row("chance", base["chance"])]
+    if "pixel-match" in base:  # results written before the pixel matcher was a baseline lack it
+        rows.append(row("pixel matching (no learning)", base["pixel-match"]))
     target = result.config["target_exact"]
     hit = result.reached("exact", "unmasked") or result.reached("exact", "masked")
     verdict = (

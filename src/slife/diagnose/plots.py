@@ -23,6 +23,8 @@ def plot_shift_curve(result: Any, path: str | Path) -> Path:
         ax.axhline(base["identity"][metric], color="red", lw=1, label="identity (position prior)")
         ax.axhline(base["random-init"]["unmasked"][metric], color="grey", lw=1, ls=":", label="random init")
         ax.axhline(base["chance"][metric], color="black", lw=1, ls="-.", label="chance")
+        if "pixel-match" in base:
+            ax.axhline(base["pixel-match"][metric], color="purple", lw=1, ls="--", label="pixel matching")
         if metric == "exact":
             ax.axhline(result.config["target_exact"], color="green", lw=0.8, ls=":", label="target")
         ax.set(xlabel="training pairs seen", ylabel="top-1 GT alignment", title=title, ylim=(0, 1))

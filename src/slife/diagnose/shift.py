@@ -27,7 +27,7 @@ import torch
 
 from slife.align.analysis import gt_chance, gt_scores, rank
 from slife.align.controls import source_use
-from slife.align.sources import IdentitySource, ReadProtocol, model_attention, random_init_source
+from slife.align.sources import IdentitySource, PixelMatchSource, ReadProtocol, model_attention, random_init_source
 from slife.align.testset import TestSet
 from slife.errors import SlifeError
 from slife.pairs.dataset import to_batch
@@ -174,7 +174,7 @@ def score_model(model: torch.nn.Module, testset: TestSet, cfg: ShiftConfig) -> d
 class ShiftResult:
     config: dict[str, Any]
     curve: list[dict[str, Any]]  # one point per evaluation
-    baselines: dict[str, Any]  # identity, random-init (per protocol), chance
+    baselines: dict[str, Any]  # identity, pixel-match, random-init (per protocol), chance
     testset: dict[str, Any]
     train_seconds: float
     pairs_per_s: float
@@ -233,6 +233,7 @@ def _run_shift(cfg: ShiftConfig, progress: Callable[[dict[str, Any]], None] | No
     random_init = random_init_source(mcfg, cfg.seed + 1).model
     baselines = {
         "identity": score_top1(IdentitySource().attention(evalset), evalset),
+        "pixel-match": score_top1(PixelMatchSource().attention(evalset), evalset),  # exact on whole-patch shifts
         "random-init": score_model(random_init, evalset, cfg),
         "chance": chance_scores(evalset),
     }

@@ -47,6 +47,14 @@ def unpatchify(patches: Tensor, patch_size: int, grid: tuple[int, int]) -> Tenso
     return x.reshape(b, 3, gh * p, gw * p)
 
 
+def pool_patches(patches: Tensor, patch_size: int, factor: int) -> Tensor:
+    """(..., p*p*3) patches as :func:`patchify` orders them -> (..., (p/f)*(p/f)*3), each f x f block
+    of pixels averaged per channel (same (row, col, channel) order)."""
+    p, f = patch_size, factor
+    x = patches.reshape(*patches.shape[:-1], p // f, f, p // f, f, 3).mean(dim=(-4, -2))
+    return x.reshape(*patches.shape[:-1], (p // f) * (p // f) * 3)
+
+
 class PatchEmbed(nn.Module):
     """Non-overlapping p x p patches -> linear embedding (stored as a stride-p Conv2d, computed as a matmul)."""
 
@@ -220,20 +228,29 @@ class CroCo(nn.Module):
         pred, maps = self.decode(tgt_tokens, mask, src_tokens, return_attention)
         return CroCoOutput(pred=pred, mask=mask, cross_attention=maps)
 
-    def loss(self, pred: Tensor, tgt: Tensor, mask: Tensor) -> Tensor:
+    def loss(self, pred: Tensor, tgt: Tensor, mask: Tensor, pool: int = 1) -> Tensor:
         """Mean over hidden patches of the per-patch MSE against the target's pixels (float32).
 
         With ``norm_pix_loss`` each target patch is normalised by its own mean and (unbiased)
-        variance: (x - mean) / sqrt(var + 1e-6).
+        variance: (x - mean) / sqrt(var + 1e-6). ``pool`` > 1 (a low-pass target [ours],
+        ``data.pooled_target``): each p x p patch of the target and of the prediction is first
+        average-pooled to (p/pool) x (p/pool) per channel, and the loss compares those (the target
+        normalised after pooling); the head still predicts p x p. 1 = CroCo's loss, unchanged.
         """
-        target = patchify(tgt, self.cfg.patch_size)[mask].float()  # only hidden patches count
+        p = self.cfg.patch_size
+        target = patchify(tgt, p)[mask].float()  # only hidden patches count
+        hidden = pred[mask].float()
+        if pool != 1:
+            if pool < 1 or p % pool:
+                raise ValueError(f"loss pool {pool} must be >= 1 and divide the patch size {p}")
+            target, hidden = pool_patches(target, p, pool), pool_patches(hidden, p, pool)
         if self.cfg.norm_pix_loss:  # two passes: 4x faster than torch.var_mean's Welford kernel on CPU
             centred = target - target.mean(dim=-1, keepdim=True)
             var = centred.square().sum(dim=-1, keepdim=True) / (target.shape[-1] - 1)
             target = centred * (var + NORM_PIX_EPS).rsqrt()
         if target.shape[0] == 0:
             return pred.float().sum() * 0.0
-        return (pred[mask].float() - target).pow(2).mean()
+        return (hidden - target).pow(2).mean()
 
     def cross_attention(self, src: Tensor, tgt: Tensor) -> Tensor:
         """Every decoder layer's cross-attention (L, B, H, N_tgt, N_src), float32, target unmasked.

@@ -10,6 +10,17 @@ a shifted sample then draws one frame of the prefix, the shift, the window posit
 exactly the samples it would have seen, DDP ranks draw disjoint samples, and N ranks x batch B see the
 same samples as 1 rank x batch N*B.
 
+Options that make real pairs teach (docs/pairs.md, "Pairs that can teach"; all off by default, and
+off they draw exactly as above):
+
+- ``jitter_per_pair``: the target takes the source's jitter factors and draws none, so the order is
+  pair, source crop + jitter, target crop, mask.
+- ``aligned_crops``: the target crop's two draws (a uniform crop, or with ``crop_patches > 0`` two
+  whole-patch offsets k ~ U{-crop_patches..crop_patches}) are moved onto the source crop's patch grid
+  after removing the translation between the two frames (slife.pairs.aligned, phase correlation of
+  the resized frames); the number and order of draws is unchanged, and the crop is a pure function of
+  the draws and of the frames.
+
 Decoded, resized frames are kept in memory up to ``cache_mb`` (per loading process); which frames
 are cached changes nothing but speed.
 """
@@ -23,6 +34,7 @@ import numpy as np
 import torch
 
 from slife.imaging import IMAGENET_MEAN, IMAGENET_STD
+from slife.pairs.aligned import draw_aligned_crop, phase_shift
 from slife.pairs.augment import apply_jitter, draw_crop, draw_jitter, load_resized, resize_side
 from slife.pairs.shifted import draw_shifts, draw_window, draw_window_anywhere, margin, window_side
 
@@ -95,6 +107,9 @@ class PairBatches(torch.utils.data.Dataset):
         jitter: float = 0.4,
         shifted: ShiftedPairs = ShiftedPairs(),
         cache_mb: float = 0.0,
+        jitter_per_pair: bool = False,
+        aligned_crops: bool = False,
+        crop_patches: int = 0,
     ):
         self.life = life
         self.sampler = sampler
@@ -109,6 +124,11 @@ class PairBatches(torch.utils.data.Dataset):
         self.rank = int(rank)
         self.world_size = int(world_size)
         self.jitter = float(jitter)
+        self.jitter_per_pair = bool(jitter_per_pair)
+        self.aligned_crops = bool(aligned_crops)
+        self.crop_patches = int(crop_patches)
+        if self.crop_patches < 0 or (self.crop_patches and not self.aligned_crops):
+            raise ValueError(f"crop_patches must be >= 0 and needs aligned_crops, got {crop_patches}")
         self.shifted = shifted
         self.shift_margin = margin(self.patch_size, shifted.max_shift, shifted.subpatch)
         self.shift_side = (window_side(self.img_size, self.patch_size, shifted.room) if shifted.room  # room sets the zoom
@@ -150,10 +170,14 @@ class PairBatches(torch.utils.data.Dataset):
                 batch_cache[key] = image  # at least reused within the batch
         return image
 
-    def draw(self, step: int, dims: Callable[[int, int], tuple[int, int]]) -> list[SampleRecipe]:
+    def draw(self, step: int, dims: Callable[[int, int], tuple[int, int]],
+             image: Callable[[int, int], np.ndarray] | None = None) -> list[SampleRecipe]:  # fmt: skip
         """What each sample of ``step`` is made of (frames, crops, jitter, mask), drawn from the
         sample's own generator in the order of the module docstring; ``dims(frame, short_side)`` is
-        the (h, w) of a frame resized to that short side."""
+        the (h, w) of a frame resized to that short side, ``image(frame, short_side)`` the resized frame
+        itself (uint8 H x W x 3; needed with ``aligned_crops`` only)."""
+        if self.aligned_crops and image is None:
+            raise ValueError("aligned_crops needs the frames: pass image(frame, short_side) to draw()")
         end = int(self.ends[step])
         warm = step < self.shifted.warmup_steps
         recipes = []
@@ -170,13 +194,32 @@ class PairBatches(torch.utils.data.Dataset):
                 tgt = View(i, self.shift_side, ty, tx, None)
             else:
                 a, b = (int(v) for v in self.sampler.sample(1, rng, end)[0])
-                src, tgt = (self._augmented_view(f, dims, rng) for f in (a, b))
+                src = self._augmented_view(a, dims, rng)
+                tgt = self._target_view(src, b, dims, image, rng)
             recipes.append(SampleRecipe(src, tgt, sample_mask(self.num_patches, self.num_masked, rng)))
         return recipes
 
     def _augmented_view(self, frame: int, dims: Callable[[int, int], tuple[int, int]], rng: np.random.Generator) -> View:
         y, x = draw_crop(*dims(frame, self.short_side), self.img_size, rng)
         return View(frame, self.short_side, y, x, draw_jitter(rng, self.jitter) if self.jitter > 0 else None)
+
+    def _target_view(self, src: View, frame: int, dims: Callable[[int, int], tuple[int, int]],
+                     image: Callable[[int, int], np.ndarray] | None, rng: np.random.Generator) -> View:  # fmt: skip
+        """The target's view of a real pair: independent (the default) or with the options above."""
+        if not (self.aligned_crops or self.jitter_per_pair):
+            return self._augmented_view(frame, dims, rng)
+        h, w = dims(frame, self.short_side)
+        if self.aligned_crops:
+            assert image is not None
+            shift = phase_shift(image(src.frame, self.short_side), image(frame, self.short_side))
+            y, x = draw_aligned_crop(h, w, self.img_size, self.patch_size, (src.y, src.x), shift, rng, self.crop_patches)
+        else:
+            y, x = draw_crop(h, w, self.img_size, rng)
+        if self.jitter_per_pair:
+            jitter = src.jitter
+        else:
+            jitter = draw_jitter(rng, self.jitter) if self.jitter > 0 else None
+        return View(frame, self.short_side, y, x, jitter)
 
     def __getitem__(self, step: int) -> dict[str, Any]:
         step = int(step)
@@ -185,7 +228,7 @@ class PairBatches(torch.utils.data.Dataset):
         def dims(i: int, side: int) -> tuple[int, int]:
             return self.frame(i, side, batch_cache).shape[:2]
 
-        recipes = self.draw(step, dims)
+        recipes = self.draw(step, dims, lambda i, side: self.frame(i, side, batch_cache))
         srcs = [self._render(r.src, batch_cache) for r in recipes]
         tgts = [self._render(r.tgt, batch_cache) for r in recipes]
         masks = [r.mask for r in recipes]

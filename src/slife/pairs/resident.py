@@ -3,7 +3,8 @@
 For lives that fit (a 38 h life at 2 fps and 256 px is ~70 GB of uint8: it fits an H200), every frame
 is decoded and resized once per short side the batches need, into one uint8 tensor on the device.
 A batch is then drawn exactly as on the CPU (:meth:`PairBatches.draw`: the same recipe of frames,
-crops, jitter and masks, a pure function of the seed and the sample number) and cut, jittered and
+crops, jitter and masks, a pure function of the seed and the sample number; with ``aligned_crops`` also
+of the frames, which :meth:`ResidentFrames.image` hands back exactly as the CPU path decodes them) and cut, jittered and
 normalised on the device in one batched pass, so nothing is decoded or copied per step. Resume and
 DDP equivalence hold as on the CPU path; the pixels agree with it to one grey level (float32
 rounding of the jitter, tested).
@@ -46,6 +47,12 @@ class ResidentFrames:
     def frame_dims(self, i: int, side: int) -> tuple[int, int]:
         h, w = self.dims[side][i]
         return int(h), int(w)
+
+    def image(self, i: int, side: int) -> np.ndarray:
+        """Frame ``i`` at short side ``side`` as the CPU path decodes it (uint8 H x W x 3, a host copy;
+        for :meth:`PairBatches.draw` with ``aligned_crops``)."""
+        h, w = self.frame_dims(i, side)
+        return self.frames[side][i, :h, :w].cpu().numpy()
 
     def cut(self, views: Sequence[Any], size: int) -> torch.Tensor:
         """(B, size, size, 3) uint8 crops of the views, jittered like slife.pairs.augment.apply_jitter."""

@@ -37,6 +37,9 @@ def _check_end(sampler: Sampler, end: int | None, total: int) -> int:
 class TemporalSampler:
     """Target = the frame of the same video nearest to t(source) +- D, D ~ U[min_gap, max_gap] seconds.
 
+    "Video" is any contiguous group of frames given as ``video_index``; :meth:`for_life` passes the
+    life's segments (continuous takes), so pairs never cross a cut.
+
     The sign is random [ours]: CroCo pairs carry no temporal order, so the masked target is as likely
     to precede the source as to follow it (when only one direction fits in the video or the window,
     that one is used). The target is chosen among frames whose gap lies in [min_gap, max_gap], so
@@ -88,7 +91,9 @@ class TemporalSampler:
 
     @classmethod
     def for_life(cls, life, min_gap: float = 0.5, max_gap: float = 5.0) -> "TemporalSampler":
-        return cls(life.timestamps, life.video_index, min_gap, max_gap)
+        """Temporal pairs within each segment of ``life`` (``Life.segment_index``: a video, or a clip or
+        camera of the controls): a pair never straddles a hard cut."""
+        return cls(life.timestamps, life.segment_index, min_gap, max_gap)
 
     def _nearest(self, when: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Frame in [lo, hi) nearest in time to ``when`` (lo for empty ranges, then unused)."""

@@ -3,7 +3,8 @@
 Visible sets come either from the life's own depth + poses (a subsampled pixel grid of each frame is
 back-projected to world points and quantised to voxels; the set of occupied voxels is the frame's
 visible set) or from a COLMAP text model (the ids of the 3D points each image observes).
-Candidates are restricted cheaply before any set is compared: camera centres within
+Candidates are restricted cheaply before any set is compared: frames of one coordinate frame
+(:func:`frame_groups`: never across the clips or cameras of the controls), camera centres within
 ``max_distance`` and optical axes within ``max_angle``; overlaps are then counted with one sparse
 matrix product per block of frames. The result is cached as ``LIFE/pairs/spatial-<hash>.npz``.
 """
@@ -22,7 +23,7 @@ from slife.atomic import atomic_open
 from slife.errors import SlifeError
 from slife.geometry import backproject, pixel_centers, sample_nearest
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: pairs never cross frame groups (segments of the controls)
 _BLOCK = 256
 
 
@@ -55,6 +56,7 @@ class VisibleSets:
     axes: np.ndarray  # (N, 3) unit optical axes (world), NaN where unknown
     scene_depth: float  # median depth of the visible points, for the auto distance
     voxel: float  # voxel size used (0 for COLMAP points)
+    groups: np.ndarray | None = None  # (N,) int64: only frames of one group pair (None = one group)
 
 
 @dataclass
@@ -128,7 +130,7 @@ def depth_visible_sets(life, cfg: SpatialConfig, progress: bool = False) -> Visi
         rows.append(np.full(len(keys), i, dtype=np.int64))
         cols.append(keys)
     centres, axes = _pose_arrays(life.poses)
-    return VisibleSets(_incidence(rows, cols, n), centres, axes, float(np.median(depths)), voxel)
+    return VisibleSets(_incidence(rows, cols, n), centres, axes, float(np.median(depths)), voxel, frame_groups(life))
 
 
 def colmap_visible_sets(life, cfg: SpatialConfig) -> VisibleSets:
@@ -152,7 +154,20 @@ def colmap_visible_sets(life, cfg: SpatialConfig) -> VisibleSets:
             xyz = np.stack([model.points[int(p)] for p in image.point_ids])
             depths.append(float(np.median((xyz - c[0]) @ a[0])))
     scene_depth = float(np.median(depths)) if depths else 1.0
-    return VisibleSets(_incidence(rows, cols, n), centres, axes, scene_depth, 0.0)
+    return VisibleSets(_incidence(rows, cols, n), centres, axes, scene_depth, 0.0, np.zeros(n, np.int64))  # one frame
+
+
+def frame_groups(life) -> np.ndarray:
+    """(N,) int64 ids of the frames whose depth and poses share one place and coordinate frame: one per
+    segment of the controls whose meta lists cuts (``Life.segment_index``: each clip of the diverse
+    control, each camera of the static control is its own place and coordinates); one group for every
+    other life (a rendered life's sessions revisit the same place; an ingested life's poses are given
+    in one world frame, and revisits across its videos are what spatial pairs are for)."""
+    from slife.life import SEGMENT_META
+
+    if life.kind in SEGMENT_META:
+        return np.asarray(life.segment_index, np.int64)
+    return np.zeros(len(life), np.int64)
 
 
 def _incidence(rows: list[np.ndarray], cols: list[np.ndarray], n: int):
@@ -170,11 +185,13 @@ def _incidence(rows: list[np.ndarray], cols: list[np.ndarray], n: int):
 def jaccard_pairs(
     sets: VisibleSets, lo: float, hi: float, max_distance: float, max_angle: float, progress: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """All pairs i < j among candidates with lo <= |A_i & A_j| / |A_i | A_j| <= hi."""
+    """All pairs i < j of one group (``sets.groups``) among candidates with lo <= |A_i & A_j| / |A_i | A_j| <= hi."""
     from tqdm import tqdm
 
     A = sets.incidence
     n = A.shape[0]
+    if sets.groups is not None and len(sets.groups) != n:
+        raise SlifeError(f"spatial pairs: {len(sets.groups)} frame groups for {n} frames")
     size = np.asarray(A.sum(axis=1)).ravel()
     known = np.isfinite(sets.centres).all(axis=1) & (size > 0)
     cos_min = np.cos(np.deg2rad(max_angle)) - 1e-9
@@ -183,6 +200,8 @@ def jaccard_pairs(
     for start in tqdm(range(0, n, _BLOCK), desc="jaccard", disable=not progress, unit="block"):
         rows = np.arange(start, min(n, start + _BLOCK))
         cand = known[rows, None] & known[None, :] & (np.arange(n)[None, :] > rows[:, None])
+        if sets.groups is not None:
+            cand &= sets.groups[rows, None] == sets.groups[None, :]
         if max_distance < np.inf:
             c = sets.centres
             d2 = (c[rows] ** 2).sum(1)[:, None] + (c**2).sum(1)[None, :] - 2.0 * c[rows] @ c.T

@@ -17,13 +17,18 @@ from slife.config import ConfigError, from_dict, merge, parse_overrides, read_co
 from slife.errors import SlifeError
 
 CONTROL_KINDS = ("diverse", "static", "screen")  # the paper's controls, as the world renders them
+NULL_KINDS = ("deadleaves",)  # lives that are no life: the shift-only null trains on them
 KIND_NAMES = {
     "place": "life",
     "diverse": "diverse-data control",
     "static": "static-camera (non-life) control",
     "screen": "screen-recording (non-life) control",
+    "deadleaves": "shift-only null (dead leaves, no world)",
     "ingested": "life",
 }
+SHIFT_ONLY = "shift-only"  # shorthand in ``nulls``: shifted crops of dead-leaves images only, same recipe and budget
+REAL_ONLY = "real-only"  # shorthand in ``nulls``: the first life's real pairs only (no shifted crops), same budget
+RESERVED_NAMES = ("random-init", "identity", "pixel-match", "ground-truth")  # slife.align.analysis.BASELINE_NAMES
 EXECUTORS = ("local", "slurm", "debug")
 
 
@@ -33,28 +38,33 @@ class LifeSpec:
 
     ``path``: an ingested life directory. Without it the life is rendered from the synthetic world on
     demand: ``kind: place`` renders the place ``name`` (``<family>-<place>``, e.g. ``kitchen-1``);
-    ``diverse`` / ``static`` / ``screen`` render that control. ``kind`` defaults from the name
-    (a control's name, else a place). ``set``: extra training overrides for this life only.
+    ``diverse`` / ``static`` / ``screen`` render that control, ``deadleaves`` the shift-only null's
+    images. ``kind`` defaults from the name (a control's name, else a place). ``of``: train on the
+    life of another entry (another seed or recipe of the same life; nothing is rendered twice).
+    ``set``: extra training overrides for this entry only (after those of the entry in ``of``).
     """
 
     name: str
     path: str | None = None
-    kind: Literal["place", "diverse", "static", "screen"] | None = None
+    kind: Literal["place", "diverse", "static", "screen", "deadleaves"] | None = None
     family: str | None = None  # the family the report groups it in (world places: from the name)
     minutes: float | None = None  # rendered length (default: world.minutes)
     set: list[str] = field(default_factory=list)
+    of: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.name or "/" in self.name or self.name.startswith(".") or self.name in ("random-init", "identity"):
-            raise SlifeError(f"life name {self.name!r} must be a plain folder name (not random-init or identity)")
-        if self.kind is None and self.path is None:
-            self.kind = self.name if self.name in CONTROL_KINDS else "place"
+        if not self.name or "/" in self.name or self.name.startswith(".") or self.name in RESERVED_NAMES:
+            raise SlifeError(f"life name {self.name!r} must be a plain folder name (not one of {list(RESERVED_NAMES)})")
+        if self.of is not None and (self.path is not None or self.kind is not None or self.minutes is not None):
+            raise SlifeError(f"life {self.name}: an entry with 'of' trains on that entry's life; give no path, kind or minutes")
+        if self.kind is None and self.path is None and self.of is None:
+            self.kind = self.name if self.name in (*CONTROL_KINDS, *NULL_KINDS) else "place"
         if self.minutes is not None and not (0 < self.minutes <= 6000 and math.isfinite(self.minutes)):
             raise SlifeError(f"life {self.name}: minutes must be in (0, 6000], got {self.minutes}")
 
     @property
     def rendered(self) -> bool:
-        return self.path is None
+        return self.path is None and self.of is None
 
 
 @dataclass
@@ -170,6 +180,12 @@ class StudyConfig:
     world: WorldSection = field(default_factory=WorldSection)
     lives: list[LifeSpec | str] = field(default_factory=list)
     controls: list[LifeSpec | str] = field(default_factory=list)
+    # The strong nulls of the same budget every verdict must beat: "shift-only" (shifted crops of
+    # dead-leaves images, no world), "real-only" (the first life's real pairs only: the position prior),
+    # or entries like lives (e.g. {name: street-1-real, of: street-1, set: [data.shifted.share=0]}).
+    nulls: list[LifeSpec | str] = field(default_factory=list)
+    # Lives trained again with seed + 1 (entries <name>-seed1): the seed spread a margin must exceed.
+    replicates: list[str] = field(default_factory=list)
     train: TrainSection = field(default_factory=TrainSection)
     testset: TestSetSection = field(default_factory=TestSetSection)
     analysis: AnalysisSection = field(default_factory=AnalysisSection)
@@ -182,19 +198,52 @@ class StudyConfig:
         self.controls = [LifeSpec(x) if isinstance(x, str) else x for x in self.controls]
         if not self.lives:
             raise SlifeError("a study needs at least one life")
+        self.nulls = [self._null(x) if isinstance(x, str) else x for x in self.nulls]
+        primary = [s.name for s in self.lives]  # type: ignore[union-attr]
+        unknown = sorted(set(self.replicates) - set(primary))
+        if unknown:
+            raise SlifeError(f"replicates must name lives of the study, unknown: {unknown}")
         names = [s.name for s in self.all_lives]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise SlifeError(f"life names must be unique, repeated: {dup}")
+        for spec in self.all_lives:
+            if spec.of is not None and spec.of not in names:
+                raise SlifeError(f"life {spec.name}: 'of: {spec.of}' names no entry of the study")
+            if spec.of is not None and self.entry(spec.of).of is not None:
+                raise SlifeError(f"life {spec.name}: 'of: {spec.of}' must name an entry with a life of its own")
         held = set(self.testset.lives) & set(names)
         if held:
             raise SlifeError(f"testset.lives must be held out, but {sorted(held)} are also trained on")
         if self.jobs < 0:
             raise SlifeError(f"jobs must be >= 0 (0 = one per core), got {self.jobs}")
 
+    def _null(self, shorthand: str) -> LifeSpec:
+        if shorthand == SHIFT_ONLY:
+            return LifeSpec(SHIFT_ONLY, kind="deadleaves", family="null", set=["data.shifted.warmup=0", "data.shifted.share=1.0"])
+        if shorthand == REAL_ONLY:
+            first = self.lives[0]
+            name = first if isinstance(first, str) else first.name
+            return LifeSpec(f"{name}-{REAL_ONLY}", of=name, family="null",
+                            set=["data.shifted.warmup=0", "data.shifted.share=0"])  # fmt: skip
+        raise SlifeError(f"nulls: {shorthand!r} is not {SHIFT_ONLY!r} or {REAL_ONLY!r}; give an entry like a life instead")
+
+    @property
+    def replicate_specs(self) -> list[LifeSpec]:
+        """One entry per replicated life: the same life and recipe, the next seed."""
+        return [LifeSpec(f"{n}-seed{self.seed + 1}", of=n, set=[f"seed={self.seed + 1}"]) for n in self.replicates]
+
     @property
     def all_lives(self) -> list[LifeSpec]:
-        return [*self.lives, *self.controls]  # type: ignore[list-item]
+        """Every entry that is trained: lives, controls, nulls and seed replicates."""
+        return [*self.lives, *self.controls, *self.nulls, *self.replicate_specs]  # type: ignore[list-item]
+
+    def entry(self, name: str) -> LifeSpec:
+        return next(s for s in self.all_lives if s.name == name)
+
+    def life_of(self, spec: LifeSpec) -> LifeSpec:
+        """The entry whose life ``spec`` trains on (itself unless it has ``of``)."""
+        return self.entry(spec.of) if spec.of is not None else spec
 
 
 def load_study(path: str | Path | None, overrides: list[str] = (), base: dict[str, Any] | None = None) -> tuple[StudyConfig, Path]:

@@ -29,6 +29,7 @@ class StudyPaths:
         return self.out / "lives"
 
     def life(self, spec: LifeSpec, root: Path) -> Path:
+        """The life folder of an entry that has a life of its own (resolve ``of`` first: StudyConfig.life_of)."""
         return study_path(root, spec.path) if spec.path else self.lives / spec.name
 
     def test_life(self, name: str) -> Path:
@@ -50,7 +51,7 @@ def study_path(root: Path, path: str) -> Path:
 
 def render_life(spec: LifeSpec, study: StudyConfig, out_dir: Path, progress: bool) -> Path:
     """Render one world life or control into ``out_dir`` (a no-op when it is already there)."""
-    from slife.world import WorldConfig, make_diverse, make_life, make_screen, make_static
+    from slife.world import WorldConfig, make_deadleaves, make_diverse, make_life, make_screen, make_static
 
     w = study.world
     minutes = spec.minutes if spec.minutes is not None else w.minutes
@@ -63,6 +64,8 @@ def render_life(spec: LifeSpec, study: StudyConfig, out_dir: Path, progress: boo
         return make_static(out_dir, minutes, w.fps, w.seed, w.frame_size, progress=progress, config=world)
     if spec.kind == "screen":
         return make_screen(out_dir, minutes, w.fps, w.seed, w.frame_size, progress=progress)
+    if spec.kind == "deadleaves":
+        return make_deadleaves(out_dir, minutes, w.fps, w.seed, w.frame_size, progress=progress)
     raise SlifeError(f"life {spec.name}: kind {spec.kind!r} cannot be rendered; give an ingested life as path")
 
 
@@ -70,12 +73,14 @@ def prepare_lives(study: StudyConfig, root: Path, paths: StudyPaths, progress: b
     """The life directory of every life and control, rendering the world ones that are missing."""
     from slife.life import Life
 
-    dirs = {}
+    dirs: dict[str, Path] = {}
     for spec in study.all_lives:
+        if spec.of is not None:
+            continue
         d = render_life(spec, study, paths.life(spec, root), progress) if spec.rendered else paths.life(spec, root)
         Life.open(d)  # an ingested life must exist and be readable now, not when its training starts
         dirs[spec.name] = Path(d)
-    return dirs
+    return {s.name: dirs[study.life_of(s).name] for s in study.all_lives}
 
 
 def prepare_test_lives(study: StudyConfig, root: Path, paths: StudyPaths, progress: bool) -> list[Path]:
@@ -84,10 +89,13 @@ def prepare_test_lives(study: StudyConfig, root: Path, paths: StudyPaths, progre
     return [Path(p) for p in rendered] + [study_path(root, p) for p in t.paths]
 
 
-def family_of(spec: LifeSpec) -> str:
-    """The report's group of a life: its ``family``, else the world family of a place, else its kind."""
+def family_of(spec: LifeSpec, study: StudyConfig | None = None) -> str:
+    """The report's group of a life: its ``family``, else the world family of a place, else its kind
+    (an entry with ``of``: that of its life)."""
     if spec.family:
         return spec.family
+    if spec.of is not None and study is not None:
+        return family_of(study.life_of(spec), study)
     if spec.kind == "place":
         from slife.world import parse_life_name
 
@@ -109,6 +117,9 @@ def train_config(study: StudyConfig, root: Path, spec: LifeSpec, life_hours: flo
     if t.milestones:  # else the training config's own milestones (hours of video)
         data["milestones"] = sorted({round(f * life_hours, 9) for f in t.milestones if f < 1}) or [life_hours]
     data = merge(data, parse_overrides(t.set, "study train.set"))
+    if spec.of is not None:
+        source = study.life_of(spec)
+        data = merge(data, parse_overrides(source.set, f"study life {source.name} set"))
     data = merge(data, parse_overrides(spec.set, f"study life {spec.name} set"))
     where = f"training config of {spec.name}"
     try:

@@ -62,10 +62,10 @@ def states(study: Study) -> list[RunState]:
     """Where every run stands (a run whose life is not rendered yet is missing)."""
     out = []
     for spec in study.cfg.all_lives:
-        hours = _life_hours(study.paths.life(spec, study.root))
+        hours = _life_hours(study.paths.life(study.cfg.life_of(spec), study.root))
         run = study.paths.run(spec.name)
         if hours is None:
-            out.append(RunState(spec.name, "missing", detail="life not rendered yet" if spec.rendered else "life not found"))
+            out.append(RunState(spec.name, "missing", detail="life not rendered yet" if study.cfg.life_of(spec).rendered else "life not found"))
             continue
         out.append(run_state(spec.name, run, train_config(study.cfg, study.root, spec, hours)))
     return out
@@ -158,6 +158,15 @@ def _training_summary(study: Study, run_states: list[RunState]) -> dict[str, dic
     return rows
 
 
+def _null_text(study: StudyConfig, spec: Any) -> str:
+    """What a null run is, for the report: its kind, or the recipe change on the life it trains on."""
+    from slife.study.config import KIND_NAMES
+
+    if spec.of is None:
+        return KIND_NAMES.get(spec.kind or "", "null model")
+    return f"null model trained on {spec.of}'s life with {', '.join(spec.set) or 'the same recipe'}"
+
+
 def _train_text(cfg: Any) -> dict[str, Any]:
     sh = cfg.data.shifted
     pairs = f"sampler {cfg.data.sampler}"
@@ -191,7 +200,7 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
         mechanism = A.run_mechanism(cfg.analysis.mechanism_steps, cfg.seed, study.out, progress)
         phases.append(("mechanism test", time.perf_counter() - t0))
     t0 = time.perf_counter()
-    life_dirs = {s.name: study.paths.life(s, study.root) for s in cfg.all_lives}
+    life_dirs = {s.name: study.paths.life(cfg.life_of(s), study.root) for s in cfg.all_lives}
     first = cfg.lives[0]
     tcfg = train_config(cfg, study.root, first, Life.open(life_dirs[first.name]).hours)  # type: ignore[union-attr]
     mcfg = model_config(tcfg.model.size, **tcfg.model.overrides)
@@ -201,24 +210,23 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
                            sampler=t.sampler, min_moving=t.min_moving)  # fmt: skip
     testset.save(study.paths.testset)
     lives = [s.name for s in cfg.lives]  # type: ignore[union-attr]
-    families = {s.name: family_of(s) for s in cfg.all_lives}
-    controls = {s.name: s.kind or "control" for s in cfg.controls}  # type: ignore[union-attr]
+    families = {s.name: family_of(s, cfg) for s in cfg.all_lives}
+    controls = {s.name: cfg.life_of(s).kind or "control" for s in cfg.controls}  # type: ignore[union-attr]
+    nulls = {s.name: _null_text(cfg, s) for s in cfg.nulls}  # type: ignore[union-attr]
+    replicates = {s.name: s.of for s in cfg.replicate_specs}
     runs = {s.name: study.paths.run(s.name) for s in cfg.all_lives}
-    measured = A.alignment(runs, testset, cfg.analysis, cfg.seed, study.out, lives, families)
+    measured = A.alignment(runs, testset, cfg.analysis, cfg.seed, study.out, lives, families,
+                           curves=[*lives, *controls], null_runs=list(nulls))  # fmt: skip
     phases.append(("alignment", time.perf_counter() - t0))
     downstream = {}
     if cfg.analysis.eval.depth_data or cfg.analysis.eval.match_data:
         t0 = time.perf_counter()
         downstream = A.downstream(runs, cfg.analysis.eval, study.root, study.out)
         phases.append(("downstream", time.perf_counter() - t0))
-    stats = A.headline(measured["alignment"], lives, families, controls)
+    stats = A.headline(measured["alignment"], lives, families, controls, nulls, replicates)
     lines = []
     if mechanism is not None:
-        last, ident = mechanism["curve"][-1], mechanism["baselines"]["identity"]
-        m = last["scores"]["masked"]
-        lines.append(f"Mechanism: on held-out photos shifted by whole patches the model finds the exact patch for "
-                     f"{m['exact']:.2f} of them (identity {ident['exact']:.2f}, chance "
-                     f"{mechanism['baselines']['chance']['exact']:.3f}) after {last['pairs']} pairs.")  # fmt: skip
+        lines.append(A.mechanism_line(mechanism))
     lines.append(A.correspondence_verdict(stats, measured["source_use"], lives))
     controls_line = A.controls_verdict(stats, controls)
     if controls_line is not None:
@@ -233,6 +241,8 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
         "mechanism": mechanism,
         **measured,
         "downstream": downstream,
+        "nulls": nulls,
+        "replicates": replicates,
         "training": _training_summary(study, run_states),
         "train_summary": _train_text(tcfg),
         "phases": [{"name": n, "seconds": s} for n, s in phases],

@@ -67,6 +67,10 @@ class DataConfig(PairsConfig):
     # Train on the first prefix_hours of the life only (0 = all of it): the nested-subset protocol of
     # emergence, models on the first 5, 15, 30, ... minutes with the same schedule (docs/training.md).
     prefix_hours: float = 0.0
+    # Low-pass target [ours] (docs/pairs.md, "Pairs that can teach"): the loss compares each hidden
+    # patch average-pooled by this factor per axis (must divide the model's patch_size; the target is
+    # normalised after pooling); 1 = CroCo's loss.
+    pooled_target: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -78,6 +82,8 @@ class DataConfig(PairsConfig):
             raise SlifeError(f"data.cache_mb must be finite and >= 0, got {self.cache_mb}")
         if self.stream_fraction < 0:
             raise SlifeError(f"data.stream_fraction must be >= 0, got {self.stream_fraction}")
+        if isinstance(self.pooled_target, bool) or not isinstance(self.pooled_target, int) or self.pooled_target < 1:
+            raise SlifeError(f"data.pooled_target must be an integer >= 1 (1 = off), got {self.pooled_target!r}")
 
 
 @dataclass
@@ -136,6 +142,12 @@ class TrainConfig:
             raise SlifeError(f"threads must be >= 0 (0 = auto), got {self.threads}")
         if self.log_every < 1 or self.save_every_steps < 0 or self.save_every_minutes < 0:
             raise SlifeError("log_every must be >= 1; save_every_steps and save_every_minutes >= 0")
+        if self.data.pooled_target > 1:
+            from slife.model.config import model_config
+
+            patch = model_config(self.model.size, **self.model.overrides).patch_size
+            if patch % self.data.pooled_target:
+                raise SlifeError(f"data.pooled_target {self.data.pooled_target} must divide the model's patch_size {patch}")
 
 
 # Fields that may change when a run is resumed (they do not change what is learned).

@@ -263,13 +263,15 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
     dataset = PairBatches(
         life, sampler, strm.ends, mcfg.img_size, model.num_masked(), cfg.batch_size, cfg.seed,
         ctx.rank, ctx.world_size, mcfg.patch_size, cfg.data.jitter, shifted, cfg.data.cache_mb,
+        cfg.data.jitter_per_pair, cfg.data.aligned_crops, cfg.data.crop_patches,
     )  # fmt: skip
     if cfg.data.resident:
         from slife.pairs.resident import ResidentFrames
 
         frames = ResidentFrames(life, [dataset.short_side] + ([dataset.shift_side] if sh.warmup or sh.share else []), device)
         _note(f"{life.name}: {len(life)} frames resident on {device} ({frames.nbytes / 2**20:.0f} MiB)", ctx)
-        loader: Any = (frames.batch(dataset.draw(s, frames.frame_dims), mcfg.img_size, s) for s in range(start, end_step))
+        loader: Any = (frames.batch(dataset.draw(s, frames.frame_dims, frames.image), mcfg.img_size, s)
+                       for s in range(start, end_step))  # fmt: skip
     else:
         loader = DataLoader(dataset, batch_size=None, sampler=range(start, end_step), num_workers=cfg.data.workers,
                             pin_memory=device.type == "cuda")  # fmt: skip
@@ -339,7 +341,8 @@ def train_step(st: Setup, batch: dict[str, Any]) -> tuple[float, float]:
     src, tgt, mask = (batch[k].to(device, non_blocking=True) for k in ("src", "tgt", "mask"))
     with torch.autocast(device.type, dtype=st.amp_dtype or torch.bfloat16, enabled=st.amp_dtype is not None):
         out = st.ddp(src, tgt, mask=mask)
-    loss = st.model.loss(out.pred, tgt, out.mask)
+    pool = st.cfg.data.pooled_target  # low-pass target (data.pooled_target); 1 = CroCo's loss
+    loss = st.model.loss(out.pred, tgt, out.mask) if pool == 1 else st.model.loss(out.pred, tgt, out.mask, pool=pool)
     loss_val = float(mean_over_ranks(loss.detach(), st.ctx).item())
     if not math.isfinite(loss_val):
         _diverged(st, s + 1, loss_val)

@@ -17,7 +17,7 @@ def __getattr__(name: str) -> Any:  # the families import the renderers' scene c
         return getattr(families, name)
     raise AttributeError(f"module 'slife.world' has no attribute {name!r}")
 
-__all__ = ["FAMILIES", "GENERATOR_VERSION", "WorldConfig", "make_diverse", "make_life", "make_nonlife", "make_screen",
+__all__ = ["FAMILIES", "GENERATOR_VERSION", "WorldConfig", "make_deadleaves", "make_diverse", "make_life", "make_nonlife", "make_screen",
            "make_static", "parse_life_name"]
 
 
@@ -47,6 +47,13 @@ def make_static(*args, **kwargs):
     from slife.world.generate import make_static as _make_static
 
     return _make_static(*args, **kwargs)
+
+
+def make_deadleaves(*args, **kwargs):
+    """See :func:`slife.world.deadleaves.make_deadleaves`."""
+    from slife.world.deadleaves import make_deadleaves as _make_deadleaves
+
+    return _make_deadleaves(*args, **kwargs)
 
 
 def make_nonlife(*args, **kwargs):

@@ -1,4 +1,4 @@
-"""``slife world make`` and ``slife world diverse``: render synthetic lives and the diverse-data control."""
+"""``slife world make|diverse|static|screen|deadleaves``: render synthetic lives and the controls."""
 
 from __future__ import annotations
 
@@ -57,9 +57,22 @@ def _static(args: argparse.Namespace) -> int:
     from slife.world.generate import make_static
 
     out = make_static(args.out, minutes=args.minutes, fps=args.fps, seed=args.seed, size=args.size,
-                      time_lapse=args.time_lapse, progress=not args.quiet, config=_config(args))
+                      time_lapse=args.time_lapse, camera_seconds=(args.camera_min, args.camera_max),
+                      progress=not args.quiet, config=_config(args))
     life = Life.open(out)
-    print(f"{out}: non-life control (static cameras), {len(life)} frames, {len(life.meta['cameras'])} cameras")
+    print(f"{out}: non-life control (static cameras), {len(life)} frames, {len(life.meta['cameras'])} cameras, "
+          f"{len(life.manifest.videos)} videos")
+    return 0
+
+
+def _deadleaves(args: argparse.Namespace) -> int:
+    from slife.life import Life
+    from slife.world.deadleaves import make_deadleaves
+
+    out = make_deadleaves(args.out, minutes=args.minutes, fps=args.fps, seed=args.seed, size=args.size,
+                          progress=not args.quiet)
+    life = Life.open(out)
+    print(f"{out}: dead-leaves null (unrelated images), {len(life)} frames, {len(life.manifest.videos)} videos")
     return 0
 
 
@@ -74,7 +87,7 @@ def _screen(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``slife world make|diverse|static|screen`` (``nonlife``: deprecated alias of ``diverse``)."""
+    """Add ``slife world make|diverse|static|screen|deadleaves`` (``nonlife``: deprecated alias of ``diverse``)."""
     world = sub.add_parser("world", help="render synthetic lives with depth and poses (offline default data)")
     wsub = world.add_subparsers(dest="world_command", required=True)
     make = wsub.add_parser("make", help="render one life <family>-<place> (families: kitchen, street)")
@@ -89,12 +102,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         non.add_argument("--clip-min", type=float, default=2.0, help="shortest clip in seconds (default 2)")
         non.add_argument("--clip-max", type=float, default=10.0, help="longest clip in seconds (default 10)")
         non.set_defaults(func=_diverse)
-    static = wsub.add_parser("static", help="render a non-life control: fixed (surveillance) cameras, only the light changes")
+    static = wsub.add_parser("static", help="render a non-life control: fixed (surveillance) cameras in the lives' "
+                                            "places, a new one every few seconds; only the light changes")
     _common(static)
     static.add_argument("--time-lapse", type=float, default=120.0,
-                        help="hours of daylight per hour of video (default 120: 2 minutes span 4 hours)")
+                        help="hours of daylight per hour of video (default 120: 6 seconds span 12 minutes)")
+    static.add_argument("--camera-min", type=float, default=4.0, help="shortest camera shot in seconds (default 4)")
+    static.add_argument("--camera-max", type=float, default=8.0, help="longest camera shot in seconds (default 8)")
     static.set_defaults(func=_static)
     screen = wsub.add_parser("screen", help="render a non-life control: screen recordings (2D content that scrolls, "
                                             "pans and cuts; no 3D motion, no depth)")
     _common(screen)
     screen.set_defaults(func=_screen)
+    leaves = wsub.add_parser("deadleaves", help="render the shift-only null: independent dead-leaves images "
+                                                "(occluding random discs), no depth or poses")
+    for flag, kind, default, text in (("--minutes", float, 10.0, "minutes of frames (default 10)"),
+                                      ("--fps", float, 2.0, "frames per second (default 2)"),
+                                      ("--seed", int, 0, "seed of the images (default 0)"),
+                                      ("--size", int, 256, "side of the square frames in pixels (default 256)")):
+        leaves.add_argument(flag, type=kind, default=default, help=text)
+    leaves.add_argument("out", type=Path, help="life directory to create")
+    leaves.add_argument("--quiet", action="store_true", help="no progress bar")
+    leaves.set_defaults(func=_deadleaves)

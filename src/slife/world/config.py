@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 GENERATOR_VERSION = "slife-world/1"
@@ -21,6 +22,16 @@ class WorldConfig:
     revisit_prob: float = 0.6  # chance that the next destination is a place already visited
     head_yaw_deg: float = 18.0  # amplitude of the head's looking around while walking
     head_pitch_deg: float = 6.0  # amplitude of the head's up/down motion
+    head_yaw_seconds: float = 0.8  # correlation time of the head's yaw motion
+    head_pitch_seconds: float = 0.7  # correlation time of the head's pitch motion
+    head_roll_deg: float = 1.5  # amplitude of the head's roll
+    head_roll_seconds: float = 1.0  # correlation time of the roll
+    head_bob: float = 0.02  # vertical head bob while walking (m)
+    walk_pitch_deg: float = math.degrees(-0.12)  # gaze pitch while walking (-0.12 rad: a little down)
+    # at the end of a pause the gaze leaves the object of interest: yaw within +-glance_yaw_deg of
+    # it, pitch in glance_pitch_deg (defaults are today's +-1.2 rad and [-0.35, 0.15] rad exactly)
+    glance_yaw_deg: float = math.degrees(1.2)
+    glance_pitch_deg: tuple[float, float] = (math.degrees(-0.35), math.degrees(0.15))
     session_minutes: tuple[float, float] = (2.0, 4.0)  # one "video" = one recording session
     day_hours: tuple[float, float] = (7.0, 20.0)  # sessions are spread over this time of day
     texture_size: int = 256  # side of every texture layer (mipmapped)
@@ -56,6 +67,16 @@ class WorldConfig:
             raise ValueError(f"surface_detail must be in [0, 1], got {self.surface_detail}")
         if not 0.1 <= self.surface_detail_freq <= 100.0:
             raise ValueError(f"surface_detail_freq must be in [0.1, 100] cycles/m, got {self.surface_detail_freq}")
+        head = {"head_yaw_deg": (0.0, 90.0), "head_pitch_deg": (0.0, 45.0), "head_roll_deg": (0.0, 30.0),
+                "head_yaw_seconds": (0.05, 60.0), "head_pitch_seconds": (0.05, 60.0), "head_roll_seconds": (0.05, 60.0),
+                "head_bob": (0.0, 0.2), "walk_pitch_deg": (-60.0, 60.0), "glance_yaw_deg": (0.0, 180.0)}
+        for name, (lo, hi) in head.items():
+            value = getattr(self, name)
+            if not (math.isfinite(value) and lo <= value <= hi):
+                raise ValueError(f"{name} must be finite and in [{lo:g}, {hi:g}], got {value}")
+        g_lo, g_hi = self.glance_pitch_deg
+        if not (math.isfinite(g_lo) and math.isfinite(g_hi) and -90.0 <= g_lo <= g_hi <= 90.0):
+            raise ValueError(f"glance_pitch_deg must be (low, high) with -90 <= low <= high <= 90, got {(g_lo, g_hi)}")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
         if not 1.0 <= self.far <= 65.0:

@@ -54,6 +54,16 @@ def _normalise(request: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(request))
 
 
+def _with_config_defaults(old: Any, request: dict[str, Any]) -> Any:
+    """``old`` (a request read from a life) with WorldConfig fields it predates set to their defaults:
+    a new field's default reproduces the frames rendered before it existed, so such a life is the same."""
+    if not (isinstance(old, dict) and isinstance(old.get("config"), dict) and isinstance(request.get("config"), dict)):
+        return old
+    defaults = _normalise(to_dict(WorldConfig()))
+    missing = {k: defaults[k] for k in request["config"] if k not in old["config"] and k in defaults}
+    return {**old, "config": {**old["config"], **missing}} if missing else old
+
+
 def _prepare(out: Path, request: dict[str, Any]) -> set[int]:
     """Orders of videos already written by an identical request; refuse anything else in ``out``."""
     manifest = read_manifest(out)
@@ -61,7 +71,7 @@ def _prepare(out: Path, request: dict[str, Any]) -> set[int]:
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise SlifeError(f"{out}: exists and is not an empty directory or a life; refusing to write into it")
         return set()
-    old = manifest.meta.get("request")
+    old = _with_config_defaults(manifest.meta.get("request"), request)
     if old != request:
         what = f"{old.get('life')} seed {old.get('seed')}" if isinstance(old, dict) else f"a {manifest.kind} life"
         raise SlifeError(
@@ -279,6 +289,16 @@ def _fixed_track(track: Track, at: float, seconds: float) -> Track:
     return Track(t, np.stack([pos, pos]), *(np.full(2, a) for a in pose))
 
 
+LIFE_PLACES = range(1, 9)  # place numbers of the lives the static cameras are matched to (9: held-out test places)
+
+
+def _life_person_and_sun(seed: int, family: str, place: int, cfg: WorldConfig) -> tuple[Person, float]:
+    """The person and sun azimuth ``make_life`` draws for ``<family>-<place>`` (same stream, same order)."""
+    rng = place_rng(seed, family, place, 1)
+    person = Person.draw(rng, cfg)
+    return person, float(rng.uniform(0, 2 * np.pi))
+
+
 def make_static(
     out_dir: str | Path,
     minutes: float = 10.0,
@@ -286,45 +306,71 @@ def make_static(
     seed: int = 0,
     size: int = 256,
     time_lapse: float = 120.0,
+    camera_seconds: tuple[float, float] = (4.0, 8.0),
     progress: bool = True,
     config: WorldConfig | None = None,
 ) -> Path:
-    """A *non-life* control (the paper's surveillance video): static cameras. Each video is one fixed
-    camera (a random place of a random family, posed where a person would stand and look) that never
-    moves; only the light changes, ``time_lapse`` times faster than real time (120: a 2-minute video
-    spans 4 hours of the day). Depth and poses are written as for a life; every pair of a video is
-    an exact identity correspondence. The life's kind is ``static``."""
+    """A *non-life* control (the paper's surveillance video): fixed cameras, matched to the lives.
+
+    A new fixed camera every ``camera_seconds`` (hard cuts between cameras), edited into videos of
+    ``config.nonlife_video_minutes``. Each camera stands in one of the places the lives use (a random
+    family of :data:`FAMILIES`, place 1-8 of the same world ``seed``; place 9 is held out for tests),
+    posed where that place's person would stand and look on a walk there, and never moves: only the
+    light changes, ``time_lapse`` times faster than real time (120: 6 s span 12 minutes of the day),
+    with the place's own sun azimuth. So the control has about as many distinct views and the same
+    places as a life, but no camera motion. Depth and poses are written as for a life; pairs within a
+    camera see the same view (identical pixels up to light and JPEG, not after independent crops).
+    ``meta["cameras"]`` lists each camera's ``video``, ``start``/``end`` (seconds of the video),
+    family, place and start hour. The life's kind is ``static``."""
     cfg = config or WorldConfig()
     _check_args(minutes, fps, size)
     if not 1.0 <= time_lapse <= 10000.0:
         raise SlifeError(f"time_lapse {time_lapse}: must be in [1, 10000]")
+    lo, hi = (float(c) for c in camera_seconds)
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi <= 3600.0):
+        raise SlifeError(f"camera_seconds {tuple(camera_seconds)}: must be (low, high) with 0 < low <= high <= 3600")
     out = Path(out_dir)
     request = _normalise({"generator": GENERATOR_VERSION, "kind": "static", "seed": int(seed), "minutes": float(minutes),
-                          "fps": float(fps), "size": int(size), "time_lapse": float(time_lapse), "config": to_dict(cfg)})
+                          "fps": float(fps), "size": int(size), "time_lapse": float(time_lapse),
+                          "camera_seconds": [lo, hi], "config": to_dict(cfg)})  # fmt: skip
     done = _prepare(out, request)
     pool = build_texture_pool(seed, cfg.texture_size)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57A7]))
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57A8]))
     total = max(1, int(round(minutes * 60 * fps)))
-    counts = _split(total, rng, cfg.session_minutes[0] * 60 * fps, cfg.session_minutes[1] * 60 * fps)
     families = list(FAMILIES)
+    places: dict[tuple[str, int], tuple[Layout, Planner, Person, float]] = {}
     videos, cameras = [], []
-    for k, n in enumerate(counts):
-        family, place = families[int(rng.integers(len(families)))], int(rng.integers(1000, 10**6))
-        layout = make_layout(seed, family, place, pool)
-        crng = np.random.default_rng(int(rng.integers(2**31)))
-        walk = walk_track(layout, Planner(layout), crng, cfg, Person.draw(crng, cfg), 30.0,
-                          int(crng.integers(len(layout.pois))), np.zeros(len(layout.pois), np.int64))
-        at = float(crng.uniform(0.0, 30.0))
-        h0, h1 = cfg.day_hours
-        hour = float(crng.uniform(h0, max(h0, h1 - time_lapse * n / fps / 3600.0)))
-        cameras.append({"video": k, "frames": n, "family": family, "place": place, "start_hour": round(hour, 4)})
-        seg = _Segment(layout, _fixed_track(walk, at, n / fps), 0.0, n, hour, float(crng.uniform(0, 2 * np.pi)), time_lapse)
-        videos.append((k, f"static-camera{k:03d}", [seg]))
+    v_lo, v_hi = cfg.nonlife_video_minutes
+    h0, h1 = cfg.day_hours
+    left, v = total, 0
+    while left > 0:
+        target = min(left, max(1, int(round(rng.uniform(v_lo, v_hi) * 60 * fps))))
+        if left - target < v_lo * 30 * fps:
+            target = left
+        segments, t = [], 0
+        for n in _split(target, rng, lo * fps, hi * fps):
+            family, place = families[int(rng.integers(len(families)))], LIFE_PLACES[int(rng.integers(len(LIFE_PLACES)))]
+            if (family, place) not in places:
+                layout = make_layout(seed, family, place, pool)
+                places[(family, place)] = (layout, Planner(layout), *_life_person_and_sun(seed, family, place, cfg))
+            layout, planner, person, azimuth = places[(family, place)]
+            crng = np.random.default_rng(int(rng.integers(2**31)))
+            walk = walk_track(layout, planner, crng, cfg, person, 30.0, int(crng.integers(len(layout.pois))),
+                              np.zeros(len(layout.pois), np.int64))
+            at = float(crng.uniform(0.0, 30.0))
+            hour = float(crng.uniform(h0, max(h0, h1 - time_lapse * n / fps / 3600.0)))
+            cameras.append({"video": v, "start": t / fps, "end": (t + n) / fps, "family": family, "place": place,
+                            "start_hour": round(hour, 4)})
+            segments.append(_Segment(layout, _fixed_track(walk, at, n / fps), 0.0, n, hour, azimuth, time_lapse))
+            t += n
+        videos.append((v, f"static-video{v:03d}", segments))
+        left -= target
+        v += 1
     meta = {"generator": GENERATOR_VERSION, "world_seed": int(seed), "hfov_deg": cfg.hfov_deg, "image": f"square {size}x{size}",
-            "world_frame": "each camera has its own place and coordinates", "cameras": cameras, "time_lapse": time_lapse,
-            "request": request}  # fmt: skip
+            "world_frame": WORLD_FRAME + " (cameras at the same family and place share one)", "cameras": cameras,
+            "camera_seconds": [lo, hi], "time_lapse": time_lapse, "request": request}  # fmt: skip
     writer = LifeWriter(out, name=out.name, fps=fps, short_side=size, kind="static", has_depth=True, has_poses=True, meta=meta)
-    todo = [v for v in videos if v[0] not in done]
+    todo = [x for x in videos if x[0] not in done]
     with writer:  # holds the life's lock until the videos are written
         _render_videos(writer, todo, pool, size, cfg, fps, progress)
     return out

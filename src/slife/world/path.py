@@ -157,6 +157,9 @@ def walk_track(
     yaw: list[np.ndarray] = []
     pitch: list[np.ndarray] = []
     moving: list[np.ndarray] = []
+    max_glance = float(np.deg2rad(cfg.glance_yaw_deg))  # radians; the defaults round-trip exactly
+    glance_pitches = tuple(float(np.deg2rad(a)) for a in cfg.glance_pitch_deg)
+    walk_pitch = float(np.deg2rad(cfg.walk_pitch_deg))
     cur = start_poi
     visits[cur] += 1
     heading = float(rng.uniform(-np.pi, np.pi))
@@ -170,8 +173,8 @@ def walk_track(
         look_yaw = float(np.arctan2(d[1], d[0])) if np.linalg.norm(d) > 1e-6 else heading
         look_pitch = float(np.arctan2(poi.look[2] - person.eye_height, max(np.linalg.norm(d), 0.3)))
         n_first = max(1, int(n_pause * rng.uniform(0.4, 0.8)))
-        glance_yaw = look_yaw + float(rng.uniform(-1.2, 1.2))
-        glance_pitch = float(rng.uniform(-0.35, 0.15))
+        glance_yaw = look_yaw + float(rng.uniform(-max_glance, max_glance))
+        glance_pitch = float(rng.uniform(*glance_pitches))
         y_seq = np.where(np.arange(n_pause) < n_first, look_yaw, glance_yaw)
         p_seq = np.where(np.arange(n_pause) < n_first, look_pitch, glance_pitch)
         xy.append(np.tile(here, (n_pause, 1)))
@@ -203,7 +206,7 @@ def walk_track(
         walk_yaw = np.arctan2(seg[k, 1], seg[k, 0])
         xy.append(pts)
         yaw.append(walk_yaw)
-        pitch.append(np.full(len(s), -0.12))
+        pitch.append(np.full(len(s), walk_pitch))
         moving.append(np.ones(len(s)))
         count += len(s)
         heading = float(walk_yaw[-1])
@@ -218,9 +221,9 @@ def walk_track(
     yaw_a = ndimage.gaussian_filter1d(yaw_a, 0.35 / DT, mode="nearest")
     pitch_a = ndimage.gaussian_filter1d(pitch_a, 0.35 / DT, mode="nearest")
     t = np.arange(n) * DT
-    yaw_a = yaw_a + np.deg2rad(cfg.head_yaw_deg) * _smooth_noise(rng, n, 0.8) * (0.4 + 0.6 * mov)
-    pitch_a = np.clip(pitch_a + np.deg2rad(cfg.head_pitch_deg) * _smooth_noise(rng, n, 0.7), -0.9, 0.6)
-    roll = np.deg2rad(1.5) * _smooth_noise(rng, n, 1.0)
-    bob = 0.02 * mov * np.sin(2 * np.pi * person.step_hz * t)
+    yaw_a = yaw_a + np.deg2rad(cfg.head_yaw_deg) * _smooth_noise(rng, n, cfg.head_yaw_seconds) * (0.4 + 0.6 * mov)
+    pitch_a = np.clip(pitch_a + np.deg2rad(cfg.head_pitch_deg) * _smooth_noise(rng, n, cfg.head_pitch_seconds), -0.9, 0.6)
+    roll = np.deg2rad(cfg.head_roll_deg) * _smooth_noise(rng, n, cfg.head_roll_seconds)
+    bob = cfg.head_bob * mov * np.sin(2 * np.pi * person.step_hz * t)
     pos = np.concatenate([xy_a, (person.eye_height + bob)[:, None]], axis=1)
     return Track(t, pos, yaw_a, pitch_a, roll)
