@@ -132,6 +132,8 @@ def test_correspondence_verdict_needs_every_null_and_source_use() -> None:
     line = correspondence_verdict(stats, use, ["a", "b"])
     assert line.startswith("World models find moved patches above chance (3.2x chance) but not beyond pixel matching")
     stats["gt_moving_r1"] = 0.2
+    assert correspondence_verdict(stats, use, ["a", "b"]).startswith("World models find moved patches only weakly (1.7x")
+    stats["gt_moving_r1"] = 0.15
     assert correspondence_verdict(stats, use, ["a", "b"]).startswith("World models did not learn")
     assert correspondence_verdict({}, use, ["a"]) == "No ground truth on this test set."
 

@@ -286,3 +286,36 @@ def test_document_markdown_and_html_say_the_same(tmp_path: Path) -> None:
     assert "| a | b |" in md and "![fig](missing.png)" in md
     assert "<strong>bold</strong>" in html and "<code>code</code>" in html and "&lt;tag&gt;" in html
     assert "<td>0.500</td>" in html and "missing figure missing.png" in html
+
+
+def test_gpu_real_study_file_runs_at_a_tiny_size_on_the_cpu(tmp_path: Path) -> None:
+    """Issue #19 part 5: the prepared GPU study (ViT-S, 128 px, mask 0.9, batch 256, real pairs only, the
+    nulls, a second seed, the hard test set) runs end to end; here shrunk to seconds on the CPU."""
+    data = yaml.safe_load((CONFIGS / "study_gpu_real.yaml").read_text())
+    gpu = yaml.safe_load((CONFIGS / "train_gpu_real.yaml").read_text())
+    assert gpu["model"]["size"] == "small" and gpu["batch_size"] >= 256 and gpu["data"]["shifted"]["share"] == 0
+    assert data["world"]["minutes"] == 60.0 and len(data["lives"]) == 3 and data["replicates"]
+    tiny_model = {"size": "tiny", "overrides": {"img_size": 64, "patch_size": 16, "enc_dim": 32, "enc_heads": 2,
+                                                "enc_depth": 1, "dec_dim": 32, "dec_heads": 2, "dec_depth": 1,
+                                                "mask_ratio": 0.9}}
+    data["world"].update(minutes=0.5, frame_size=96)
+    data["train"]["config"] = str(CONFIGS / "train_gpu_real.yaml")
+    data["train"]["overrides"] = {"steps": 3, "batch_size": 4, "model": tiny_model, "device": "cpu",
+                                  "log_every": 1, "save_every_minutes": 0}
+    data["testset"].update(minutes=0.5, pairs_per_life=2, hard_pairs_per_life=2, hard_min_moving=0.2)
+    for spec in data["nulls"]:
+        if "minutes" in spec:
+            spec["minutes"] = 0.5
+    data["analysis"].update(read_masks=1, emergence=False, source_use=False)
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    assert main(["study", str(path), "--out", str(out), "--executor", "debug", "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["alignment"]["names"][:6] == ["kitchen-1", "kitchen-2", "street-1", "shift-only",
+                                                 "kitchen-1-plain-real", "kitchen-1-seed1"]
+    assert results["headline_hard"]["gt_moving_r1_chance"] > 0 and (out / "testset_hard.npz").is_file()
+    assert "On spatial test pairs (large viewpoint change)" in (out / "report.md").read_text()
+    reward = results["copy_reward"]
+    assert set(reward) == {"temporal", "spatial"} and "shifted_2" in reward["temporal"]
+    assert reward["temporal"]["shifted_2"]["r2_nb_grid"] > 0.99  # a shifted pair's right patch is an exact copy

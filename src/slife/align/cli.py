@@ -1,4 +1,4 @@
-"""``slife align``: test sets, CAS between two models, CAS matrices, emergence curves."""
+"""``slife align``: test sets, CAS between two models, CAS matrices, emergence curves, copy reward."""
 
 from __future__ import annotations
 
@@ -177,6 +177,27 @@ def _emergence(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- reward -------------------------------------------------------------------------------------
+REWARD_KEYS = ("r2_nb", "r2_nb_grid", "grid_gain", "r2_nb_random", "r2_grid")
+
+
+def _reward(args: argparse.Namespace) -> int:
+    from slife.align.reward import reward_report
+    from slife.align.testset import TestSet
+
+    ts = TestSet.load(args.testset)
+    result = reward_report(ts, args.shifted, args.seed)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    print(f"test set {ts.path}: {len(ts)} pairs, R² of the per-patch-normalised target (interior patches with GT)")
+    print(f"{'':<24} " + " ".join(f"{k:>12}" for k in (*REWARD_KEYS, "patches")))
+    for name, res in result.items():
+        for part, r in ((name, res), (f"{name} moving", res["moving"])):
+            print(f"{part:<24} " + " ".join(f"{_fmt(r[k]):>12}" for k in REWARD_KEYS) + f" {r['patches']:>12}")
+    return 0
+
+
 def _add_align_options(p: argparse.ArgumentParser, per_layer: bool = True) -> None:
     p.add_argument("--testset", required=True, type=Path, help="test-set file from `slife align testset`")
     p.add_argument("--k", type=int, default=None, help="top-k source patches per target patch (default 5)")
@@ -221,6 +242,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = asub.add_parser("info", help="summarise a test-set file")
     p.add_argument("testset", type=Path)
     p.set_defaults(func=_testset_info)
+
+    p = asub.add_parser("reward", help="how much copying the true source patch can lower the loss (R² gains)")
+    p.add_argument("testset", type=Path, help="test-set file with ground truth")
+    p.add_argument("--shifted", type=int, default=None, metavar="MAX_SHIFT",
+                   help="also on as many whole-patch shifted pairs (up to MAX_SHIFT patches) cut from its frames")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random-patch control and the shifted pairs")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_reward)
 
     p = asub.add_parser("score", help="CAS of two models (runs or checkpoint files) with baselines")
     p.add_argument("a", type=Path, help="run directory (its last.pt) or checkpoint file")

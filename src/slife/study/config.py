@@ -109,12 +109,27 @@ class TestSetSection:
     pairs_per_life: int = 32
     sampler: Literal["temporal", "spatial"] = "temporal"
     min_moving: float = 0.0
+    # > 0: a second test set of this many spatial pairs per life (frames anywhere in the life whose 3D
+    # points overlap) with at least ``hard_min_moving`` of the patches moving >= 2 patches: rotation,
+    # scale and parallax, meant to weaken translation matching (the shift trick, pixel matching: the
+    # report's pixel-matching row says how far it does on the given lives); scored
+    # against the same nulls (needs depth + poses)
+    hard_pairs_per_life: int = 0
+    hard_min_moving: float = 0.5
+    hard_jaccard: tuple[float, float] = (0.1, 0.9)  # overlap range of the spatial pairs (lower: larger viewpoint change)
 
     def __post_init__(self) -> None:
         if not self.lives and not self.paths:
             raise SlifeError("testset: name at least one held-out life (lives or paths)")
-        if self.pairs_per_life < 1:
-            raise SlifeError(f"testset.pairs_per_life must be >= 1, got {self.pairs_per_life}")
+        if self.pairs_per_life < 1 or self.hard_pairs_per_life < 0:
+            raise SlifeError(f"testset.pairs_per_life must be >= 1 and hard_pairs_per_life >= 0, got "
+                             f"{self.pairs_per_life}, {self.hard_pairs_per_life}")  # fmt: skip
+        lo, hi = self.hard_jaccard
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise SlifeError(f"testset.hard_jaccard must be (lo, hi) with 0 <= lo <= hi <= 1, got {self.hard_jaccard}")
+        for name in ("min_moving", "hard_min_moving"):
+            if not 0.0 <= getattr(self, name) <= 1.0:  # False for NaN too
+                raise SlifeError(f"testset.{name} must be in [0, 1], got {getattr(self, name)}")
 
 
 @dataclass

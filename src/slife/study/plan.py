@@ -42,6 +42,10 @@ class StudyPaths:
     def testset(self) -> Path:
         return self.out / "testset.npz"
 
+    @property
+    def hard_testset(self) -> Path:
+        return self.out / "testset_hard.npz"
+
 
 def study_path(root: Path, path: str) -> Path:
     """A path from the study file: absolute as given, else relative to the file's folder ``root``."""

@@ -217,6 +217,14 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
     runs = {s.name: study.paths.run(s.name) for s in cfg.all_lives}
     measured = A.alignment(runs, testset, cfg.analysis, cfg.seed, study.out, lives, families,
                            curves=[*lives, *controls], null_runs=list(nulls))  # fmt: skip
+    reward = {"temporal": A.copy_reward_of(testset, cfg.seed)}
+    hard = None
+    if t.hard_pairs_per_life > 0:
+        hard_set = make_testset(test_dirs, t.hard_pairs_per_life, mcfg.img_size, cfg.seed + 1, patch_size=mcfg.patch_size,
+                                sampler="spatial", min_moving=t.hard_min_moving, jaccard=t.hard_jaccard)  # fmt: skip
+        hard_set.save(study.paths.hard_testset)
+        hard = A.hard_alignment(runs, hard_set, cfg.analysis, cfg.seed, study.out)
+        reward["spatial"] = A.copy_reward_of(hard_set, cfg.seed)
     phases.append(("alignment", time.perf_counter() - t0))
     downstream = {}
     if cfg.analysis.eval.depth_data or cfg.analysis.eval.match_data:
@@ -224,6 +232,7 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
         downstream = A.downstream(runs, cfg.analysis.eval, study.root, study.out)
         phases.append(("downstream", time.perf_counter() - t0))
     stats = A.headline(measured["alignment"], lives, families, controls, nulls, replicates)
+    hard_stats = None if hard is None else A.headline(hard, lives, families, controls, nulls, replicates)
     lines = []
     if mechanism is not None:
         lines.append(A.mechanism_line(mechanism))
@@ -231,6 +240,9 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
     controls_line = A.controls_verdict(stats, controls)
     if controls_line is not None:
         lines.append(controls_line)
+    if hard_stats is not None:
+        lines.append("On spatial test pairs (large viewpoint change): "
+                     + A.correspondence_verdict(hard_stats, {}, lives))  # fmt: skip
     lines.append(A.verdict(stats))
     results = {
         "config": to_dict(cfg),
@@ -241,6 +253,9 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
         "mechanism": mechanism,
         **measured,
         "downstream": downstream,
+        "alignment_hard": hard,
+        "copy_reward": reward,
+        "headline_hard": hard_stats,
         "nulls": nulls,
         "replicates": replicates,
         "training": _training_summary(study, run_states),
