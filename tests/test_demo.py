@@ -142,7 +142,7 @@ def test_controls_verdict_compares_the_non_life_model_with_the_lives() -> None:
     stats = {"gt_moving_r1": 0.40, "gt_moving_r1_chance": 0.13, "gt_moving_r1_diverse": 0.42, "gt_moving_r1_static": 0.15}
     controls = {"diverse": "diverse", "static": "static"}
     line = controls_verdict(stats, controls)
-    assert "diverse-data control 0.420" in line and "static-camera (non-life) control 0.150" in line
+    assert "diverse-data control `diverse` 0.420" in line and "static-camera (non-life) control `static` 0.150" in line
     assert line.endswith("align clearly less than the life models, as in the paper.")
     stats["gt_moving_r1_static"] = 0.38
     assert controls_verdict(stats, controls).endswith("does not come from the lives' own motion.")
@@ -150,6 +150,8 @@ def test_controls_verdict_compares_the_non_life_model_with_the_lives() -> None:
     stats.update(gt_moving_r1_static=0.15, gt_moving_r1_screens=0.39)
     assert controls_verdict(stats, {**controls, "screens": "screen"}).endswith("does not come from the lives' own motion.")
     assert controls_verdict({"gt_moving_r1": 0.4, "gt_moving_r1_chance": 0.1}, controls) is None
+    beaten = {**stats, "gt_strongest_null_moving_r1": 0.45, "gt_strongest_null_label": "pixel matching"}
+    assert controls_verdict(beaten, controls).endswith("so the controls cannot show what the lives add.")
     stats.update(gt_moving_r1=0.15, gt_moving_r1_static=0.05)  # life models at chance: nothing to compare
     assert controls_verdict(stats, controls).endswith("so the controls say nothing yet.")
 

@@ -114,7 +114,7 @@ def controls_verdict(stats: dict[str, Any], controls: dict[str, str]) -> str | N
     if not have or "gt_moving_r1" not in stats:
         return None
     life, chance = stats["gt_moving_r1"], stats["gt_moving_r1_chance"]
-    parts = [f"{KIND_NAMES.get(controls[c], c)} {stats[f'gt_moving_r1_{c}']:.3f}" for c in have]
+    parts = [f"{KIND_NAMES.get(controls[c], c)} `{c}` {stats[f'gt_moving_r1_{c}']:.3f}" for c in have]
     text = (f"Controls (GT within 1 on moving patches; life models {life:.3f}, chance {chance:.3f}): "
             + ", ".join(parts))  # fmt: skip
     if life <= 1.5 * chance:
