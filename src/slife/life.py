@@ -444,7 +444,8 @@ class LifeWriter:
         write_manifest(self.life_dir, self.manifest)
 
 
-SEGMENT_META = {"diverse": "clips", "nonlife": "clips", "static": "cameras"}  # kind -> meta list of cut segments
+# kind -> meta list of cut segments
+SEGMENT_META = {"diverse": "clips", "nonlife": "clips", "static": "cameras", "screen": "clips"}
 
 
 def _segments_from_meta(life: "Life", key: str) -> np.ndarray:
@@ -589,10 +590,13 @@ class Life:
     def segment_index(self) -> np.ndarray:
         """(N,) int64 id of each frame's continuous take, numbered 0, 1, ... in frame order: pairs of
         consecutive frames in one segment show the same place with no cut in between. A video, except
-        in the controls whose meta lists hard cuts: each clip of a ``diverse`` life (``meta["clips"]``)
-        and each camera of a ``static`` life (``meta["cameras"]``) is its own segment."""
+        in the controls whose meta lists hard cuts: each clip of a ``diverse`` life (``meta["clips"]``),
+        each camera of a ``static`` life (``meta["cameras"]``) and each app of a ``screen`` life
+        (``meta["clips"]``; screen lives rendered before it have none: a video each) is its own segment."""
         if self._segments is None:
             key = SEGMENT_META.get(self.kind)
+            if self.kind == "screen" and key not in self.meta:  # rendered before screen cuts were recorded
+                key = None
             self._segments = self.video_index.copy() if key is None else _segments_from_meta(self, key)
         return self._segments
 

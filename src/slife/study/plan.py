@@ -67,7 +67,8 @@ def render_life(spec: LifeSpec, study: StudyConfig, out_dir: Path, progress: boo
     if spec.kind == "static":
         return make_static(out_dir, minutes, w.fps, w.seed, w.frame_size, progress=progress, config=world)
     if spec.kind == "screen":
-        return make_screen(out_dir, minutes, w.fps, w.seed, w.frame_size, progress=progress)
+        # the world's own textures, so the control differs from the lives only in having no 3D motion
+        return make_screen(out_dir, minutes, w.fps, w.seed, w.frame_size, progress=progress, content="world")
     if spec.kind == "deadleaves":
         return make_deadleaves(out_dir, minutes, w.fps, w.seed, w.frame_size, progress=progress)
     raise SlifeError(f"life {spec.name}: kind {spec.kind!r} cannot be rendered; give an ingested life as path")

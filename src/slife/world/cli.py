@@ -80,9 +80,11 @@ def _screen(args: argparse.Namespace) -> int:
     from slife.life import Life
     from slife.world.screen import make_screen
 
-    out = make_screen(args.out, minutes=args.minutes, fps=args.fps, seed=args.seed, size=args.size, progress=not args.quiet)
+    out = make_screen(args.out, minutes=args.minutes, fps=args.fps, seed=args.seed, size=args.size,
+                      progress=not args.quiet, content=args.content)  # fmt: skip
     life = Life.open(out)
-    print(f"{out}: non-life control (screen recordings), {len(life)} frames, {len(life.manifest.videos)} videos")
+    print(f"{out}: non-life control (screen recordings), {len(life)} frames, {len(life.manifest.videos)} videos, "
+          f"content {life.meta.get('content', 'apps')}")
     return 0
 
 
@@ -113,6 +115,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     screen = wsub.add_parser("screen", help="render a non-life control: screen recordings (2D content that scrolls, "
                                             "pans and cuts; no 3D motion, no depth)")
     _common(screen)
+    screen.add_argument("--content", choices=("apps", "world"), default="apps",
+                        help="apps: documents, code, sheets, photos (default); world: canvases made from the "
+                             "world's own texture pool (same textures as the lives, no 3D motion)")  # fmt: skip
     screen.set_defaults(func=_screen)
     leaves = wsub.add_parser("deadleaves", help="render the shift-only null: independent dead-leaves images "
                                                 "(occluding random discs), no depth or poses")
