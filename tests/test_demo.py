@@ -45,8 +45,11 @@ def test_demo_writes_report_with_consistent_numbers(demo_out: Path) -> None:
     mm = np.asarray(align["cas_moving"])
     assert stats["life_vs_life_moving"] == pytest.approx(mm[0, 1])
     assert results["verdict"] == verdict(stats)
-    assert results["headlines"][-3] == correspondence_verdict(stats, results["source_use"], ["kitchen-1", "street-1"])
-    assert results["headlines"][-2] == controls_verdict(stats, CONTROLS)
+    assert results["headlines"][1] == correspondence_verdict(stats, results["source_use"], ["kitchen-1", "street-1"])
+    assert results["headlines"][2] == controls_verdict(stats, CONTROLS)
+    hard = results["headline_hard"]
+    assert results["headlines"][3].endswith(correspondence_verdict(hard, {}, ["kitchen-1", "street-1"]))
+    assert hard["gt_moving_r1_chance"] > 0 and results["alignment_hard"]["testset"]["pairs"] > 0
     assert stats["gt_moving_r1_static"] == align["gt_alignment"]["static"]["moving_r1"]
     report = (demo_out / "report.md").read_text()
     for line in results["headlines"]:
