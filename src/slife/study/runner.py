@@ -94,6 +94,9 @@ def train_jobs(study: Study, life_dirs: dict[str, Path]) -> tuple[list[Any], lis
     from slife.life import Life
     from slife.train.parallel import TrainJob
 
+    from slife.study.plan import refuse_null_equal_to_life
+
+    refuse_null_equal_to_life(study.cfg, study.root, 1.0)
     jobs, run_states = [], []
     for spec in study.cfg.all_lives:
         cfg = train_config(study.cfg, study.root, spec, Life.open(life_dirs[spec.name]).hours)
