@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from slife.align.cas import cas_from_sets, chance_cas, overlap_fraction, topk_sets
+from slife.align.names import BASELINE_NAMES, NULL_BASELINES  # noqa: F401  (re-exported: the report's reserved names)
 from slife.align.sources import UNMASKED, AttentionSource, IdentitySource, OracleSource, PixelMatchSource, ReadProtocol
 from slife.align.sources import checkpoint_source, random_init_source
 from slife.align.testset import MOVING_MIN_PATCHES, TestSet, TestSetError, gt_displacement
@@ -265,8 +266,6 @@ def alignment_report(
     return report
 
 
-BASELINE_NAMES = ("random-init", "identity", "pixel-match", "ground-truth")  # reserved for :func:`standard_baselines`
-NULL_BASELINES = ("random-init", "identity", "pixel-match")  # what a model's alignment must beat (ground truth is not a null)
 
 
 def standard_baselines(

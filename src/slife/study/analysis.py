@@ -57,7 +57,9 @@ def headline(report: dict[str, Any], lives: list[str], families: dict[str, str],
         "across_family": _mean(across),
         "chance": report["chance"],
     }
-    null_names = [n for n in ("random-init", "identity", "pixel-match", *nulls) if n in idx]
+    from slife.align.names import NULL_BASELINES
+
+    null_names = [n for n in (*NULL_BASELINES, *nulls) if n in idx]
     for other in [*null_names, *controls, *(["ground-truth"] if "ground-truth" in idx else [])]:
         stats[f"life_vs_{other}"] = _mean([m[idx[a], idx[other]] for a in lives if a != other])
         if mm is not None:

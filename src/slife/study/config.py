@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from slife.align.names import BASELINE_NAMES
 from slife.config import ConfigError, from_dict, merge, parse_overrides, read_config_file
 from slife.errors import SlifeError
 
@@ -28,7 +29,7 @@ KIND_NAMES = {
 }
 SHIFT_ONLY = "shift-only"  # shorthand in ``nulls``: shifted crops of dead-leaves images only, same recipe and budget
 REAL_ONLY = "real-only"  # shorthand in ``nulls``: the first life's real pairs only (no shifted crops), same budget
-RESERVED_NAMES = ("random-init", "identity", "pixel-match", "ground-truth")  # slife.align.analysis.BASELINE_NAMES
+RESERVED_NAMES = BASELINE_NAMES  # the report's baselines
 EXECUTORS = ("local", "slurm", "debug")
 
 

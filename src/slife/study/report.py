@@ -43,7 +43,9 @@ def _nulls(doc: Document, stats: dict[str, Any], results: dict[str, Any], title:
     from slife.study.analysis import null_label
 
     nulls = results.get("nulls", {})
-    names = [n for n in ("random-init", "identity", "pixel-match", *nulls, "ground-truth") if f"life_vs_{n}" in stats]
+    from slife.align.names import NULL_BASELINES
+
+    names = [n for n in (*NULL_BASELINES, *nulls, "ground-truth") if f"life_vs_{n}" in stats]
     label = {n: ("the ground-truth oracle (not a null: the truth)" if n == "ground-truth" else null_label(n, nulls))
              for n in names}  # fmt: skip
     doc.heading(2, title)
