@@ -55,7 +55,7 @@ def test_normalised_patches_match_crocos_loss_target() -> None:
     c = t - t.mean(-1, keepdim=True)
     want = c / torch.sqrt(c.square().sum(-1, keepdim=True) / (t.shape[-1] - 1) + NORM_PIX_EPS)
     got = normalised_patches(img[None], 8)[0]
-    # same patches, same normalisation; entries ordered differently within a patch
+    # same patches, same normalisation
     np.testing.assert_allclose(np.sort(got, -1), np.sort(want.numpy(), -1), atol=1e-5)
 
 

@@ -74,11 +74,16 @@ def test_study_file_is_typed_and_names_what_is_wrong(tmp_path: Path) -> None:
         load_study(tiny_study(tmp_path, nulls=[{"name": "x", "of": "kitchen-1", "kind": "static"}]))
     from slife.study.plan import refuse_null_equal_to_life
 
+    from slife.study.plan import train_config
+
+    def configs(study, root):
+        return {s.name: train_config(study, root, s, 0.1) for s in study.all_lives}
+
     no_shift, root = load_study(tiny_study(tmp_path, nulls=["real-only"], train={"config": str(CONFIGS / "train_tiny.yaml")}))
     with pytest.raises(SlifeError, match="is that of kitchen-1 itself"):
-        refuse_null_equal_to_life(no_shift, root, 0.1)
+        refuse_null_equal_to_life(no_shift, configs(no_shift, root))
     cfg, root = load_study(tiny_study(tmp_path, nulls=["shift-only", "real-only"], replicates=["street-1"]))
-    refuse_null_equal_to_life(cfg, root, 0.1)  # the CPU recipe has shifted crops: real-only differs
+    refuse_null_equal_to_life(cfg, configs(cfg, root))  # the CPU recipe has shifted crops: real-only differs
     assert [s.name for s in cfg.all_lives][3:] == ["shift-only", "kitchen-1-real-only", "street-1-seed1"]
     assert cfg.life_of(cfg.entry("street-1-seed1")).name == "street-1" and cfg.entry("shift-only").kind == "deadleaves"
 

@@ -33,28 +33,23 @@ import numpy as np
 from slife.align.testset import TestSet, TestSetError
 from slife.errors import SlifeError
 
-NORM_EPS = 1e-6  # as slife.model.croco.NORM_PIX_EPS
-
-
 def normalised_patches(images: np.ndarray, patch_size: int) -> np.ndarray:
     """(P, S, S, 3) uint8 -> (P, N, p*p*3) float64: CroCo's training target of every patch.
 
-    Pixels are ImageNet-normalised (slife.imaging.to_tensor), cut into row-major patches, and each
-    patch is normalised by its own mean and unbiased variance, ``(x - mean) / sqrt(var + 1e-6)``,
-    exactly as ``CroCo.loss`` does with ``norm_pix_loss``. (The order of the entries within a patch
-    differs from ``patchify``'s; no measure here depends on it.)
+    The loss's own steps in float64: ImageNet-normalised pixels (slife.imaging.to_tensor), row-major
+    patches (slife.model.croco.patchify), each normalised by its own mean and unbiased variance
+    (slife.model.croco.normalise_patches).
     """
-    from slife.align.sources import image_patches
-    from slife.imaging import IMAGENET_MEAN, IMAGENET_STD
+    import torch
+
+    from slife.imaging import to_tensor
+    from slife.model.croco import normalise_patches, patchify
 
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
         raise SlifeError(f"normalised_patches: images must be (P, S, S, 3), got {images.shape}")
-    x = (images.astype(np.float64) / 255.0 - np.asarray(IMAGENET_MEAN)) / np.asarray(IMAGENET_STD)
-    patches = image_patches(x, patch_size)
-    centred = patches - patches.mean(axis=-1, keepdims=True)
-    var = np.square(centred).sum(axis=-1, keepdims=True) / (patches.shape[-1] - 1)
-    return centred / np.sqrt(var + NORM_EPS)
+    x = torch.stack([to_tensor(im) for im in images]).double()
+    return normalise_patches(patchify(x, patch_size)).numpy()
 
 
 def neighbour_mean(patches: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:

@@ -241,6 +241,13 @@ def run_mechanism(steps: int, seed: int, out: Path, progress: bool = True) -> di
     return json.loads(path.read_text())
 
 
+def align_config(analysis: Any, seed: int) -> Any:
+    """The AlignConfig of a study's ``analysis`` section (every matrix of the study reads the same way)."""
+    from slife.align.drivers import AlignConfig
+
+    return AlignConfig(k=analysis.k, seed=seed, protocol=analysis.protocol, read_masks=analysis.read_masks)
+
+
 def alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int, out: Path, lives: list[str],
               families: dict[str, str], curves: list[str] | None = None, null_runs: list[str] = ()) -> dict[str, Any]:  # fmt: skip
     """CAS matrix + GT alignment of every final model with the baselines, source use, and emergence of
@@ -248,9 +255,9 @@ def alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int,
     the null runs ``null_runs`` as lines beside the baselines, through slife.align.drivers; JSON and
     plots under ``out/alignment`` and ``out/emergence``."""
     from slife.align.controls import source_use
-    from slife.align.drivers import AlignConfig, emergence, matrix
+    from slife.align.drivers import emergence, matrix
 
-    cfg = AlignConfig(k=analysis.k, seed=seed, protocol=analysis.protocol, read_masks=analysis.read_masks)
+    cfg = align_config(analysis, seed)
     m = matrix(run_dirs, testset, cfg, out / "alignment", seed_offset=BASELINE_SEED,
                title=f"CAS (k={cfg.k}, read {cfg.read_protocol().label})")  # fmt: skip
     uses: dict[str, dict[str, float]] = {}
@@ -289,9 +296,9 @@ def copy_reward_of(testset: Any, seed: int) -> dict[str, Any] | None:
 def hard_alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int, out: Path) -> dict[str, Any]:
     """The CAS matrix and GT alignment of every final model and the nulls on the second ("hard") test
     set, under ``out/alignment_hard``."""
-    from slife.align.drivers import AlignConfig, matrix
+    from slife.align.drivers import matrix
 
-    cfg = AlignConfig(k=analysis.k, seed=seed, protocol=analysis.protocol, read_masks=analysis.read_masks)
+    cfg = align_config(analysis, seed)
     return matrix(run_dirs, testset, cfg, out / "alignment_hard", seed_offset=BASELINE_SEED,
                   title=f"CAS on spatial pairs (k={cfg.k}, read {cfg.read_protocol().label})").report  # fmt: skip
 

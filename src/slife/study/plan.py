@@ -135,14 +135,12 @@ def train_config(study: StudyConfig, root: Path, spec: LifeSpec, life_hours: flo
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def refuse_null_equal_to_life(study: StudyConfig, root: Path, life_hours: float) -> None:
-    """A null run trained on another entry's life must differ from it in its training config (e.g.
-    ``real-only`` under a recipe without shifted crops would be the life model itself)."""
+def refuse_null_equal_to_life(study: StudyConfig, configs: dict[str, Any]) -> None:
+    """A null run trained on another entry's life must differ from it in its training config (``configs``:
+    entry name -> TrainConfig; e.g. ``real-only`` under a recipe without shifted crops would be the life
+    model itself)."""
     for spec in study.nulls:
-        if not isinstance(spec, LifeSpec) or spec.of is None:
-            continue
-        mine = to_dict(train_config(study, root, spec, life_hours))
-        if mine == to_dict(train_config(study, root, study.entry(spec.of), life_hours)):
+        if isinstance(spec, LifeSpec) and spec.of is not None and to_dict(configs[spec.name]) == to_dict(configs[spec.of]):
             raise SlifeError(f"null {spec.name}: its training config is that of {spec.of} itself (the recipe has no "
                              "shifted crops?), so it is no null; give it a recipe change in its set, or drop it")
 

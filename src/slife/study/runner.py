@@ -62,10 +62,11 @@ def states(study: Study) -> list[RunState]:
     """Where every run stands (a run whose life is not rendered yet is missing)."""
     out = []
     for spec in study.cfg.all_lives:
-        hours = _life_hours(study.paths.life(study.cfg.life_of(spec), study.root))
+        life = study.cfg.life_of(spec)
+        hours = _life_hours(study.paths.life(life, study.root))
         run = study.paths.run(spec.name)
         if hours is None:
-            out.append(RunState(spec.name, "missing", detail="life not rendered yet" if study.cfg.life_of(spec).rendered else "life not found"))
+            out.append(RunState(spec.name, "missing", detail="life not rendered yet" if life.rendered else "life not found"))
             continue
         out.append(run_state(spec.name, run, train_config(study.cfg, study.root, spec, hours)))
     return out
@@ -96,10 +97,12 @@ def train_jobs(study: Study, life_dirs: dict[str, Path]) -> tuple[list[Any], lis
 
     from slife.study.plan import refuse_null_equal_to_life
 
-    refuse_null_equal_to_life(study.cfg, study.root, 1.0)
+    configs = {s.name: train_config(study.cfg, study.root, s, Life.open(life_dirs[s.name]).hours)
+               for s in study.cfg.all_lives}  # fmt: skip
+    refuse_null_equal_to_life(study.cfg, configs)
     jobs, run_states = [], []
     for spec in study.cfg.all_lives:
-        cfg = train_config(study.cfg, study.root, spec, Life.open(life_dirs[spec.name]).hours)
+        cfg = configs[spec.name]
         run = study.paths.run(spec.name)
         run_states.append(run_state(spec.name, run, cfg))
         if run_states[-1].state != "done":
