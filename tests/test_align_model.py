@@ -102,8 +102,8 @@ def test_cli_matrix_and_score(testset_path: Path, tmp_path: Path, capsys) -> Non
     assert main(args) == 0
     report = json.loads((out / "cas_matrix.json").read_text())
     assert (out / "cas_matrix.png").stat().st_size > 10_000
-    assert report["names"] == ["runA", "runB", "copyA", "random-init", "identity", "pixel-match", "ground-truth"]
-    assert report["baselines"] == ["random-init", "identity", "pixel-match", "ground-truth"]
+    assert report["names"] == ["runA", "runB", "copyA", "random-init", "identity", "pixel-match", "pixel-ncc", "ground-truth"]
+    assert report["baselines"] == ["random-init", "identity", "pixel-match", "pixel-ncc", "ground-truth"]
     assert set(report["cas_moving_by_correctness"]) == {"runA | runB", "runA | copyA", "runB | copyA"}
     copy_split = report["cas_moving_by_correctness"]["runA | copyA"]  # a copy is right exactly where A is
     assert copy_split["one"]["share"] in (0.0, None) and all(v["cas"] in (1.0, None) for v in copy_split.values())
@@ -137,7 +137,7 @@ def test_cli_emergence_and_api(testset_path: Path, testset: TestSet, tmp_path: P
     assert [p["hours"] for p in report["points"]] == [0.05, 0.5, 2.0]
     values = [p["cas"] for p in report["points"]]
     assert values[1] == 1.0 and values[0] < 1.0 and values[2] < 1.0
-    assert set(report["baselines"]) == {f"{n} vs reference" for n in ("random-init", "identity", "pixel-match", "ground-truth")}
+    assert set(report["baselines"]) == {f"{n} vs reference" for n in ("random-init", "identity", "pixel-match", "pixel-ncc", "ground-truth")}
     assert "r1" in report["points"][0]["gt_alignment"] and report["chance"] == pytest.approx(5 / 36)
     curve = emergence_curve(run, ref_ckpt, testset)
     assert [h for h, _ in curve] == [0.05, 0.5, 2.0] and curve[1][1] == 1.0

@@ -10,7 +10,7 @@ from slife.align.analysis import gt_alignment, gt_alignment_chance
 from slife.align.cas import cas
 from slife.align.sources import IdentitySource, OracleSource
 from slife.align.testset import TestSet, TestSetError, gt_displacement, make_testset, pick_temporal_pairs
-from test_align_helpers import F, PLANE_Z, STEP, W, make_plane_life
+from test_align_helpers import F, PLANE_Z, STEP, W, _texture, make_plane_life, render
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +160,59 @@ def test_spatial_sampler_and_min_moving_need_ground_truth(tmp_path) -> None:
 def test_impossible_motion_requirement_is_a_clear_error(lives) -> None:
     with pytest.raises(TestSetError, match="min-moving"):
         make_testset(lives[:1], n_pairs_per_life=4, img_size=96, gap=(0.25, 0.3), min_moving=1.0)
+
+
+def test_rotated_crop_moves_pixels_and_its_map_alike() -> None:
+    """A 90-degree turn of the crop: the image equals np.rot90 of the plain crop, and the affine map
+    sends every patch centre where rot90 sends that patch (image and ground truth agree)."""
+    from slife.imaging import resize_center_crop, rotated_zoomed_crop
+    from slife.align.testset import patch_centers, patch_index
+
+    frame = render(_texture(3), 0.0)
+    plain, plain_map = resize_center_crop(frame, 96)
+    turned, turned_map = rotated_zoomed_crop(frame, 96, 90.0, 1.0)
+    expected = np.rot90(plain, k=1)  # counter-clockwise on screen
+    assert np.abs(turned.astype(int) - expected).mean() < 3.0
+    assert np.abs(turned.astype(int) - plain).mean() > 20.0  # it did turn
+    # the patch at (row, col) of the plain crop lands at rot90's (g-1-col, row)
+    g = 6
+    where = patch_index(turned_map.apply(plain_map.invert(patch_centers(96, 16))), 96, 16)
+    rows, cols = np.divmod(np.arange(g * g), g)
+    np.testing.assert_array_equal(where, (g - 1 - cols) * g + rows)
+    # angle 0, zoom 1 is the plain crop; zoom 2 magnifies about the centre
+    same, same_map = rotated_zoomed_crop(frame, 96, 0.0, 1.0)
+    assert np.abs(same.astype(int) - plain).mean() < 2.0
+    np.testing.assert_allclose(same_map.apply([[10.0, 20.0]]), plain_map.apply([[10.0, 20.0]]))
+    big, big_map = rotated_zoomed_crop(frame, 96, 0.0, 2.0)
+    np.testing.assert_allclose(big_map.apply(plain_map.invert([[48.0, 48.0], [24.0, 48.0]])), [[48.0, 48.0], [0.0, 48.0]])
+    np.testing.assert_allclose(turned_map.invert(turned_map.apply([[3.0, 70.0]])), [[3.0, 70.0]])
+
+
+def test_warped_source_views_keep_exact_ground_truth_and_weaken_pixel_matching(lives) -> None:
+    """Rotated, zoomed and re-exposed source views: the stored ground truth is the analytic one
+    carried through each pair's own warp, and pixel matching finds far fewer true sources."""
+    from slife.align.analysis import gt_hits
+    from slife.align.sources import PixelMatchSource
+    from slife.align.testset import pair_warp, patch_centers, patch_index
+    from slife.imaging import resize_center_crop, rotated_zoomed_crop
+    from slife.life import Life
+
+    kw = dict(n_pairs_per_life=8, img_size=96, seed=2, sampler="spatial", min_overlap=0.3, jaccard=(0.05, 0.95))
+    plain = make_testset(lives[:1], **kw)
+    warped = make_testset(lives[:1], rotate=40.0, zoom=1.4, exposure=0.4, **kw)
+    assert warped.meta["rotate"] == 40.0 and len(warped.meta["source_warp"]) == len(warped)
+    assert warped.summary()["source_warp"] == {"rotate": 40.0, "zoom": 1.4, "exposure": 0.4}
+    life = Life.open(lives[0])
+    for p in range(len(warped)):
+        s, t = int(warped.src_index[p]), int(warped.tgt_index[p])
+        angle, zoom, bcs = pair_warp(2, "lifeA", s, t, 40.0, 1.4, 0.4)
+        assert 20.0 <= abs(angle) <= 40.0 and 1 / 1.4 <= zoom <= 1.4 and all(0.6 <= v <= 1.4 for v in bcs)
+        assert warped.meta["source_warp"][p][:2] == [round(angle, 4), round(zoom, 4)]
+        # analytic: the plane moves f*dx/Z px between the frames, then the source crop's warp applies
+        xy_t = resize_center_crop(life.image(t), 96)[1].invert(patch_centers(96, 16))
+        xy_s = xy_t - np.array([F * STEP * (s - t) / PLANE_Z, 0.0])
+        inside = (xy_s[:, 0] >= 0) & (xy_s[:, 0] < W)
+        where = patch_index(rotated_zoomed_crop(life.image(s), 96, angle, zoom)[1].apply(xy_s), 96, 16)
+        np.testing.assert_array_equal(warped.gt[p], np.where(inside, where, -1))
+    score = lambda ts: gt_hits(PixelMatchSource().attention(ts), ts, 1)[ts.gt >= 0].mean()  # noqa: E731
+    assert score(plain) > 0.55 and score(warped) < 0.5 * score(plain)  # measured 0.64 and 0.18

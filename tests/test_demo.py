@@ -27,7 +27,7 @@ def test_demo_writes_report_with_consistent_numbers(demo_out: Path) -> None:
     align = results["alignment"]
     names = align["names"]
     assert names == ["kitchen-1", "street-1", "diverse", "static", "shift-only", "kitchen-1-real-only",
-                     "kitchen-1-seed1", "random-init", "identity", "pixel-match", "ground-truth"]
+                     "kitchen-1-seed1", "random-init", "identity", "pixel-match", "pixel-ncc", "ground-truth"]
     assert align["protocol"] == "masked x8"
     m = np.asarray(align["cas"])
     np.testing.assert_allclose(m, m.T)

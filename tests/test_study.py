@@ -109,7 +109,7 @@ def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path
     _, out = debug_study
     results = json.loads((out / "results.json").read_text())
     runs = ["kitchen-1", "street-1", "static", "shift-only", "kitchen-1-real-only", "kitchen-1-seed1"]
-    assert results["alignment"]["names"] == [*runs, "random-init", "identity", "pixel-match", "ground-truth"]
+    assert results["alignment"]["names"] == [*runs, "random-init", "identity", "pixel-match", "pixel-ncc", "ground-truth"]
     assert all(r["state"] == "done" and r["step"] == 6 for r in results["training"].values())
     assert set(results["emergence"]) == {"kitchen-1", "street-1", "static"}  # lives and controls, not the nulls
     assert {"shift-only vs reference", "pixel-match vs reference"} <= set(results["emergence"]["kitchen-1"]["baselines"])
@@ -122,9 +122,9 @@ def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path
         (out / "runs" / "kitchen-1" / "config.yaml").read_text())["data"]["shifted"]
     assert not (out / "lives" / "kitchen-1-real-only").exists()  # trains on kitchen-1's life, rendered once
     stats = results["headline"]
-    assert stats["strongest_null"] in ("random-init", "identity", "pixel-match", "shift-only", "kitchen-1-real-only")
+    assert stats["strongest_null"] in ("random-init", "identity", "pixel-match", "pixel-ncc", "shift-only", "kitchen-1-real-only")
     assert stats["strongest_null_cas"] == max(stats[f"life_vs_{n}"] for n in
-                                              ("random-init", "identity", "pixel-match", "shift-only", "kitchen-1-real-only"))
+                                              ("random-init", "identity", "pixel-match", "pixel-ncc", "shift-only", "kitchen-1-real-only"))
     assert stats["seed_spread"] >= 0
     shares = [stats[f"life_vs_life_moving_{p}_right_share"] for p in ("both", "one", "neither")]
     assert sum(shares) == pytest.approx(1.0)

@@ -47,6 +47,58 @@ class CropMap:
         return out
 
 
+@dataclass(frozen=True)
+class AffineCropMap:
+    """x_crop = A @ x_orig + b for a general 2 x 3 affine ``[A | b]`` (same conventions as CropMap):
+    the map of a crop that is rotated or zoomed relative to its frame."""
+
+    matrix: tuple[tuple[float, float, float], tuple[float, float, float]]
+
+    def _ab(self) -> tuple[np.ndarray, np.ndarray]:
+        m = np.asarray(self.matrix, dtype=np.float64)
+        return m[:, :2], m[:, 2]
+
+    def apply(self, xy: np.ndarray) -> np.ndarray:
+        a, b = self._ab()
+        return np.asarray(xy, dtype=np.float64) @ a.T + b
+
+    def invert(self, xy: np.ndarray) -> np.ndarray:
+        a, b = self._ab()
+        return (np.asarray(xy, dtype=np.float64) - b) @ np.linalg.inv(a).T
+
+    def intrinsics(self, K: np.ndarray) -> np.ndarray:
+        """Intrinsics of the crop (with skew when rotated): the affine map composed with ``K``."""
+        a, b = self._ab()
+        s = np.eye(3)
+        s[:2, :2], s[:2, 2] = a, b
+        return s @ np.asarray(K, dtype=np.float64)
+
+
+def rotated_zoomed_crop(image: np.ndarray, size: int, angle_deg: float, zoom: float) -> tuple[np.ndarray, AffineCropMap]:
+    """The ``resize_center_crop`` view rotated by ``angle_deg`` (counter-clockwise on screen) and
+    magnified by ``zoom`` about the crop centre; what falls outside the frame is black."""
+    import cv2
+
+    base = resize_center_crop(image, size)[1]
+    c = size / 2.0
+    t = np.deg2rad(angle_deg)
+    rot = zoom * np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])  # y points down
+    a = rot @ np.diag([base.scale_x, base.scale_y])
+    b = rot @ (np.array([-base.offset_x, -base.offset_y]) - c) + c
+    # shrink first with area averaging (no aliasing), then warp about 1:1 from the smaller image
+    h, w = image.shape[:2]
+    f = min(1.0, zoom * min(base.scale_x, base.scale_y))
+    small = image if f == 1.0 else cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    s_xy = np.array([small.shape[1] / w, small.shape[0] / h])
+    a_small = a / s_xy[None, :]  # x_orig = x_small / s_xy
+    # OpenCV samples pixel centres at integer coordinates; ours sit at +0.5
+    shift = np.array([0.5, 0.5])
+    m_cv = np.hstack([a_small, (b + a_small @ shift - shift)[:, None]])
+    out = cv2.warpAffine(np.ascontiguousarray(small), m_cv, (size, size), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))  # fmt: skip
+    return np.ascontiguousarray(out), AffineCropMap(tuple(map(tuple, np.hstack([a, b[:, None]]).tolist())))
+
+
 def resize_center_crop(image: np.ndarray, size: int, resample: int = Image.BICUBIC) -> tuple[np.ndarray, CropMap]:
     """Resize so the short side is ``size``, then take the central ``size`` x ``size`` crop."""
     h, w = image.shape[:2]

@@ -277,12 +277,14 @@ def standard_baselines(
     testset: TestSet | None = None,
 ) -> dict[str, AttentionSource]:
     """The nulls and the ceiling every number is shown with: the random-init model (of
-    ``model_config``, read with ``protocol``), the identity map, pixel matching and, when ``testset``
-    has ground truth, the ground-truth oracle."""
+    ``model_config``, read with ``protocol``), the identity map, pixel matching by absolute difference
+    (strong where views differ by a translation) and by normalised correlation (robust to exposure)
+    and, when ``testset`` has ground truth, the ground-truth oracle."""
     base: dict[str, AttentionSource] = {
         "random-init": random_init_source(model_config, seed, "random-init", batch_size, device, protocol),
         "identity": IdentitySource(),
         "pixel-match": PixelMatchSource(),
+        "pixel-ncc": PixelMatchSource("pixel-ncc", "ncc"),
     }
     if testset is not None and testset.has_gt:
         base["ground-truth"] = OracleSource()
@@ -401,6 +403,7 @@ def emergence_report(
         report["random_init_gt_alignment"] = gt_scores(cache.get("random-init", base["random-init"]), testset, radii)
         report["identity_gt_alignment"] = gt_scores(cache.get("identity", base["identity"]), testset, radii)
         report["pixel_match_gt_alignment"] = gt_scores(cache.get("pixel-match", base["pixel-match"]), testset, radii)
+        report["pixel_ncc_gt_alignment"] = gt_scores(cache.get("pixel-ncc", base["pixel-ncc"]), testset, radii)
         report["gt_alignment_chance"] = gt_chance(testset, radii)
     return report
 

@@ -28,6 +28,9 @@ class TestSetConfig:
     sampler: str = "temporal"  # temporal (gap seconds apart) | spatial (3D overlap, anywhere in the life)
     min_moving: float = 0.0  # with GT: least fraction of visible target patches moving >= 2 patches
     jaccard: tuple[float, float] = (0.3, 0.9)  # spatial sampler: visible-point overlap range
+    rotate: float = 0.0  # source view rotated by |angle| in [rotate/2, rotate] degrees (random sign)
+    zoom: float = 1.0  # source view zoomed by a factor log-uniform in [1/zoom, zoom]
+    exposure: float = 0.0  # source view's brightness, contrast, saturation scaled in [1 - e, 1 + e]
 
 
 def _overrides(args: argparse.Namespace, names: dict[str, str]) -> list[str]:
@@ -63,13 +66,14 @@ def _testset(args: argparse.Namespace) -> int:
 
     flags = {"pairs": "pairs", "img_size": "img_size", "patch_size": "patch_size", "seed": "seed",
              "gap": "gap", "min_overlap": "min_overlap", "sampler": "sampler", "min_moving": "min_moving",
-             "jaccard": "jaccard"}  # fmt: skip
+             "jaccard": "jaccard", "rotate": "rotate", "zoom": "zoom", "exposure": "exposure"}  # fmt: skip
     overrides = _overrides(args, flags)
     if args.no_gt:
         overrides.append("ground_truth=false")
     cfg = load_config(TestSetConfig, args.config, overrides)
     ts = make_testset(args.lives, cfg.pairs, cfg.img_size, cfg.seed, cfg.gap, cfg.patch_size,
-                      cfg.min_overlap, cfg.ground_truth, cfg.sampler, cfg.min_moving, cfg.jaccard)  # fmt: skip
+                      cfg.min_overlap, cfg.ground_truth, cfg.sampler, cfg.min_moving, cfg.jaccard, cfg.rotate,
+                      cfg.zoom, cfg.exposure)  # fmt: skip
     ts.save(args.out)
     print(json.dumps(ts.summary(), indent=1))
     return 0
@@ -235,6 +239,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with GT: least fraction of visible target patches that move >= 2 patches (default 0)")
     p.add_argument("--jaccard", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="spatial sampler: overlap range of the visible 3D point sets (default 0.3 0.9)")
+    p.add_argument("--rotate", type=float, default=None, metavar="DEG",
+                   help="rotate each source view by DEG/2 to DEG degrees, either sign (default 0)")
+    p.add_argument("--zoom", type=float, default=None, help="zoom each source view in [1/ZOOM, ZOOM] (default 1)")
+    p.add_argument("--exposure", type=float, default=None,
+                   help="scale each source view's brightness, contrast, saturation in [1-E, 1+E] (default 0)")
     p.add_argument("--no-gt", action="store_true", help="skip ground truth even if the lives have depth + poses")
     add_config_arguments(p)
     p.set_defaults(func=_testset)

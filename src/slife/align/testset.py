@@ -152,6 +152,8 @@ class TestSet:
             "gap_seconds": [float(gaps.min()), float(gaps.max())] if len(gaps) else None,
             "ground_truth": self.has_gt,
         }  # fmt: skip
+        if "rotate" in self.meta:
+            out["source_warp"] = {k: self.meta.get(k) for k in ("rotate", "zoom", "exposure")}
         if self.gt is not None:
             out["gt_visible_fraction"] = float((self.gt >= 0).mean()) if self.gt.size else 0.0
             out["displacement"] = displacement_histogram(self.gt, self.grid)
@@ -377,6 +379,21 @@ def displacement_histogram(gt: np.ndarray, grid: int, max_bin: int = 8) -> dict[
 SAMPLERS = ("temporal", "spatial")
 
 
+def pair_warp(seed: int, life: str, src: int, tgt: int, rotate: float, zoom: float, exposure: float = 0.0
+              ) -> tuple[float, float, tuple[float, float, float]]:
+    """(degrees, zoom, (brightness, contrast, saturation)) of the source view of one test pair: |angle|
+    uniform in [rotate/2, rotate] with a random sign, zoom log-uniform in [1/zoom, zoom], colour factors
+    uniform in [1 - exposure, 1 + exposure]; a function of the pair alone, so the warp does not depend
+    on which pairs were tried before."""
+    from slife.pairs.augment import draw_jitter
+
+    rng = np.random.default_rng([int(seed), zlib.crc32(life.encode("utf-8")), int(src), int(tgt), 0x3A9])
+    angle = float(rng.uniform(rotate / 2.0, rotate) * rng.choice([-1.0, 1.0])) if rotate else 0.0
+    z = float(np.exp(rng.uniform(-np.log(zoom), np.log(zoom)))) if zoom != 1.0 else 1.0
+    bcs = draw_jitter(rng, exposure) if exposure else (1.0, 1.0, 1.0)
+    return angle, z, bcs
+
+
 def make_testset(
     life_dirs: Sequence[str | Path],
     n_pairs_per_life: int = 50,
@@ -389,6 +406,9 @@ def make_testset(
     sampler: str = "temporal",
     min_moving: float = 0.0,
     jaccard: tuple[float, float] = (0.3, 0.9),
+    rotate: float = 0.0,
+    zoom: float = 1.0,
+    exposure: float = 0.0,
 ) -> TestSet:
     """Draw pairs from each life, crop them to ``img_size`` and (with depth + poses) add GT.
 
@@ -399,8 +419,16 @@ def make_testset(
     ``min_overlap``: with GT, the least fraction of target patches that must see the source.
     ``min_moving``: with GT, the least fraction of those whose true source patch is >= 2 patches away
     (real motion, where the identity map is wrong).
+    ``rotate``, ``zoom``: the source view of every pair is rotated by an angle of magnitude uniform in
+    [rotate/2, rotate] degrees (random sign) and zoomed by a factor log-uniform in [1/zoom, zoom]
+    about its centre, ground truth following (:func:`pair_warp`): a test set where matching by
+    translation fails (pixel matching is weak there), on top of the viewpoint change of the pairs.
+    ``exposure``: the source view's brightness, contrast and saturation are also scaled by factors in
+    [1 - exposure, 1 + exposure] (slife.pairs.augment's colour jitter), as auto-exposure does between
+    real views.
     """
-    from slife.imaging import resize_center_crop
+    from slife.imaging import resize_center_crop, rotated_zoomed_crop
+    from slife.pairs.augment import apply_jitter
     from slife.life import Life
 
     if not life_dirs:
@@ -417,6 +445,13 @@ def make_testset(
         raise TestSetError(f"make_testset: sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
     if not 0.0 <= min_moving <= 1.0:
         raise TestSetError(f"make_testset: min_moving must be in [0, 1], got {min_moving}")
+    if not 0.0 <= rotate <= 180.0:
+        raise TestSetError(f"make_testset: rotate must be in [0, 180] degrees, got {rotate}")
+    if not 1.0 <= zoom <= 4.0:
+        raise TestSetError(f"make_testset: zoom must be in [1, 4], got {zoom}")
+    if not 0.0 <= exposure < 1.0:
+        raise TestSetError(f"make_testset: exposure must be in [0, 1), got {exposure}")
+    warped = bool(rotate or zoom != 1.0 or exposure)
     lives = [Life.open(d) for d in life_dirs]
     names = [life.name for life in lives]
     if len(set(names)) != len(names):
@@ -433,7 +468,7 @@ def make_testset(
         raise TestSetError("make_testset: min_moving needs ground truth (lives with depth + poses)")
 
     rows: dict[str, list[Any]] = {k: [] for k in ("src", "tgt", "life", "si", "ti", "st", "tt", "video",
-                                                   "gt", "sK", "tK", "sP", "tP")}  # fmt: skip
+                                                   "gt", "sK", "tK", "sP", "tP", "warp")}  # fmt: skip
     for life in lives:
         crop_cache: dict[int, tuple[np.ndarray, Any]] = {}
 
@@ -442,13 +477,25 @@ def make_testset(
                 crop_cache[i] = resize_center_crop(life.image(i), img_size)
             return crop_cache[i]
 
+        warp_cache: dict[tuple[int, int], tuple[np.ndarray, Any]] = {}
+
+        def src_crop(s: int, t: int) -> tuple[np.ndarray, Any]:
+            """The source view of the pair (s, t): the plain crop, or rotated and zoomed."""
+            if not warped:
+                return crop(s)
+            if (s, t) not in warp_cache:
+                angle, z, bcs = pair_warp(seed, life.name, s, t, rotate, zoom, exposure)
+                image, where = rotated_zoomed_crop(life.image(s), img_size, angle, z)
+                warp_cache[(s, t)] = (apply_jitter(image, *bcs) if exposure else image), where
+            return warp_cache[(s, t)]
+
         gt_cache: dict[tuple[int, int], np.ndarray] = {}
 
         def gt_of(s: int, t: int) -> np.ndarray:
             if (s, t) not in gt_cache:
                 gt_cache[(s, t)] = gt_patch_correspondences(
                     life.depth(t), life.intrinsics[t], life.poses[t], crop(t)[1],
-                    life.depth(s), life.intrinsics[s], life.poses[s], crop(s)[1], img_size, patch_size,
+                    life.depth(s), life.intrinsics[s], life.poses[s], src_crop(s, t)[1], img_size, patch_size,
                 )  # fmt: skip
             return gt_cache[(s, t)]
 
@@ -480,7 +527,7 @@ def make_testset(
                 f"{life.dir}: found only {len(pairs)} of {n_pairs_per_life} {what}; ask for fewer pairs, {widen}{hint}"
             )
         for s, t in pairs:
-            rows["src"].append(crop(s)[0])
+            rows["src"].append(src_crop(s, t)[0])
             rows["tgt"].append(crop(t)[0])
             rows["life"].append(life.name)
             rows["si"].append(s)
@@ -488,9 +535,12 @@ def make_testset(
             rows["st"].append(life.timestamps[s])
             rows["tt"].append(life.timestamps[t])
             rows["video"].append(life.video_index[s])
+            if warped:
+                angle, z, bcs = pair_warp(seed, life.name, s, t, rotate, zoom, exposure)
+                rows["warp"].append([round(angle, 4), round(z, 4), *(round(v, 4) for v in bcs)])
             if use_gt:
                 rows["gt"].append(gt_of(s, t))
-                rows["sK"].append(crop(s)[1].intrinsics(life.intrinsics[s]))
+                rows["sK"].append(src_crop(s, t)[1].intrinsics(life.intrinsics[s]))
                 rows["tK"].append(crop(t)[1].intrinsics(life.intrinsics[t]))
                 rows["sP"].append(life.poses[s])
                 rows["tP"].append(life.poses[t])
@@ -506,6 +556,9 @@ def make_testset(
         "lives": {life.name: str(Path(life.dir).resolve()) for life in lives},
         "sampler": "temporal-stratified" if sampler == "temporal" else "spatial-stratified",
     }
+    if warped:
+        meta["rotate"], meta["zoom"], meta["exposure"] = float(rotate), float(zoom), float(exposure)
+        meta["source_warp"] = rows["warp"]  # per pair: degrees, zoom, brightness, contrast, saturation
     if sampler == "spatial":
         meta["jaccard"] = [float(jaccard[0]), float(jaccard[1])]
     return TestSet(

@@ -30,7 +30,8 @@ def _life_pairs(lives: list[str]) -> list[tuple[str, str]]:
 def null_label(name: str, nulls: dict[str, str]) -> str:
     """How a report names a null: the baselines by what they are, the null runs by kind and name."""
     fixed = {"random-init": "a random-init model", "identity": "the identity map (the position prior)",
-             "pixel-match": "pixel matching (no learning)"}  # fmt: skip
+             "pixel-match": "pixel matching (no learning)",
+             "pixel-ncc": "pixel correlation (no learning)"}  # fmt: skip
     if name in fixed:
         return fixed[name]
     return f"the {nulls.get(name, 'null')} `{name}`"
@@ -178,7 +179,7 @@ def correspondence_verdict(stats: dict[str, Any], source_use: dict[str, dict[str
     best, label = stats["gt_strongest_null_moving_r1"], stats["gt_strongest_null_label"]
     spread = stats.get("gt_seed_spread", float("nan"))
     use = _mean([source_use[n]["swapped_minus_real"] for n in lives if n in source_use])
-    pix = stats.get("gt_moving_r1_pixel-match", float("nan"))
+    pix = max((stats[k] for k in ("gt_moving_r1_pixel-match", "gt_moving_r1_pixel-ncc") if k in stats), default=float("nan"))
     where = (f"GT alignment within 1 patch on moving patches {gt:.3f} (chance {chance:.3f}, random init {rnd:.3f}, "
              f"pixel matching {pix:.3f}; strongest null: {label} {best:.3f})")  # fmt: skip
     uses = f"loss with another pair's source {'+' if use >= 0 else ''}{use:.3f} vs the right one" if np.isfinite(use) else ""

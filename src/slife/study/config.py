@@ -111,13 +111,16 @@ class TestSetSection:
     sampler: Literal["temporal", "spatial"] = "temporal"
     min_moving: float = 0.0
     # > 0: a second test set of this many spatial pairs per life (frames anywhere in the life whose 3D
-    # points overlap) with at least ``hard_min_moving`` of the patches moving >= 2 patches: rotation,
-    # scale and parallax, meant to weaken translation matching (the shift trick, pixel matching: the
-    # report's pixel-matching row says how far it does on the given lives); scored
-    # against the same nulls (needs depth + poses)
+    # points overlap) with at least ``hard_min_moving`` of the patches moving >= 2 patches (parallax),
+    # the source view rotated, zoomed and re-exposed (``hard_rotate``, ``hard_zoom``,
+    # ``hard_exposure``): where translation matching (the shift trick, pixel matching) fails; scored
+    # against the same nulls (needs depth + poses). Options as in ``slife align testset``.
     hard_pairs_per_life: int = 0
     hard_min_moving: float = 0.5
     hard_jaccard: tuple[float, float] = (0.1, 0.9)  # overlap range of the spatial pairs (lower: larger viewpoint change)
+    hard_rotate: float = 30.0  # degrees: source views rotated by 15-30 degrees
+    hard_zoom: float = 1.4  # source views zoomed by 1/1.4 to 1.4
+    hard_exposure: float = 0.4  # source views' brightness, contrast, saturation scaled by 0.6-1.4
 
     def __post_init__(self) -> None:
         if not self.lives and not self.paths:
@@ -131,6 +134,9 @@ class TestSetSection:
         for name in ("min_moving", "hard_min_moving"):
             if not 0.0 <= getattr(self, name) <= 1.0:  # False for NaN too
                 raise SlifeError(f"testset.{name} must be in [0, 1], got {getattr(self, name)}")
+        for name, lo, hi in (("hard_rotate", 0.0, 180.0), ("hard_zoom", 1.0, 4.0), ("hard_exposure", 0.0, 0.99)):
+            if not lo <= getattr(self, name) <= hi:  # False for NaN too
+                raise SlifeError(f"testset.{name} must be in [{lo:g}, {hi:g}], got {getattr(self, name)}")
 
 
 @dataclass

@@ -132,9 +132,13 @@ def build_document(study: StudyConfig, results: dict[str, Any]) -> Document:
     _nulls(doc, stats, results)
     if results.get("headline_hard"):
         ts = results["alignment_hard"]["testset"]
+        warp = ts.get("source_warp") or {}
+        warped = (f"; each source view also rotated by {warp['rotate'] / 2:g}-{warp['rotate']:g} degrees, zoomed by up to "
+                  f"{warp['zoom']:g}x either way and re-exposed by up to {100 * warp['exposure']:.0f} %, so that "
+                  "matching by translation or raw pixels fails" if warp else "")  # fmt: skip
         _nulls(doc, results["headline_hard"], results, "On spatial test pairs (large viewpoint change)",
                f"A second test set: {ts.get('pairs', '?')} spatial pairs of the held-out places (frames anywhere in a "
-               f"life whose 3D points overlap: rotation, scale, parallax), "
+               f"life whose 3D points overlap: parallax and viewpoint change{warped}), "
                f"{_f(ts.get('displacement', {}).get('moving_fraction'))} of their patches moving >= 2 patches. ")  # fmt: skip
     _mechanism(doc, results.get("mechanism"))
     doc.heading(2, "Correspondence Alignment Score")

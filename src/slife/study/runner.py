@@ -227,7 +227,8 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
     hard = None
     if t.hard_pairs_per_life > 0:
         hard_set = make_testset(test_dirs, t.hard_pairs_per_life, mcfg.img_size, cfg.seed + 1, patch_size=mcfg.patch_size,
-                                sampler="spatial", min_moving=t.hard_min_moving, jaccard=t.hard_jaccard)  # fmt: skip
+                                sampler="spatial", min_moving=t.hard_min_moving, jaccard=t.hard_jaccard,
+                                rotate=t.hard_rotate, zoom=t.hard_zoom, exposure=t.hard_exposure)  # fmt: skip
         hard_set.save(study.paths.hard_testset)
         hard = A.hard_alignment(runs, hard_set, cfg.analysis, cfg.seed, study.out)
         reward["spatial"] = A.copy_reward_of(hard_set, cfg.seed)
