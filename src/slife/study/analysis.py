@@ -304,13 +304,18 @@ def hard_alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed:
                   title=f"CAS on spatial pairs (k={cfg.k}, read {cfg.read_protocol().label})").report  # fmt: skip
 
 
-def downstream(run_dirs: dict[str, Path], ev: Any, root: Path, out: Path) -> dict[str, Any]:
-    """``slife eval all`` on every run's milestones; the rows of the final checkpoint per run."""
+def downstream(run_dirs: dict[str, Path], ev: Any, root: Path, out: Path,
+               test_lives: dict[str, Path] | None = None) -> dict[str, Any]:  # fmt: skip
+    """``slife eval all`` on every run's milestones; the rows of the final checkpoint per run. A data
+    path that names a held-out world place (``test_lives``: name -> its rendered life) evaluates on
+    that life: depth probes on its GT depth, correspondence on its GT-posed frame pairs."""
     from slife.config import load_config
     from slife.evaluate.runner import EvalAllConfig, run_all
     from slife.study.plan import study_path
 
     def where(p: str | None) -> Path | None:
+        if p and test_lives and p in test_lives:
+            return test_lives[p]
         return study_path(root, p) if p else None
 
     if not ev.depth_data and not ev.match_data:

@@ -236,7 +236,8 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
     downstream = {}
     if cfg.analysis.eval.depth_data or cfg.analysis.eval.match_data:
         t0 = time.perf_counter()
-        downstream = A.downstream(runs, cfg.analysis.eval, study.root, study.out)
+        downstream = A.downstream(runs, cfg.analysis.eval, study.root, study.out,
+                                  {n: study.paths.test_life(n) for n in t.lives})  # fmt: skip
         phases.append(("downstream", time.perf_counter() - t0))
     stats = A.headline(measured["alignment"], lives, families, controls, nulls, replicates)
     hard_stats = None if hard is None else A.headline(hard, lives, families, controls, nulls, replicates)
