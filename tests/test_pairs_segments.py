@@ -112,3 +112,16 @@ def test_malformed_segment_meta_is_one_line_naming_the_life(diverse, change, mes
 def test_old_static_cameras_without_times_span_their_video(static):
     old = _with_meta(static, "cameras", [{"video": v, "frames": e.frames} for v, e in enumerate(static.manifest.videos)])
     np.testing.assert_array_equal(old.segment_index, static.video_index)
+
+
+@pytest.mark.parametrize("which", ["diverse", "static"])
+def test_temporal_test_pairs_stay_within_one_take(which, request):
+    """`slife align testset` on a control: its temporal pairs never straddle a clip or camera cut
+    (the whole control is one video, so grouping by video would cross every cut)."""
+    from slife.align.testset import make_testset
+
+    life = request.getfixturevalue(which)
+    assert len(set(life.video_index.tolist())) < len(set(life.segment_index.tolist()))
+    ts = make_testset([life.dir], n_pairs_per_life=6, img_size=64, patch_size=8, gap=(0.5, 3.0), ground_truth=False)
+    seg = life.segment_index
+    assert (seg[ts.src_index] == seg[ts.tgt_index]).all()

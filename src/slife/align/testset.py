@@ -9,7 +9,8 @@ scores are comparable across runs. It holds:
   the source patch where that 3D point is seen (row-major grid), or -1 if it is not visible there;
   plus the crop intrinsics and camera-to-world poses of both frames.
 
-Pairs [ours]: temporal pairs within one video, |Δt| in ``gap`` seconds (default 0.5-5 s, the training
+Pairs [ours]: temporal pairs within one take (``Life.segment_index``: a video, or a clip or camera
+of the controls, so no pair crosses a cut), |Δt| in ``gap`` seconds (default 0.5-5 s, the training
 default for temporal pairs, so the views overlap), anchors spread evenly over each life, the order of
 the two frames random. With ground truth, pairs where fewer than ``min_overlap`` of the target patches
 have a visible correspondence are redrawn. Each life draws from its own seed (``seed`` and a hash of
@@ -412,7 +413,7 @@ def make_testset(
 ) -> TestSet:
     """Draw pairs from each life, crop them to ``img_size`` and (with depth + poses) add GT.
 
-    ``sampler``: ``temporal`` (frames of one video ``gap`` seconds apart) or ``spatial`` (frames
+    ``sampler``: ``temporal`` (frames of one take ``gap`` seconds apart) or ``spatial`` (frames
     anywhere in the life whose visible 3D point sets overlap with Jaccard in ``jaccard``, from the
     cached spatial pair index of slife.pairs.spatial; needs depth + poses).
     ``ground_truth``: None = when every life has depth and poses; True = require it; False = skip.
@@ -518,8 +519,8 @@ def make_testset(
             what = f"spatial pairs (Jaccard in [{jaccard[0]}, {jaccard[1]}], {len(index.pairs)} in the index)"
             widen = "widen --jaccard"
         else:
-            pairs = pick_temporal_pairs(life.timestamps, life.video_index, n_pairs_per_life, tuple(gap), rng, accept)
-            what = f"pairs with a gap in [{gap[0]}, {gap[1]}] s within one video"
+            pairs = pick_temporal_pairs(life.timestamps, life.segment_index, n_pairs_per_life, tuple(gap), rng, accept)
+            what = f"pairs with a gap in [{gap[0]}, {gap[1]}] s within one take"
             widen = "widen --gap"
         if len(pairs) < n_pairs_per_life:
             hint = " or lower --min-overlap / --min-moving" if accept is not None else ""
