@@ -141,7 +141,7 @@ def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path
     assert "<table>" in html and "missing figure" not in html
 
 
-def test_rerun_does_no_work_and_changed_config_is_refused(debug_study: tuple[Path, Path], capsys) -> None:
+def test_rerun_does_no_work_and_changed_config_is_refused(debug_study: tuple[Path, Path], capsys, monkeypatch) -> None:
     path, out = debug_study
     stamp = (out / "runs" / "kitchen-1" / "checkpoints" / "last.pt").stat().st_mtime_ns
     results = (out / "results.json").stat().st_mtime_ns
@@ -149,6 +149,15 @@ def test_rerun_does_no_work_and_changed_config_is_refused(debug_study: tuple[Pat
     assert "nothing to do" in capsys.readouterr().err
     assert (out / "runs" / "kitchen-1" / "checkpoints" / "last.pt").stat().st_mtime_ns == stamp
     assert (out / "results.json").stat().st_mtime_ns == results
+    # results measured by other code (an older slife) are not up to date: the analysis runs again
+    from slife.study import runner
+
+    study = runner.open_study(path, out=out)
+    assert runner.up_to_date(study)
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "analysis_code_digest", lambda: "older-slife")
+        assert not runner.up_to_date(study)
+    assert runner.up_to_date(study)
     # a changed training field is refused, naming the run and the field; nothing is trained
     code = main(["study", str(path), "--out", str(out), "--executor", "debug", "--set", "train.overrides.optim.lr=0.01"])
     err = capsys.readouterr().err

@@ -3,7 +3,8 @@
 ``run_study`` renders missing world lives, refuses runs whose stored config differs from the study's
 (naming the field), trains the missing or partial runs on the chosen executor, and writes the
 analysis (slife.study.analysis) and reports (slife.study.report). A second call with nothing changed
-does no work: the results carry a fingerprint of the study and of every run's state.
+does no work: the results carry a fingerprint of the study, of every run's state and of the code that
+measures (so results written by an older slife are recomputed, not reported as up to date).
 """
 
 from __future__ import annotations
@@ -72,8 +73,26 @@ def states(study: Study) -> list[RunState]:
     return out
 
 
+MEASURING_CODE = ("align", "study", "evaluate", "imaging.py", "geometry.py", "world")  # under the slife package
+
+
+def analysis_code_digest() -> str:
+    """A digest of the source of everything that turns finished runs into results (alignment, the
+    analysis and report, evaluation, test-set geometry, the renderer of held-out places)."""
+    import slife
+
+    root = Path(slife.__file__).parent
+    digest = hashlib.sha256()
+    for part in MEASURING_CODE:
+        files = sorted((root / part).rglob("*.py")) if (root / part).is_dir() else [root / part]
+        for f in files:
+            digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def fingerprint(study: Study, run_states: list[RunState]) -> str:
-    data = {"study": to_dict(study.cfg), "runs": [(s.name, s.state, s.step, s.total) for s in run_states]}
+    data = {"study": to_dict(study.cfg), "runs": [(s.name, s.state, s.step, s.total) for s in run_states],
+            "code": analysis_code_digest()}  # fmt: skip
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
