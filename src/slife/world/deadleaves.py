@@ -84,13 +84,13 @@ def make_deadleaves(
     on an existing life only finishes missing videos; anything else in ``out_dir`` is refused."""
     from tqdm import tqdm
 
-    from slife.world.generate import _check_args, _normalise, _prepare
+    from slife.world.requests import check_render_args, normalise_request, prepare_output
 
-    _check_args(minutes, fps, size)
+    check_render_args(minutes, fps, size)
     out = Path(out_dir)
-    request = _normalise({"generator": GENERATOR_VERSION, "kind": "deadleaves", "seed": int(seed),
+    request = normalise_request({"generator": GENERATOR_VERSION, "kind": "deadleaves", "seed": int(seed),
                           "minutes": float(minutes), "fps": float(fps), "size": int(size)})  # fmt: skip
-    done = _prepare(out, request)
+    done = prepare_output(out, request)
     total = max(1, int(round(minutes * 60 * fps)))
     per_video = max(1, int(round(VIDEO_SECONDS * fps)))
     counts = [per_video] * (total // per_video)

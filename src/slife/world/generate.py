@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,11 +12,12 @@ import numpy as np
 
 from slife.config import to_dict
 from slife.errors import SlifeError
-from slife.life import LifeWriter, read_manifest
+from slife.life import LifeWriter
 from slife.world.config import GENERATOR_VERSION, WorldConfig
 from slife.world.families import FAMILIES, make_layout, parse_life_name, place_rng
 from slife.world.path import Person, Planner, Track, walk_track
 from slife.world.render import Renderer, lighting
+from slife.world.requests import check_render_args, normalise_request, prepare_output, split_frames
 from slife.world.scene import Layout, box_mesh
 from slife.world.textures import build_texture_pool
 
@@ -36,63 +36,6 @@ class _Segment:
     hour: float  # time of day at the segment's first frame
     azimuth: float  # orientation of the place relative to the sun path
     time_scale: float = 1.0  # hours of daylight that pass per hour of video (a time-lapse > 1)
-
-
-MAX_MINUTES = 6000.0  # 100 hours: longer than the paper's longest lives (30-38 h); the walk is planned up front
-
-
-def _check_args(minutes: float, fps: float, size: int) -> None:
-    if not 0 < minutes <= MAX_MINUTES:
-        raise SlifeError(f"--minutes {minutes}: must be in (0, {MAX_MINUTES:g}] (100 hours)")
-    if not 0 < fps <= 60:
-        raise SlifeError(f"--fps {fps}: must be in (0, 60]")
-    if not 32 <= size <= 2048:
-        raise SlifeError(f"--size {size}: must be in [32, 2048]")
-
-
-def _normalise(request: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(request))
-
-
-def _with_config_defaults(old: Any, request: dict[str, Any]) -> Any:
-    """``old`` (a request read from a life) with WorldConfig fields it predates set to their defaults:
-    a new field's default reproduces the frames rendered before it existed, so such a life is the same."""
-    if not (isinstance(old, dict) and isinstance(old.get("config"), dict) and isinstance(request.get("config"), dict)):
-        return old
-    defaults = _normalise(to_dict(WorldConfig()))
-    missing = {k: defaults[k] for k in request["config"] if k not in old["config"] and k in defaults}
-    return {**old, "config": {**old["config"], **missing}} if missing else old
-
-
-def _prepare(out: Path, request: dict[str, Any]) -> set[int]:
-    """Orders of videos already written by an identical request; refuse anything else in ``out``."""
-    manifest = read_manifest(out)
-    if manifest is None:
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise SlifeError(f"{out}: exists and is not an empty directory or a life; refusing to write into it")
-        return set()
-    old = _with_config_defaults(manifest.meta.get("request"), request)
-    if old != request:
-        what = f"{old.get('life')} seed {old.get('seed')}" if isinstance(old, dict) else f"a {manifest.kind} life"
-        raise SlifeError(
-            f"{out}: already holds a different life ({what}, {len(manifest.videos)} videos); refusing to "
-            f"overwrite it: choose another directory or delete this one"
-        )
-    return {v.order for v in manifest.videos}
-
-
-def _split(total: int, rng: np.random.Generator, lo: float, hi: float) -> list[int]:
-    """Split ``total`` frames into chunks of [lo, hi] frames; a rest shorter than ``lo`` joins the last
-    chunk (so chunks are at most ``hi + lo``; a ``total`` below ``lo`` is one chunk)."""
-    parts: list[int] = []
-    left = total
-    while left > 0:
-        n = max(1, int(round(rng.uniform(lo, hi))))
-        if left - n < max(1.0, lo):
-            n = left
-        parts.append(n)
-        left -= n
-    return parts
 
 
 def _render_segments(
@@ -168,12 +111,12 @@ def make_life(
     identical request on an existing life only finishes missing videos.
     """
     cfg = config or WorldConfig()
-    _check_args(minutes, fps, size)
+    check_render_args(minutes, fps, size)
     family, place = parse_life_name(life)
     out = Path(out_dir)
-    request = _normalise({"generator": GENERATOR_VERSION, "kind": "world", "life": life, "seed": int(seed),
+    request = normalise_request({"generator": GENERATOR_VERSION, "kind": "world", "life": life, "seed": int(seed),
                           "minutes": float(minutes), "fps": float(fps), "size": int(size), "config": to_dict(cfg)})
-    done = _prepare(out, request)
+    done = prepare_output(out, request)
 
     pool = build_texture_pool(seed, cfg.texture_size)
     layout = make_layout(seed, family, place, pool)
@@ -182,7 +125,7 @@ def make_life(
     planner = Planner(layout)
     azimuth = float(rng.uniform(0, 2 * np.pi))
     total = max(1, int(round(minutes * 60 * fps)))
-    counts = _split(total, rng, cfg.session_minutes[0] * 60 * fps, cfg.session_minutes[1] * 60 * fps)
+    counts = split_frames(total, rng, cfg.session_minutes[0] * 60 * fps, cfg.session_minutes[1] * 60 * fps)
     h0, h1 = cfg.day_hours
     visits = np.zeros(len(layout.pois), np.int64)
     videos, sessions = [], []
@@ -219,7 +162,7 @@ def _nonlife_clips(seed: int, total: int, fps: float, clip_seconds: tuple[float,
         if left - target < lo * 30 * fps:
             target = left
         clips = []
-        for n in _split(target, rng, clip_seconds[0] * fps, clip_seconds[1] * fps):
+        for n in split_frames(target, rng, clip_seconds[0] * fps, clip_seconds[1] * fps):
             clips.append({"frames": n, "family": families[int(rng.integers(len(families)))],
                           "place": int(rng.integers(1000, 10**6)), "hour": round(float(rng.uniform(*cfg.day_hours)), 4),
                           "seed": int(rng.integers(2**31))})
@@ -242,14 +185,14 @@ def make_diverse(
     edited into videos of ``config.nonlife_video_minutes`` with hard cuts. Cut times are recorded only
     in ``meta["clips"]``. The life's kind is ``diverse``."""
     cfg = config or WorldConfig()
-    _check_args(minutes, fps, size)
+    check_render_args(minutes, fps, size)
     lo, hi = (float(c) for c in clip_seconds)
     if not 0 < lo <= hi:
         raise SlifeError(f"clip_seconds {clip_seconds}: must be (low, high) with 0 < low <= high")
     out = Path(out_dir)
-    request = _normalise({"generator": GENERATOR_VERSION, "kind": "diverse", "seed": int(seed), "minutes": float(minutes),
+    request = normalise_request({"generator": GENERATOR_VERSION, "kind": "diverse", "seed": int(seed), "minutes": float(minutes),
                           "fps": float(fps), "size": int(size), "clip_seconds": [lo, hi], "config": to_dict(cfg)})
-    done = _prepare(out, request)
+    done = prepare_output(out, request)
     pool = build_texture_pool(seed, cfg.texture_size)
     total = max(1, int(round(minutes * 60 * fps)))
     plan = list(_nonlife_clips(seed, total, fps, (lo, hi), cfg))
@@ -323,17 +266,17 @@ def make_static(
     ``meta["cameras"]`` lists each camera's ``video``, ``start``/``end`` (seconds of the video),
     family, place and start hour. The life's kind is ``static``."""
     cfg = config or WorldConfig()
-    _check_args(minutes, fps, size)
+    check_render_args(minutes, fps, size)
     if not 1.0 <= time_lapse <= 10000.0:
         raise SlifeError(f"time_lapse {time_lapse}: must be in [1, 10000]")
     lo, hi = (float(c) for c in camera_seconds)
     if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi <= 3600.0):
         raise SlifeError(f"camera_seconds {tuple(camera_seconds)}: must be (low, high) with 0 < low <= high <= 3600")
     out = Path(out_dir)
-    request = _normalise({"generator": GENERATOR_VERSION, "kind": "static", "seed": int(seed), "minutes": float(minutes),
+    request = normalise_request({"generator": GENERATOR_VERSION, "kind": "static", "seed": int(seed), "minutes": float(minutes),
                           "fps": float(fps), "size": int(size), "time_lapse": float(time_lapse),
                           "camera_seconds": [lo, hi], "config": to_dict(cfg)})  # fmt: skip
-    done = _prepare(out, request)
+    done = prepare_output(out, request)
     pool = build_texture_pool(seed, cfg.texture_size)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57A8]))
     total = max(1, int(round(minutes * 60 * fps)))
@@ -348,7 +291,7 @@ def make_static(
         if left - target < v_lo * 30 * fps:
             target = left
         segments, t = [], 0
-        for n in _split(target, rng, lo * fps, hi * fps):
+        for n in split_frames(target, rng, lo * fps, hi * fps):
             family, place = families[int(rng.integers(len(families)))], LIFE_PLACES[int(rng.integers(len(LIFE_PLACES)))]
             if (family, place) not in places:
                 layout = make_layout(seed, family, place, pool)

@@ -305,18 +305,18 @@ def make_screen(
     from tqdm import tqdm
 
     from slife.errors import SlifeError
-    from slife.world.generate import _check_args, _normalise, _prepare, _split
+    from slife.world.requests import check_render_args, normalise_request, prepare_output, split_frames
     from slife.world.textures import build_texture_pool
 
-    _check_args(minutes, fps, size)
+    check_render_args(minutes, fps, size)
     if content not in CONTENTS:
         raise SlifeError(f"--content {content!r}: must be one of {', '.join(CONTENTS)}")
     out = Path(out_dir)
-    request = _normalise({"generator": GENERATOR_VERSION, "kind": "screen", "seed": int(seed), "minutes": float(minutes),
+    request = normalise_request({"generator": GENERATOR_VERSION, "kind": "screen", "seed": int(seed), "minutes": float(minutes),
                           "fps": float(fps), "size": int(size), "content": content})  # fmt: skip
-    done = _prepare(out, _compatible(out, request))
+    done = prepare_output(out, _compatible(out, request))
     total = max(1, int(round(minutes * 60 * fps)))
-    counts = _split(total, np.random.default_rng([int(seed), 0x5C2F]), 120 * fps, 240 * fps)
+    counts = split_frames(total, np.random.default_rng([int(seed), 0x5C2F]), 120 * fps, 240 * fps)
     pool = build_texture_pool(seed, WorldConfig().texture_size) if content == "world" else None
     meta: dict[str, Any] = {"generator": GENERATOR_VERSION, "world_seed": int(seed), "image": f"square {size}x{size}",
                             "content": content, "apps": list(APPS if content == "apps" else WORLD_APPS),
