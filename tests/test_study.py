@@ -132,6 +132,11 @@ def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path
     for line in results["headlines"]:
         assert line in report
     assert "Life models against the nulls" in report and "pixel matching (no learning)" in report
+    # the paper's findings 2 and 3: one family each here, and no diverse control, so neither can be told
+    assert "Finding 2 (family structure) cannot be told" in results["findings"]["family"]["sentence"]
+    assert set(results["findings"]["transfer"]["models"]) == {"kitchen-1", "street-1", "static"}
+    assert "Finding 3 (transfer) cannot be compared" in results["findings"]["transfer"]["sentence"]
+    assert (out / "findings" / "cas_by_family.png").is_file() and "The paper's findings 2 and 3" in report
     # downstream: zero-shot matching of every run's final milestone, in the report
     assert set(results["downstream"]) == set(runs)
     assert all(r["match AEPE (px)"] > 0 for r in results["downstream"].values())

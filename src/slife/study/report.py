@@ -72,6 +72,33 @@ def _nulls(doc: Document, stats: dict[str, Any], results: dict[str, Any], title:
                     _f(stats[f"life_vs_life_moving_{part}_right"])] for part in ("both", "one", "neither")])  # fmt: skip
 
 
+def _findings(doc: Document, findings: dict[str, Any] | None) -> None:
+    """The paper's findings 2 and 3: the CAS matrix by family, the dendrogram, CAS against transfer."""
+    if not findings:
+        return
+    fam, tra = findings["family"], findings["transfer"]
+    doc.heading(2, "The paper's findings 2 and 3")
+    doc.para(fam["sentence"])
+    doc.image("CAS by family", fam["figures"]["matrix"])
+    if "dendrogram" in fam["figures"]:
+        doc.image("dendrogram", fam["figures"]["dendrogram"])
+    rows = [["within a family", _f(fam["within_family"]), str(fam["within_pairs"])],
+            ["across families", _f(fam["across_family"]), str(fam["across_pairs"])]]  # fmt: skip
+    rows += [[f"diverse `{c}` with the lives", _f(v), "-"] for c, v in fam["diverse"].items()]
+    rows.append(["seed spread", _f(fam["seed_spread"]), "-"])
+    doc.table(["CAS between life models", "mean", "pairs"], rows)
+    doc.para(tra["sentence"])
+    if tra.get("figure"):
+        doc.image("CAS against transfer", tra["figure"])
+    if tra["metrics"]:
+        keys = list(tra["metrics"])
+        doc.table(["model", "mean CAS with the lives", *keys],
+                  [[n, _f(tra["alignment"].get(n)), *[_f(tra["metrics"][k]["values"].get(n)) for k in keys]]
+                   for n in tra["models"]]
+                  + [["rank correlation with alignment (+ = aligns more, transfers better)", "-",
+                      *[_f(tra["metrics"][k].get("spearman_alignment")) for k in keys]]])  # fmt: skip
+
+
 def _reward(doc: Document, reward: dict[str, Any]) -> None:
     """What copying the right source patch is worth on the test pairs vs on shifted pairs (R²)."""
     rows = []
@@ -145,6 +172,7 @@ def build_document(study: StudyConfig, results: dict[str, Any]) -> Document:
     doc.image("CAS matrix", "alignment/cas_matrix.png")
     doc.table(["", *names], [[a, *[f"{matrix[i, j]:.3f}" for j in range(len(names))]] for i, a in enumerate(names)])
     _reward(doc, results.get("copy_reward") or {})
+    _findings(doc, results.get("findings"))
     if "gt_alignment" in align:
         gt, chance = align["gt_alignment"], align["gt_alignment_chance"]
         keys = list(chance)

@@ -204,6 +204,29 @@ def _train_text(cfg: Any) -> dict[str, Any]:
             "batch_size": cfg.batch_size, "pairs": pairs}  # fmt: skip
 
 
+def paper_findings(report: dict[str, Any], downstream: dict[str, Any], lives: list[str], families: dict[str, str],
+                   controls: dict[str, str], stats: dict[str, Any], out: Path) -> dict[str, Any]:  # fmt: skip
+    """The paper's findings 2 and 3 (slife.study.findings) with their figures under ``out/findings``:
+    the CAS matrix in family order, the dendrogram of the life models, CAS against downstream."""
+    import numpy as np
+
+    from slife.align.plots import plot_matrix
+    from slife.study import findings as F
+
+    fam = F.family_structure(report, lives, families, controls, stats.get("seed_spread", float("nan")))
+    tra = F.transfer(downstream, report, lives, controls)
+    names, m = list(report["names"]), np.asarray(report["cas"], dtype=float)
+    order = [names.index(n) for n in fam["order"]]
+    plot_matrix(fam["order"], m[np.ix_(order, order)], out / "findings" / "cas_by_family.png", report.get("chance"),
+                report.get("baselines", ()), "CAS, lives grouped by family")  # fmt: skip
+    fam["figures"] = {"matrix": "findings/cas_by_family.png"}
+    if F.plot_dendrogram(fam["clustering"], lives, out / "findings" / "dendrogram.png") is not None:
+        fam["figures"]["dendrogram"] = "findings/dendrogram.png"
+    if F.plot_transfer(tra, out / "findings" / "transfer.png") is not None:
+        tra["figure"] = "findings/transfer.png"
+    return {"family": fam, "transfer": tra}
+
+
 def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]] | None = None) -> Path:
     """Every analysis of the study on its finished runs; writes results.json, report.md, report.html."""
     from slife.align.testset import make_testset
@@ -270,6 +293,8 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
     if hard_stats is not None:
         lines.append("On spatial test pairs (large viewpoint change): "
                      + A.correspondence_verdict(hard_stats, {}, lives))  # fmt: skip
+    findings = paper_findings(measured["alignment"], downstream, lives, families, controls, stats, study.out)
+    lines += [findings["family"]["sentence"], findings["transfer"]["sentence"]]
     lines.append(A.verdict(stats))
     results = {
         "config": to_dict(cfg),
@@ -280,6 +305,7 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
         "mechanism": mechanism,
         **measured,
         "downstream": downstream,
+        "findings": findings,
         "alignment_hard": hard,
         "copy_reward": reward,
         "headline_hard": hard_stats,
