@@ -78,10 +78,17 @@ def make_deadleaves(
     seed: int = 0,
     size: int = 256,
     progress: bool = True,
+    workers: int = 0,
 ) -> Path:
     """Write ``minutes`` of independent dead-leaves frames as a life (kind ``deadleaves``, no depth, no
-    poses) in videos of about a minute. Same arguments -> byte-identical frames; an identical request
-    on an existing life only finishes missing videos; anything else in ``out_dir`` is refused."""
+    poses) in videos of about a minute. Same arguments -> byte-identical frames, whatever ``workers``
+    (processes drawing frames; 0 = one per core, 1 = this process); an identical request on an existing
+    life only finishes missing videos; anything else in ``out_dir`` is refused."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from contextlib import nullcontext
+
     from tqdm import tqdm
 
     from slife.world.requests import check_render_args, normalise_request, prepare_output
@@ -103,15 +110,21 @@ def make_deadleaves(
                             "radius": list(RADIUS), "power": POWER, "texture": TEXTURE, "request": request}
     writer = LifeWriter(out, name=out.name, fps=fps, short_side=size, kind="deadleaves", meta=meta)
     first = np.cumsum([0] + counts)
-    with writer, tqdm(total=total, unit="frame", disable=not progress, desc="dead leaves") as bar:
+    n_workers = workers if workers > 0 else min(8, os.cpu_count() or 1)
+    pool = (ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn")) if n_workers > 1
+            else nullcontext())  # spawn: the parent may hold torch's threads  # fmt: skip
+    with pool as executor, writer, tqdm(total=total, unit="frame", disable=not progress, desc="dead leaves") as bar:
         for order, n in enumerate(counts):
             if order in done:
                 bar.update(n)
                 continue
             source = f"deadleaves-video{order:03d}"
+            index = [int(first[order]) + k for k in range(n)]
+            frames = (executor.map(deadleaves_image, [seed] * n, index, [size] * n, chunksize=4) if executor
+                      else (deadleaves_image(seed, i, size) for i in index))  # fmt: skip
             with writer.open_shard(source, order) as shard:
-                for k in range(n):
-                    shard.add(deadleaves_image(seed, int(first[order]) + k, size), k / fps)
+                for k, frame in enumerate(frames):
+                    shard.add(frame, k / fps)
                     bar.update(1)
                 writer.add_video(shard, source=source, order=order, duration=n / fps, fingerprint=GENERATOR_VERSION)
     return out
