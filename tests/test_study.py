@@ -44,7 +44,8 @@ def debug_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("study")
     write_hpatches(tmp / "hpatches", {"v_astro": "astronaut"}, ks=(2,))
     path = tiny_study(tmp, analysis={"read_masks": 2, "eval": {"match_data": "hpatches"}},  # relative to the file
-                      nulls=["shift-only", "real-only"], replicates=["kitchen-1"])
+                      nulls=["shift-only", "real-only"], replicates=["kitchen-1"], nested=["kitchen-1"],
+                      nested_fractions=[0.5, 1.0])  # fmt: skip
     out = tmp / "out"
     assert main(["study", str(path), "--out", str(out), "--executor", "debug", "--quiet"]) == 0
     return path, out
@@ -109,6 +110,7 @@ def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path
     _, out = debug_study
     results = json.loads((out / "results.json").read_text())
     runs = ["kitchen-1", "street-1", "static", "shift-only", "kitchen-1-real-only", "kitchen-1-seed1"]
+    assert set(results["training"]) == {*runs, "kitchen-1-first0.5", "kitchen-1-first1"}
     assert results["alignment"]["names"] == [*runs, "random-init", "identity", "pixel-match", "pixel-ncc", "ground-truth"]
     assert all(r["state"] == "done" and r["step"] == 6 for r in results["training"].values())
     assert set(results["emergence"]) == {"kitchen-1", "street-1", "static"}  # lives and controls, not the nulls
@@ -137,6 +139,16 @@ def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path
     assert set(results["findings"]["transfer"]["models"]) == {"kitchen-1", "street-1", "static"}
     assert "Finding 3 (transfer) cannot be compared" in results["findings"]["transfer"]["sentence"]
     assert (out / "findings" / "cas_by_family.png").is_file() and "The paper's findings 2 and 3" in report
+    # nested-subset emergence: kitchen-1 on its first half and on all of it, one schedule, against street-1
+    nested = results["emergence_nested"]["kitchen-1"]
+    assert nested["emergence_protocol"] == "nested" and nested["reference_name"] == "street-1"
+    hours = [p["hours"] for p in nested["points"]]
+    assert len(hours) == 2 and hours[1] == pytest.approx(2 * hours[0])
+    assert {"static vs reference", "random-init vs reference"} <= set(nested["baselines"])
+    for frac in ("0.5", "1"):
+        cfg = yaml.safe_load((out / "runs" / f"kitchen-1-first{frac}" / "config.yaml").read_text())
+        assert cfg["data"]["stream_fraction"] == 0 and cfg["steps"] == 6
+    assert "kitchen-1-first0.5" not in results["alignment"]["names"] and "Emergence over nested subsets" in report
     # downstream: zero-shot matching of every run's final milestone, in the report
     assert set(results["downstream"]) == set(runs)
     assert all(r["match AEPE (px)"] > 0 for r in results["downstream"].values())

@@ -282,6 +282,40 @@ def alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int,
     return {"alignment": m.report, "source_use": uses, "emergence": emerged}
 
 
+def nested_emergence(series: dict[str, list[Path]], measured: dict[str, Any], testset: Any, analysis: Any, seed: int,
+                     out: Path, lives: list[str], families: dict[str, str], controls: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    """The nested-subset emergence of each life in ``series`` (life -> its runs on growing prefixes,
+    one schedule): CAS of each prefix's final model with a reference life (same family first), with
+    the controls' CAS with that reference as floor (non-life) and ceiling (diverse data) beside the
+    baselines; JSON and plot ``out/emergence/nested-<life>``."""
+    from slife.align.drivers import emergence
+
+    from slife.align.sources import checkpoint_source
+
+    if not series:
+        return {}
+    cfg = align_config(analysis, seed)
+    report = measured["alignment"]
+    out_of: dict[str, Any] = {}
+    for life, runs in series.items():
+        others = [n for n in lives if n != life]
+        if not others:
+            continue
+        ref = next((n for n in others if families.get(n) == families.get(life)), others[0])
+        models = report.get("models", {})
+        ref_source = checkpoint_source(models[ref], ref, cfg.batch_size, cfg.device, cfg.read_protocol())
+        extra = {c: checkpoint_source(models[c], c, cfg.batch_size, cfg.device, cfg.read_protocol())
+                 for c in controls if c in models}  # fmt: skip
+        em = emergence(list(runs), ref_source, testset, cfg, out / "emergence" / f"nested-{life}.json",
+                       out / "emergence" / f"nested-{life}.png", seed_offset=BASELINE_SEED,
+                       title=f"{life}: nested prefixes, CAS with {ref} vs minutes of video (same schedule)",
+                       extra_baselines=extra)  # fmt: skip
+        em["reference_name"] = ref
+        em["controls"] = {c: controls[c] for c in extra}
+        out_of[life] = em
+    return out_of
+
+
 def copy_reward_of(testset: Any, seed: int) -> dict[str, Any] | None:
     """How much copying the right source patch can lower the loss on the test pairs, and on shifted
     pairs of the same frames (slife.align.reward); None without ground truth or on a grid under 3x3."""

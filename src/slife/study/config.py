@@ -43,6 +43,8 @@ class LifeSpec:
     images. ``kind`` defaults from the name (a control's name, else a place). ``of``: train on the
     life of another entry (another seed or recipe of the same life; nothing is rendered twice).
     ``set``: extra training overrides for this entry only (after those of the entry in ``of``).
+    ``prefix``: train on the first ``prefix`` (a fraction) of the life only, with the whole-life
+    schedule and no streaming: one point of the nested-subset emergence protocol (``nested``).
     """
 
     name: str
@@ -52,6 +54,7 @@ class LifeSpec:
     minutes: float | None = None  # rendered length (default: world.minutes)
     set: list[str] = field(default_factory=list)
     of: str | None = None
+    prefix: float | None = None
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith(".") or self.name in RESERVED_NAMES:
@@ -62,6 +65,8 @@ class LifeSpec:
             self.kind = self.name if self.name in (*CONTROL_KINDS, *NULL_KINDS) else "place"
         if self.minutes is not None and not (0 < self.minutes <= 6000 and math.isfinite(self.minutes)):
             raise SlifeError(f"life {self.name}: minutes must be in (0, 6000], got {self.minutes}")
+        if self.prefix is not None and not 0 < self.prefix <= 1:  # False for NaN too
+            raise SlifeError(f"life {self.name}: prefix must be a fraction of the life in (0, 1], got {self.prefix}")
 
     @property
     def rendered(self) -> bool:
@@ -208,6 +213,11 @@ class StudyConfig:
     nulls: list[LifeSpec | str] = field(default_factory=list)
     # Lives trained again with seed + 1 (entries <name>-seed1): the seed spread a margin must exceed.
     replicates: list[str] = field(default_factory=list)
+    # Lives trained again on nested prefixes (entries <name>-first<fraction>), every one with the same
+    # schedule: the paper's emergence over hours of video, not confounded with compute as the
+    # streaming checkpoints are; scored against a reference life with the controls as floor/ceiling.
+    nested: list[str] = field(default_factory=list)
+    nested_fractions: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 1.0])
     train: TrainSection = field(default_factory=TrainSection)
     testset: TestSetSection = field(default_factory=TestSetSection)
     analysis: AnalysisSection = field(default_factory=AnalysisSection)
@@ -225,6 +235,12 @@ class StudyConfig:
         unknown = sorted(set(self.replicates) - set(primary))
         if unknown:
             raise SlifeError(f"replicates must name lives of the study, unknown: {unknown}")
+        unknown = sorted(set(self.nested) - set(primary))
+        if unknown:
+            raise SlifeError(f"nested must name lives of the study, unknown: {unknown}")
+        fr = self.nested_fractions
+        if self.nested and (not fr or any(not 0 < f <= 1 for f in fr) or len(set(fr)) != len(fr)):
+            raise SlifeError(f"nested_fractions must be distinct fractions in (0, 1], got {fr}")
         names = [s.name for s in self.all_lives]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -256,9 +272,14 @@ class StudyConfig:
         return [LifeSpec(f"{n}-seed{self.seed + 1}", of=n, set=[f"seed={self.seed + 1}"]) for n in self.replicates]
 
     @property
+    def nested_specs(self) -> list[LifeSpec]:
+        """The nested-subset entries: each life of ``nested`` on each prefix of ``nested_fractions``."""
+        return [LifeSpec(f"{n}-first{f:g}", of=n, prefix=float(f)) for n in self.nested for f in sorted(self.nested_fractions)]
+
+    @property
     def all_lives(self) -> list[LifeSpec]:
-        """Every entry that is trained: lives, controls, nulls and seed replicates."""
-        return [*self.lives, *self.controls, *self.nulls, *self.replicate_specs]  # type: ignore[list-item]
+        """Every entry that is trained: lives, controls, nulls, seed replicates and nested subsets."""
+        return [*self.lives, *self.controls, *self.nulls, *self.replicate_specs, *self.nested_specs]  # type: ignore[list-item]
 
     def entry(self, name: str) -> LifeSpec:
         return next(s for s in self.all_lives if s.name == name)

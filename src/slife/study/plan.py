@@ -126,6 +126,10 @@ def train_config(study: StudyConfig, root: Path, spec: LifeSpec, life_hours: flo
         source = study.life_of(spec)
         data = merge(data, parse_overrides(source.set, f"study life {source.name} set"))
     data = merge(data, parse_overrides(spec.set, f"study life {spec.name} set"))
+    if spec.prefix is not None:  # nested subset: the first part of the life, the same schedule, no streaming
+        hours = round(spec.prefix * life_hours, 9)
+        data = merge(data, {"data": {"prefix_hours": hours if spec.prefix < 1 else 0.0, "stream_fraction": 0.0},
+                            "milestones": [hours]})  # fmt: skip
     where = f"training config of {spec.name}"
     try:
         return from_dict(TrainConfig, data, where)

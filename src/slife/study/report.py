@@ -197,6 +197,18 @@ def build_document(study: StudyConfig, results: dict[str, Any]) -> Document:
                      _f(p.get("gt_alignment", {}).get("moving_r1"))] for p in em["points"]]  # fmt: skip
             rows += [[n.replace(" vs reference", ""), "-", f"{v:.3f}", "-", "-"] for n, v in em.get("baselines", {}).items()]
             doc.table(["minutes of video", "step", "CAS vs reference", "GT r1", "GT r1, moving"], rows)
+    if results.get("emergence_nested"):
+        doc.heading(2, "Emergence over nested subsets (the paper's protocol)")
+        doc.para("Each point is a separate model trained on the first part of the life only, every one with the same "
+                 "schedule (steps, learning rate, no streaming), so more video is not more compute. Floor: random "
+                 "init and the non-life control; ceiling: the diverse-data control; each as CAS with the same reference.")  # fmt: skip
+        for name, em in results["emergence_nested"].items():
+            doc.heading(3, f"{name} (reference: {em['reference_name']})")
+            doc.image(f"nested emergence {name}", f"emergence/nested-{name}.png")
+            rows = [[f"{p['hours'] * 60:.1f}", f"{p['cas']:.3f}", _f(p.get("gt_alignment", {}).get("moving_r1"))]
+                    for p in em["points"]]  # fmt: skip
+            rows += [[n.replace(" vs reference", ""), f"{v:.3f}", "-"] for n, v in em.get("baselines", {}).items()]
+            doc.table(["minutes of video (or line)", "CAS vs reference", "GT r1, moving"], rows)
     if results.get("downstream"):
         rows = results["downstream"]
         keys = sorted({k for r in rows.values() for k in r if k not in ("checkpoint_name",)})

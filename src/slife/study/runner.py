@@ -262,9 +262,13 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
     controls = {s.name: cfg.life_of(s).kind or "control" for s in cfg.controls}  # type: ignore[union-attr]
     nulls = {s.name: _null_text(cfg, s) for s in cfg.nulls}  # type: ignore[union-attr]
     replicates = {s.name: s.of for s in cfg.replicate_specs}
-    runs = {s.name: study.paths.run(s.name) for s in cfg.all_lives}
+    nested_names = {s.name for s in cfg.nested_specs}
+    runs = {s.name: study.paths.run(s.name) for s in cfg.all_lives if s.name not in nested_names}
     measured = A.alignment(runs, testset, cfg.analysis, cfg.seed, study.out, lives, families,
                            curves=[*lives, *controls], null_runs=list(nulls))  # fmt: skip
+    series = {n: [study.paths.run(s.name) for s in cfg.nested_specs if s.of == n] for n in cfg.nested}
+    measured["emergence_nested"] = A.nested_emergence(series, measured, testset, cfg.analysis, cfg.seed, study.out,
+                                                      lives, families, controls)  # fmt: skip
     reward = {"temporal": A.copy_reward_of(testset, cfg.seed)}
     hard = None
     if t.hard_pairs_per_life > 0:
