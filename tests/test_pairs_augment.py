@@ -8,7 +8,7 @@ from slife.imaging import to_image
 from slife.pairs.augment import augment, color_jitter, load_resized, resize_side
 from slife.pairs.dataset import PairBatches
 from slife.pairs.samplers import TemporalSampler
-from slife.pairs.testing import make_test_life
+from lives import make_test_life
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from slife.pairs.augment import draw_crop, draw_jitter
 from slife.pairs.config import PairsConfig, TemporalConfig, build_sampler
 from slife.pairs.dataset import PairBatches, sample_mask
 from slife.pairs.samplers import IndexSampler, TemporalSampler
-from slife.pairs.testing import make_test_life
+from lives import make_test_life
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from slife.cli import main
 from slife.config import load_config
 from slife.errors import SlifeError
 from slife.model.checkpoint import list_checkpoints, load_model, read_checkpoint
-from slife.pairs.testing import make_test_life
+from lives import make_test_life
 from slife.train import TrainConfig, TrainingDiverged, train
 
 FAST = [
