@@ -67,20 +67,20 @@ def test_window_limits_frames(life):
 
 
 def _shifted_dataset(life, cache_mb=0.0, warm_steps=2, share=0.0, batch=6, max_shift=2, room=0):
-    from slife.pairs.dataset import ShiftedPairs
+    from slife.pairs.shifted import ShiftedPairsConfig
 
     sampler = TemporalSampler.for_life(life, 0.5, 2.0)
+    shifted = ShiftedPairsConfig(warm_steps / 4, share, max_shift=max_shift, room=room)  # of 4 steps
     return PairBatches(life, sampler, np.full(4, len(life)), 32, 14, batch, seed=5, patch_size=8,
-                       shifted=ShiftedPairs(warm_steps, share, max_shift=max_shift, room=room), cache_mb=cache_mb)  # fmt: skip
+                       shifted=shifted, cache_mb=cache_mb)  # fmt: skip
 
 
 def test_room_allows_shifts_twice_as_large_without_more_zoom(life):
     """room 1 (frames resized to 32 + 2 x 8 px, the zoom of max_shift 1) holds shifts of up to 2
     patches: both windows go anywhere they fit, and the far shifts do occur."""
-    from slife.pairs.shifted import draw_window_anywhere
 
     ds = _shifted_dataset(life, warm_steps=4, batch=64, max_shift=2, room=1)
-    assert ds.shift_side == 48
+    assert ds.shift_side == 48 and ds.warmup_steps == 4 and ds.sides == [37, 48]
     dims = lambda i, side: ds.frame(i, side, {}).shape[:2]  # noqa: E731
     shifts = []
     for r in ds.draw(0, dims) + ds.draw(1, dims):
@@ -91,7 +91,7 @@ def test_room_allows_shifts_twice_as_large_without_more_zoom(life):
     assert all(dy % 8 == 0 and dx % 8 == 0 and max(abs(dy), abs(dx)) <= 16 for dy, dx in shifts)
     assert any(abs(dy) == 16 for dy, _ in shifts) and any(abs(dx) == 16 for _, dx in shifts)
     with pytest.raises(ValueError, match="cannot hold"):
-        draw_window_anywhere(40, 40, np.array([0, 16]), 32, np.random.default_rng(0))
+        ds.shift.windows(40, 40, np.array([0, 16]), 32, np.random.default_rng(0))
 
 
 def test_warm_up_pairs_are_one_frame_moved_by_whole_patches(life):
@@ -134,7 +134,7 @@ def test_resident_frames_cut_the_same_batches_as_the_cpu_path(life):
     from slife.pairs.resident import ResidentFrames
 
     ds = _shifted_dataset(life, warm_steps=1, share=0.5, batch=16)  # step 0 shifted only, then a mix
-    frames = ResidentFrames(life, [ds.short_side, ds.shift_side], "cpu")
+    frames = ResidentFrames(life, ds.sides, "cpu")
     assert frames.nbytes == sum(len(life) * min_h * w * 3 for min_h, w in
                                 [frames.frames[s].shape[1:3] for s in frames.frames])  # fmt: skip
     for step in (0, 2):
