@@ -307,7 +307,7 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
     return st
 
 
-def train_step(st: Setup, batch: dict[str, Any]) -> tuple[float, float]:
+def _step(st: Setup, batch: dict[str, Any]) -> tuple[float, float]:
     """One optimiser step on ``batch``; returns (loss averaged over ranks, learning rate)."""
     s = int(batch["step"])
     lr = lr_at(s, st.total, st.peak, st.warmup, st.cfg.optim.min_lr)
@@ -341,7 +341,7 @@ def _train(
         with stop_on_signals() as stop:
             st.model.train()
             for batch in st.loader:
-                st.last_loss, lr = train_step(st, batch)
+                st.last_loss, lr = _step(st, batch)
                 step = int(batch["step"]) + 1
                 hours = float(st.hours[step - 1])
                 st.logger.step(step, st.last_loss, lr, hours)
