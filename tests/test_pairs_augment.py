@@ -147,3 +147,44 @@ def test_resident_frames_cut_the_same_batches_as_the_cpu_path(life):
             diff = (a - b).abs()
             assert int(diff.max()) <= 1 and float((diff == 0).float().mean()) > 0.99
     assert any(r.src.jitter is not None for r in ds.draw(2, frames.frame_dims))  # jitter was exercised
+
+
+def test_one_decoder_one_error_policy_on_every_path(life):
+    """read_resized is the one frame decoder: the batches, resident frames and the overlap estimate name
+    an undecodable frame the way Life.image does."""
+    from slife.life import LifeFormatError
+    from slife.pairs.augment import read_resized
+    from slife.pairs.resident import ResidentFrames
+
+    class Broken:
+        def __init__(self, life):
+            self.life = life
+
+        def __len__(self):
+            return len(self.life)
+
+        def jpeg(self, i):
+            return b"\xff\xd8 not a jpeg" if i == 2 else self.life.jpeg(i)
+
+        def where(self, i):
+            return f"where-{i}"
+
+    broken = Broken(life)
+    assert np.array_equal(read_resized(broken, 1, 37), load_resized(life.jpeg(1), 37))
+    for build in (lambda: read_resized(broken, 2, 37), lambda: ResidentFrames(broken, [37], "cpu")):
+        with pytest.raises(LifeFormatError, match=r"^where-2: cannot decode the JPEG: "):
+            build()
+
+
+def test_one_imagenet_normalisation():
+    """imaging.to_tensors (arrays or uint8 tensors) is what to_tensor does to each image, to the bit."""
+    from slife.imaging import to_tensor, to_tensors
+
+    images = np.random.default_rng(0).integers(0, 256, size=(3, 16, 24, 3), dtype=np.uint8)
+    batch = to_tensors(images)
+    assert batch.shape == (3, 3, 16, 24) and batch.dtype == torch.float32
+    assert torch.equal(batch, torch.stack([to_tensor(im) for im in images]))
+    assert torch.equal(batch, to_tensors(torch.from_numpy(images)))
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    assert torch.equal(to_tensor(images[0]), (torch.from_numpy(images[0]).permute(2, 0, 1).float() / 255 - mean) / std)

@@ -28,7 +28,7 @@ import torch
 from slife.align.analysis import gt_chance
 from slife.align.controls import source_use
 from slife.align.scorecard import RADII, gt_top1
-from slife.align.scorecard import score_model as score_card
+from slife.align.scorecard import score_model
 from slife.align.sources import IdentitySource, PixelMatchSource, ReadProtocol, random_init_source
 from slife.align.testset import TestSet
 from slife.errors import SlifeError
@@ -100,9 +100,9 @@ def protocols(cfg: ShiftConfig) -> dict[str, ReadProtocol]:
     return {"unmasked": ReadProtocol("unmasked"), "masked": ReadProtocol("masked", cfg.read_masks, cfg.seed)}
 
 
-def score_model(model: torch.nn.Module, testset: TestSet, cfg: ShiftConfig) -> dict[str, dict[str, float]]:
+def score_readings(model: torch.nn.Module, testset: TestSet, cfg: ShiftConfig) -> dict[str, dict[str, float]]:
     """:func:`score_top1` of the model read with each protocol (slife.align.scorecard.score_model)."""
-    scores = score_card(model, testset, protocols(cfg), controls=False)
+    scores = score_model(model, testset, protocols(cfg), controls=False)
     return {name: named(scores[name]) for name in protocols(cfg)}
 
 
@@ -173,7 +173,7 @@ def _run_shift(cfg: ShiftConfig, progress: Callable[[dict[str, Any]], None] | No
     baselines = {
         "identity": score_top1(IdentitySource().attention(evalset), evalset),
         "pixel-match": score_top1(PixelMatchSource().attention(evalset), evalset),  # exact on whole-patch shifts
-        "random-init": score_model(random_init, evalset, cfg),
+        "random-init": score_readings(random_init, evalset, cfg),
         "chance": chance_scores(evalset),
     }
     peak = peak_lr(cfg.optim, cfg.batch_size)
@@ -188,7 +188,7 @@ def _run_shift(cfg: ShiftConfig, progress: Callable[[dict[str, Any]], None] | No
         nonlocal window_loss, window_steps
         point = {"step": step, "pairs": step * cfg.batch_size, "train_seconds": train_s,
                  "train_loss": window_loss / window_steps if window_steps else float("nan"),
-                 "scores": score_model(model, evalset, cfg), **source_use(model, evalset, cfg.seed)}  # fmt: skip
+                 "scores": score_readings(model, evalset, cfg), **source_use(model, evalset, cfg.seed)}  # fmt: skip
         curve.append(point)
         window_loss, window_steps = 0.0, 0
         if progress is not None:

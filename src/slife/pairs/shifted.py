@@ -131,6 +131,10 @@ class ShiftedPairsConfig:
         return Shift(patch_size, self.max_shift, self.subpatch, self.room)
 
     def describe(self) -> str:
-        """The schedule in words, for the start of a run ("" when off)."""
-        return "".join([f"; shifted pairs only for the first {self.warmup:.0%} of the steps" if self.warmup else "",
-                        f"; shifted pairs {self.share:.0%} of each batch" if self.share else ""])  # fmt: skip
+        """The schedule in words, for a run's start and a study's report ("" when off)."""
+        if not self.on:
+            return ""
+        when = [f"the first {self.warmup:.0%} of the steps only" if self.warmup else "",
+                f"{self.share:.0%} of every batch" if self.share else ""]  # fmt: skip
+        return (f"shifted crops of the life's own frames (data.shifted, max {self.max_shift} patches): "
+                + ", ".join(p for p in when if p))

@@ -300,7 +300,7 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
             f"{life.name}: {life.hours:.4g} h, {len(life)} frames"
             + (f" (first {span_h:.4g} h only)" if span_s < life.seconds else "")
             + f"; {total} steps x {global_batch} pairs "
-            f"({'+'.join(f'{k} {v:g}' for k, v in weights.items())}{sh.describe()}); model {cfg.model.size}; {device}"
+            f"({'+'.join(f'{k} {v:g}' for k, v in weights.items())}{'; ' + sh.describe() if sh.on else ''}); model {cfg.model.size}; {device}"
             + (f"; resuming at step {start}" if start else ""),
             ctx,
         )
