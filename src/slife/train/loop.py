@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Iterable, NoReturn
 
 import numpy as np
 import torch
@@ -170,12 +170,9 @@ class Setup:
 def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext, progress: bool, force: bool,
               stop_after: int | None) -> Setup:  # fmt: skip
     """Open the life, resume or start the run directory, build model, optimiser, data, checkpointer, logger."""
-    from torch.utils.data import DataLoader
-
     from slife.model.config import model_config
     from slife.model.croco import CroCo
     from slife.pairs.config import build_sampler
-    from slife.pairs.dataset import PairBatches
 
     threads = torch.get_num_threads()  # set by train() from cfg.threads
     life = Life.open(life_dir)
@@ -236,21 +233,7 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
 
     end_step = total if stop_after is None else max(start, min(total, int(stop_after)))
     sh = cfg.data.shifted
-    dataset = PairBatches(
-        life, sampler, strm.ends, mcfg.img_size, model.num_masked(), cfg.batch_size, cfg.seed,
-        ctx.rank, ctx.world_size, mcfg.patch_size, cfg.data.jitter, sh, cfg.data.cache_mb,
-        cfg.data.jitter_per_pair, cfg.data.aligned_crops, cfg.data.crop_patches,
-    )  # fmt: skip
-    if cfg.data.resident:
-        from slife.pairs.resident import ResidentFrames
-
-        frames = ResidentFrames(life, dataset.sides, device)
-        _note(f"{life.name}: {len(life)} frames resident on {device} ({frames.nbytes / 2**20:.0f} MiB)", ctx)
-        loader: Any = (frames.batch(dataset.draw(s, frames.frame_dims, frames.image), mcfg.img_size, s)
-                       for s in range(start, end_step))  # fmt: skip
-    else:
-        loader = DataLoader(dataset, batch_size=None, sampler=range(start, end_step), num_workers=cfg.data.workers,
-                            pin_memory=device.type == "cuda")  # fmt: skip
+    loader = _batches(life, sampler, strm.ends, cfg, mcfg, model.num_masked(), ctx, range(start, end_step))
 
     st: Setup  # the payload reads the live state (loss, milestones done) when a checkpoint is written
 
@@ -305,6 +288,28 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
             ctx,
         )
     return st
+
+
+def _batches(life: Life, sampler: Any, ends: np.ndarray, cfg: TrainConfig, mcfg: Any, hidden: int, ctx: DistContext,
+             steps: range) -> Iterable[dict[str, Any]]:  # fmt: skip
+    """This rank's batches for ``steps``: a DataLoader over slife.pairs.dataset.PairBatches, or the same
+    draw cut from frames resident on the device (``data.resident``)."""
+    from torch.utils.data import DataLoader
+
+    from slife.pairs.dataset import PairBatches
+
+    d = cfg.data
+    dataset = PairBatches(life, sampler, ends, mcfg.img_size, hidden, cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size,
+                          mcfg.patch_size, d.jitter, d.shifted, d.cache_mb, d.jitter_per_pair, d.aligned_crops,
+                          d.crop_patches)  # fmt: skip
+    if not d.resident:
+        return DataLoader(dataset, batch_size=None, sampler=steps, num_workers=d.workers,
+                          pin_memory=ctx.device.type == "cuda")  # fmt: skip
+    from slife.pairs.resident import ResidentFrames
+
+    frames = ResidentFrames(life, dataset.sides, ctx.device)
+    _note(f"{life.name}: {len(life)} frames resident on {ctx.device} ({frames.nbytes / 2**20:.0f} MiB)", ctx)
+    return (frames.batch(dataset.draw(s, frames.frame_dims, frames.image), mcfg.img_size, s) for s in steps)
 
 
 def _step(st: Setup, batch: dict[str, Any]) -> tuple[float, float]:
