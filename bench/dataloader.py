@@ -38,13 +38,15 @@ def data_rate(life, size: str, batch: int, steps: int, workers: int, cache_mb: f
 
     from slife.model.config import model_config
     from slife.pairs.config import PairsConfig, build_sampler
-    from slife.pairs.dataset import PairBatches, ShiftedPairs
+    from slife.pairs.dataset import PairBatches
+    from slife.pairs.masking import num_masked
+    from slife.pairs.shifted import ShiftedPairsConfig
 
     name, overrides, share = SIZES[size]
     mcfg = model_config(name, **overrides)
-    num_masked = int(round(mcfg.mask_ratio * (mcfg.img_size // mcfg.patch_size) ** 2))
-    ds = PairBatches(life, build_sampler(life, PairsConfig()), np.full(steps + 2, len(life)), mcfg.img_size, num_masked,
-                     batch, seed=0, patch_size=mcfg.patch_size, shifted=ShiftedPairs(0, share), cache_mb=cache_mb)  # fmt: skip
+    hidden = num_masked(mcfg.num_patches, mcfg.mask_ratio)
+    ds = PairBatches(life, build_sampler(life, PairsConfig()), np.full(steps + 2, len(life)), mcfg.img_size, hidden,
+                     batch, seed=0, patch_size=mcfg.patch_size, shifted=ShiftedPairsConfig(share=share), cache_mb=cache_mb)  # fmt: skip
     if workers == 0:
         ds[0]  # warm-up (and, with the cache, what a long run amortises)
         t0 = time.perf_counter()

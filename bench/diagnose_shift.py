@@ -10,7 +10,6 @@ masked loss with another pair's source (and with noise) clearly above the real s
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -19,8 +18,7 @@ SOURCE_GAP = 0.1
 
 
 def main() -> int:
-    from slife.diagnose.cli import progress_line, summary_markdown
-    from slife.diagnose.plots import plot_shift_curve
+    from slife.diagnose.report import progress_line, summary_markdown, write_outputs
     from slife.diagnose.shift import load_shift_config, run_shift
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -30,10 +28,7 @@ def main() -> int:
     cfg = load_shift_config(Path(__file__).parents[1] / "configs" / "diagnose_shift.yaml", args.overrides)
     result = run_shift(cfg, progress=lambda p: print(progress_line(p), flush=True))
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "results.json").write_text(json.dumps(result.to_json(), indent=1), encoding="utf-8")
-        plot_shift_curve(result, args.out / "curve.png")
-        (args.out / "summary.md").write_text(summary_markdown(result), encoding="utf-8")
+        write_outputs(result, args.out)
     print(summary_markdown(result))
     ok = True
     for proto in ("unmasked", "masked"):

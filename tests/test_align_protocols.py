@@ -34,9 +34,9 @@ def test_masked_protocol_reads_rows_of_hidden_patches_averaged_over_masks() -> N
     maps = model_attention(model, ts, per_layer=True, protocol=proto)
     masks = protocol_masks(model, len(ts), proto)
     assert masks.shape == (3, 3, 16) and bool((masks.sum(-1) == model.num_masked()).all())
-    from slife.pairs.dataset import to_batch
+    from slife.imaging import to_tensors
 
-    src, tgt = to_batch(list(ts.src)), to_batch(list(ts.tgt))
+    src, tgt = to_tensors(ts.src), to_tensors(ts.tgt)
     expect = torch.zeros(maps.shape)
     count = torch.zeros(1, 3, 16, 1)
     with torch.no_grad():

@@ -8,10 +8,10 @@ import torch
 
 from slife.align.analysis import gt_alignment
 from slife.align.sources import IdentitySource
-from slife.diagnose.photos import EVAL_PHOTOS, TRAIN_PHOTOS, load_photo
-from slife.diagnose.shift import ShiftConfig, ShiftPairs, ShiftTask, chance_scores, load_shift_config, run_shift
+from slife.diagnose.shift import ShiftConfig, chance_scores, load_shift_config, run_shift
 from slife.diagnose.shift import score_top1
 from slife.errors import SlifeError
+from slife.pairs.photos import EVAL_PHOTOS, TRAIN_PHOTOS, PhotoPairs, PhotoPairsConfig, load_photo
 
 
 def _patches(img: np.ndarray, p: int) -> np.ndarray:
@@ -29,7 +29,7 @@ def test_photo_split_is_disjoint_and_loads_offline() -> None:
 @pytest.mark.parametrize("subpatch", [False, True])
 def test_ground_truth_names_the_source_patch_holding_each_target_patch(subpatch: bool) -> None:
     photos = [load_photo("astronaut"), load_photo("coffee")]
-    pairs = ShiftPairs(photos, 64, 8, ShiftTask(max_shift=2, subpatch=subpatch))
+    pairs = PhotoPairs(photos, 64, 8, PhotoPairsConfig(max_shift=2, subpatch=subpatch))
     src, tgt, gt, shift = pairs.draw(40, np.random.default_rng(0))
     assert src.shape == tgt.shape == (40, 64, 64, 3) and gt.shape == (40, 64)
     assert np.abs(shift).max() <= 2 * 8 + (7 if subpatch else 0) and (shift % 8 != 0).any() == subpatch
@@ -47,7 +47,7 @@ def test_ground_truth_names_the_source_patch_holding_each_target_patch(subpatch:
 
 
 def test_identity_is_exact_only_where_nothing_moved() -> None:
-    pairs = ShiftPairs([load_photo("chelsea")], 64, 8, ShiftTask(max_shift=2))
+    pairs = PhotoPairs([load_photo("chelsea")], 64, 8, PhotoPairsConfig(max_shift=2))
     ts = pairs.testset(60, seed=3)
     ident = score_top1(IdentitySource().attention(ts), ts)
     still = np.array([s == [0, 0] for s in ts.meta["shift_px"]])
@@ -70,9 +70,9 @@ def test_the_recipe_is_the_default_and_overrides_merge_into_it() -> None:
 
 def test_config_validation() -> None:
     with pytest.raises(SlifeError, match="max_shift"):
-        ShiftTask(max_shift=-1)
+        PhotoPairsConfig(max_shift=-1)
     with pytest.raises(SlifeError, match="scales"):
-        ShiftTask(scales=[0.5])
+        PhotoPairsConfig(scales=[0.5])
     with pytest.raises(SlifeError, match="steps"):
         ShiftConfig(steps=0)
 

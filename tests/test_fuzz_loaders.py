@@ -71,7 +71,7 @@ def _replace_somewhere(data, path: list, value):
 # ---- life.json and shards -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def good_life(tmp_path_factory):
-    from slife.pairs.testing import make_test_life
+    from lives import make_test_life
 
     return make_test_life(tmp_path_factory.mktemp("fuzz") / "life", durations=(2.0, 1.0), fps=2.0).dir
 

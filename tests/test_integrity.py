@@ -112,7 +112,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
 
 
 def test_two_trainings_into_one_run_directory(tmp_path: Path) -> None:
-    from slife.pairs.testing import make_test_life
+    from lives import make_test_life
     from slife.train import train
     from tests.test_train_loop import _cfg
 
@@ -174,7 +174,7 @@ def test_info_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from slife.pairs.testing import make_test_life
+    from lives import make_test_life
 
     life = make_test_life(tmp_path / "life", durations=(3.0,), fps=2.0)
     script = (
@@ -191,7 +191,7 @@ def test_info_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
 # ---- verify -------------------------------------------------------------------------------------
 def test_verify_finds_a_corrupt_jpeg_and_training_names_the_frame(tmp_path: Path, capsys) -> None:
     from slife.cli import main
-    from slife.pairs.testing import make_test_life
+    from lives import make_test_life
 
     life = make_test_life(tmp_path / "life", durations=(3.0,), fps=2.0)
     assert life.verify() == []
@@ -226,7 +226,7 @@ def test_a_signal_saves_last_pt_and_the_resumed_run_matches_a_straight_one(tmp_p
 
     import slife.train.loop as loop
     from slife.cli import main
-    from slife.pairs.testing import make_test_life
+    from lives import make_test_life
     from slife.train import train
     from slife.train.signals import TrainingStopped
     from tests.test_train_loop import _cfg
@@ -301,7 +301,7 @@ def test_missing_hpatches_homographies_are_reported(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["--img-size", "0"], ["--patch-size", "0"], ["--pairs", "0"]])
 def test_testset_arguments_out_of_range_are_errors(tmp_path: Path, capsys, args) -> None:
     from slife.cli import main
-    from slife.pairs.testing import make_test_life
+    from lives import make_test_life
 
     life = make_test_life(tmp_path / "life", durations=(3.0,), fps=2.0)
     assert main(["align", "testset", str(life.dir), "--out", str(tmp_path / "t.npz"), *args]) == 2

@@ -8,7 +8,7 @@ from slife.imaging import to_image
 from slife.pairs.augment import augment, color_jitter, load_resized, resize_side
 from slife.pairs.dataset import PairBatches
 from slife.pairs.samplers import TemporalSampler
-from slife.pairs.testing import make_test_life
+from lives import make_test_life
 
 
 @pytest.fixture(scope="module")
@@ -67,20 +67,20 @@ def test_window_limits_frames(life):
 
 
 def _shifted_dataset(life, cache_mb=0.0, warm_steps=2, share=0.0, batch=6, max_shift=2, room=0):
-    from slife.pairs.dataset import ShiftedPairs
+    from slife.pairs.shifted import ShiftedPairsConfig
 
     sampler = TemporalSampler.for_life(life, 0.5, 2.0)
+    shifted = ShiftedPairsConfig(warm_steps / 4, share, max_shift=max_shift, room=room)  # of 4 steps
     return PairBatches(life, sampler, np.full(4, len(life)), 32, 14, batch, seed=5, patch_size=8,
-                       shifted=ShiftedPairs(warm_steps, share, max_shift=max_shift, room=room), cache_mb=cache_mb)  # fmt: skip
+                       shifted=shifted, cache_mb=cache_mb)  # fmt: skip
 
 
 def test_room_allows_shifts_twice_as_large_without_more_zoom(life):
     """room 1 (frames resized to 32 + 2 x 8 px, the zoom of max_shift 1) holds shifts of up to 2
     patches: both windows go anywhere they fit, and the far shifts do occur."""
-    from slife.pairs.shifted import draw_window_anywhere
 
     ds = _shifted_dataset(life, warm_steps=4, batch=64, max_shift=2, room=1)
-    assert ds.shift_side == 48
+    assert ds.shift_side == 48 and ds.warmup_steps == 4 and ds.sides == [37, 48]
     dims = lambda i, side: ds.frame(i, side, {}).shape[:2]  # noqa: E731
     shifts = []
     for r in ds.draw(0, dims) + ds.draw(1, dims):
@@ -91,7 +91,7 @@ def test_room_allows_shifts_twice_as_large_without_more_zoom(life):
     assert all(dy % 8 == 0 and dx % 8 == 0 and max(abs(dy), abs(dx)) <= 16 for dy, dx in shifts)
     assert any(abs(dy) == 16 for dy, _ in shifts) and any(abs(dx) == 16 for _, dx in shifts)
     with pytest.raises(ValueError, match="cannot hold"):
-        draw_window_anywhere(40, 40, np.array([0, 16]), 32, np.random.default_rng(0))
+        ds.shift.windows(40, 40, np.array([0, 16]), 32, np.random.default_rng(0))
 
 
 def test_warm_up_pairs_are_one_frame_moved_by_whole_patches(life):
@@ -134,7 +134,7 @@ def test_resident_frames_cut_the_same_batches_as_the_cpu_path(life):
     from slife.pairs.resident import ResidentFrames
 
     ds = _shifted_dataset(life, warm_steps=1, share=0.5, batch=16)  # step 0 shifted only, then a mix
-    frames = ResidentFrames(life, [ds.short_side, ds.shift_side], "cpu")
+    frames = ResidentFrames(life, ds.sides, "cpu")
     assert frames.nbytes == sum(len(life) * min_h * w * 3 for min_h, w in
                                 [frames.frames[s].shape[1:3] for s in frames.frames])  # fmt: skip
     for step in (0, 2):
@@ -147,3 +147,44 @@ def test_resident_frames_cut_the_same_batches_as_the_cpu_path(life):
             diff = (a - b).abs()
             assert int(diff.max()) <= 1 and float((diff == 0).float().mean()) > 0.99
     assert any(r.src.jitter is not None for r in ds.draw(2, frames.frame_dims))  # jitter was exercised
+
+
+def test_one_decoder_one_error_policy_on_every_path(life):
+    """read_resized is the one frame decoder: the batches, resident frames and the overlap estimate name
+    an undecodable frame the way Life.image does."""
+    from slife.life import LifeFormatError
+    from slife.pairs.augment import read_resized
+    from slife.pairs.resident import ResidentFrames
+
+    class Broken:
+        def __init__(self, life):
+            self.life = life
+
+        def __len__(self):
+            return len(self.life)
+
+        def jpeg(self, i):
+            return b"\xff\xd8 not a jpeg" if i == 2 else self.life.jpeg(i)
+
+        def where(self, i):
+            return f"where-{i}"
+
+    broken = Broken(life)
+    assert np.array_equal(read_resized(broken, 1, 37), load_resized(life.jpeg(1), 37))
+    for build in (lambda: read_resized(broken, 2, 37), lambda: ResidentFrames(broken, [37], "cpu")):
+        with pytest.raises(LifeFormatError, match=r"^where-2: cannot decode the JPEG: "):
+            build()
+
+
+def test_one_imagenet_normalisation():
+    """imaging.to_tensors (arrays or uint8 tensors) is what to_tensor does to each image, to the bit."""
+    from slife.imaging import to_tensor, to_tensors
+
+    images = np.random.default_rng(0).integers(0, 256, size=(3, 16, 24, 3), dtype=np.uint8)
+    batch = to_tensors(images)
+    assert batch.shape == (3, 3, 16, 24) and batch.dtype == torch.float32
+    assert torch.equal(batch, torch.stack([to_tensor(im) for im in images]))
+    assert torch.equal(batch, to_tensors(torch.from_numpy(images)))
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    assert torch.equal(to_tensor(images[0]), (torch.from_numpy(images[0]).permute(2, 0, 1).float() / 255 - mean) / std)

@@ -5,7 +5,7 @@ import pytest
 
 from slife.errors import SlifeError
 from slife.pairs.samplers import AugmentedSampler, IndexSampler, MixSampler, RandomSampler, TemporalSampler
-from slife.pairs.testing import make_test_life
+from lives import make_test_life
 
 
 @pytest.fixture(scope="module")

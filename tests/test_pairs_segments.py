@@ -12,7 +12,7 @@ from slife.errors import SlifeError
 from slife.life import Life
 from slife.pairs.samplers import TemporalSampler
 from slife.pairs.spatial import SpatialConfig, build_index, frame_groups
-from slife.pairs.testing import make_test_life
+from lives import make_test_life
 from slife.world import WorldConfig, make_diverse, make_static
 
 TINY = WorldConfig(texture_size=64)

@@ -8,7 +8,7 @@ import pytest
 from slife.errors import SlifeError
 from slife.pairs.colmap import read_colmap_text
 from slife.pairs.spatial import SpatialConfig, build_index, depth_visible_sets, index_path, spatial_index
-from slife.pairs.testing import make_test_life
+from lives import make_test_life
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,10 @@ from slife.errors import SlifeError
 from slife.pairs.aligned import aligned_offset, phase_shift
 from slife.pairs.augment import draw_crop, draw_jitter
 from slife.pairs.config import PairsConfig, TemporalConfig, build_sampler
-from slife.pairs.dataset import PairBatches, sample_mask
+from slife.pairs.dataset import PairBatches
+from slife.pairs.masking import draw_mask
 from slife.pairs.samplers import IndexSampler, TemporalSampler
-from slife.pairs.testing import make_test_life
+from lives import make_test_life
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def test_defaults_are_off_and_draw_exactly_the_documented_recipe(box):
             for f in (a, b):
                 y, x = draw_crop(*_dims(ds)(int(f), side), 32, rng)
                 views.append((int(f), side, y, x, draw_jitter(rng, 0.4)))
-            mask = sample_mask(16, 14, rng)
+            mask = draw_mask(16, 14, rng)
             got = [(v.frame, v.side, v.y, v.x, v.jitter) for v in (r.src, r.tgt)]
             assert got == views and np.array_equal(r.mask, mask)
 

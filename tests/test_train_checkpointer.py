@@ -79,7 +79,7 @@ def test_logger_averages_the_window_and_truncates_a_killed_runs_tail(tmp_path: P
 def test_listing_a_runs_milestones_opens_no_checkpoint(tmp_path: Path, monkeypatch, one_torch_thread) -> None:
     """Step and hours come from the log's checkpoint events, so an analysis opens each file once."""
     import slife.model.checkpoint as ck
-    from slife.pairs.testing import make_test_life
+    from lives import make_test_life
     from slife.train import train
     from tests.test_train_loop import _cfg
 

@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 
 from slife.config import load_config
 from slife.model.checkpoint import read_checkpoint
-from slife.pairs.testing import make_test_life
+from lives import make_test_life
 from slife.train import TrainConfig, train
 
 OVERRIDES = [

@@ -3,7 +3,7 @@
 import torch
 
 from slife.model.checkpoint import read_checkpoint
-from slife.pairs.testing import make_test_life
+from lives import make_test_life
 from slife.train.parallel import TrainJob, train_many
 from slife.train.threads import usable_cores
 from tests.test_train_loop import _cfg

@@ -7,7 +7,7 @@ import torch
 
 from slife.config import load_config
 from slife.model.checkpoint import read_checkpoint
-from slife.pairs.testing import make_test_life
+from lives import make_test_life
 from slife.train import TrainConfig, train
 from slife.train import precision as precision_mod
 from slife.train.precision import autocast_dtype, cpu_has_native_bf16

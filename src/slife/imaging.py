@@ -113,10 +113,17 @@ def resize_center_crop(image: np.ndarray, size: int, resample: int = Image.BICUB
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """H x W x 3 uint8 RGB -> 3 x H x W float tensor, ImageNet-normalised."""
-    t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (t - mean) / std
+    return to_tensors(np.ascontiguousarray(image)[None])[0]
+
+
+def to_tensors(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(B, H, W, 3) uint8 RGB (an array, or a tensor on any device) -> (B, 3, H, W) float32,
+    ImageNet-normalised: the one normalisation of model input (:func:`to_tensor` is one image of it)."""
+    t = torch.from_numpy(images) if isinstance(images, np.ndarray) else images
+    t = t.permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(IMAGENET_MEAN, device=t.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=t.device).view(1, 3, 1, 1)
+    return t.sub_(mean).div_(std)
 
 
 def to_image(tensor: torch.Tensor) -> np.ndarray:

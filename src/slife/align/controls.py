@@ -16,7 +16,7 @@ import torch
 from slife.align.sources import ReadProtocol, protocol_masks
 from slife.align.testset import TestSet
 from slife.errors import SlifeError
-from slife.pairs.dataset import to_batch
+from slife.imaging import to_tensors
 
 
 def source_use(model: torch.nn.Module, testset: TestSet, seed: int, batch_size: int = 32) -> dict[str, float]:
@@ -35,8 +35,8 @@ def source_use(model: torch.nn.Module, testset: TestSet, seed: int, batch_size: 
         with torch.no_grad():
             for start in range(0, len(testset), batch_size):
                 sl = slice(start, start + batch_size)
-                src, tgt, mask = to_batch(list(testset.src[sl])), to_batch(list(testset.tgt[sl])), masks[sl]
-                other = to_batch(list(swapped_src[sl]))
+                src, tgt, mask = to_tensors(testset.src[sl]), to_tensors(testset.tgt[sl]), masks[sl]
+                other = to_tensors(swapped_src[sl])
                 for key, source in (("real", src), ("noise", torch.randn(src.shape, generator=gen)), ("swapped", other)):
                     out = model(source, tgt, mask=mask)
                     totals[key] += float(model.loss(out.pred, tgt, mask)) * len(src)

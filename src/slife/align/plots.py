@@ -96,3 +96,38 @@ def plot_emergence(
             a.set_xscale("log")
         a.grid(alpha=0.3)
     return save_figure(fig, path)
+
+
+def curve_points(data: Mapping) -> tuple[list[int], list[float]]:
+    """(pairs seen, GT within 1 on moving patches, masked reading) of a training curve written by
+    slife.align.scorecard.training_curve (``scripts/world_recipe_eval.py --train``); the exploratory
+    runs X1/X2 of docs/results/world stored ``step`` (batch 32) and ``world_masked`` instead."""
+    curve = data["curve"]
+    if "pairs_seen" in curve[0]:
+        return [p["pairs_seen"] for p in curve], [p["masked"]["moving_r1"] for p in curve]
+    return [p["step"] * 32 for p in curve], [p["world_masked"]["within1_moving"] for p in curve]
+
+
+def plot_training_curves(results: Mapping[str, Mapping], path: str | Path,
+                         title: str = "Held-out places, cross-attention read masked") -> Path:  # fmt: skip
+    """GT alignment within 1 patch on moving patches over pairs seen, one line per named curve, with
+    chance, 3x chance, random init and pixel matching from the first result that has them."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(9.5, 4.2))
+    refs = None
+    for name, data in results.items():
+        x, y = curve_points(data)
+        ax.plot(x, y, marker="o", ms=3, label=name)
+        if refs is None and "chance" in data:
+            refs = data
+    if refs is not None:
+        ax.axhline(refs["chance"]["moving_r1"], color="grey", ls="--", lw=1, label="chance")
+        ax.axhline(3 * refs["chance"]["moving_r1"], color="grey", ls=":", lw=1, label="3x chance")
+        ax.axhline(refs["random-init"]["masked"]["moving_r1"], color="black", ls="-.", lw=1, label="random init")
+        ax.axhline(refs["pixel-match"]["moving_r1"], color="tab:brown", ls="--", lw=1, label="pixel matching")
+    ax.set_xlabel("training pairs seen")
+    ax.set_ylabel("GT alignment within 1 patch, moving patches")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path)

@@ -133,15 +133,15 @@ def shifted_testset(
 ) -> TestSet:
     """``n`` whole-patch shifted pairs (shift uniform in ``[-max_shift, max_shift]`` patches per axis)
     cut from ``images`` (list or (K, H, W, 3) uint8), with exact ground truth: the pairs of the shift
-    mechanism test (slife.diagnose.shift.ShiftPairs, one scale). Each image is resized so its short
+    mechanism test (slife.pairs.photos.PhotoPairs, one scale). Each image is resized so its short
     side is ``img_size + 2 * max_shift * patch_size`` (the room the largest shift needs): images of
     ``img_size`` pixels are upsampled by that factor."""
-    from slife.diagnose.shift import ShiftPairs, ShiftTask
+    from slife.pairs.photos import PhotoPairs, PhotoPairsConfig
 
     photos = [np.asarray(im, dtype=np.uint8) for im in images]
     if not photos:
         raise SlifeError("shifted_testset: no images")
-    pairs = ShiftPairs(photos, img_size, patch_size, ShiftTask(max_shift=max_shift, scales=[1.0]))
+    pairs = PhotoPairs(photos, img_size, patch_size, PhotoPairsConfig(max_shift=max_shift, scales=[1.0]))
     return pairs.testset(n, seed)
 
 

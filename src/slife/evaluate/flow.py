@@ -75,11 +75,3 @@ def round_trip(
     bwd = flow_field(bwd_positions, grid_src, patch)
     back = fwd_positions + sample_field(bwd, fwd_positions, patch)
     return np.linalg.norm(back - patch_centers(grid_tgt, patch), axis=1)
-
-
-def dense_flow(field: np.ndarray, patch: int) -> np.ndarray:
-    """(gh P, gw P, 2) per-pixel displacement, bilinearly upsampled from the patch field."""
-    gh, gw = field.shape[:2]
-    ys, xs = np.mgrid[0 : gh * patch, 0 : gw * patch]
-    xy = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], axis=1)
-    return sample_field(field, xy, patch).reshape(gh * patch, gw * patch, 2)

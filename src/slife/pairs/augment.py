@@ -53,6 +53,18 @@ def load_resized(jpeg: bytes, short_side: int) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def read_resized(life, i: int, short_side: int) -> np.ndarray:
+    """Frame ``i`` of ``life`` decoded and resized to ``short_side`` (:func:`load_resized`); a frame that
+    cannot be decoded is a ``LifeFormatError`` naming where it is stored (as ``Life.image``)."""
+    data = life.jpeg(i)
+    try:
+        return load_resized(data, short_side)
+    except (OSError, ValueError, SyntaxError) as exc:  # PIL or cv2 could not decode it
+        from slife.life import LifeFormatError
+
+        raise LifeFormatError(f"{life.where(int(i))}: cannot decode the JPEG: {exc}") from exc
+
+
 def draw_crop(h: int, w: int, size: int, rng: np.random.Generator) -> tuple[int, int]:
     """Top-left corner (y, x) of a random ``size`` crop of an ``h`` x ``w`` image (draws y, then x)."""
     if h < size or w < size:

@@ -39,7 +39,7 @@ def _preview(args: argparse.Namespace) -> int:
 
     from slife.config import load_config
     from slife.life import Life
-    from slife.pairs.augment import augment, load_resized, resize_side
+    from slife.pairs.augment import augment, read_resized, resize_side
     from slife.pairs.config import PairsConfig, build_sampler
 
     life = Life.open(args.life_dir)
@@ -50,7 +50,7 @@ def _preview(args: argparse.Namespace) -> int:
     size = args.size
     rows = []
     for src, tgt in pairs:
-        views = [load_resized(life.jpeg(int(i)), resize_side(size)) for i in (src, tgt)]
+        views = [read_resized(life, int(i), resize_side(size)) for i in (src, tgt)]
         if args.augment:
             views = [augment(v, size, rng, cfg.jitter) for v in views]
         else:

@@ -130,12 +130,12 @@ def image_overlaps(life, pairs: np.ndarray, side: int = IMAGE_SIDE, progress: bo
     from tqdm import tqdm
 
     from slife.pairs.aligned import phase_shifts
-    from slife.pairs.augment import load_resized
+    from slife.pairs.augment import read_resized
 
     frames = np.unique(pairs)
     grey: dict[int, np.ndarray] = {}
     for i in tqdm(frames, desc="grey frames", disable=not progress, unit="frame"):
-        grey[int(i)] = texture(load_resized(life.jpeg(int(i)), side))
+        grey[int(i)] = texture(read_resized(life, int(i), side))
     out = np.zeros(len(pairs), dtype=np.float64)
     shapes = np.array([grey[int(i)].shape == grey[int(j)].shape for i, j in pairs], dtype=bool)
     for s in tqdm(range(0, len(pairs), _CHUNK), desc="image overlap", disable=not progress, unit="chunk"):

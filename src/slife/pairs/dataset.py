@@ -3,10 +3,10 @@
 Sample number ``k = step * global_batch + rank * batch + i`` is generated from its own generator
 ``np.random.default_rng([seed, k])``, which draws, in order: the pair (from the prefix of frames
 visible at that step), the source's crop and jitter, the target's crop and jitter, and the target's
-mask. With shifted pairs on (``data.shifted``), it first draws whether the sample is a shifted pair
-(only after the warm-up, and only if ``share > 0``: every step before ``warmup_steps`` is shifted);
-a shifted sample then draws one frame of the prefix, the shift, the window position
-(slife.pairs.shifted), and the mask. Hence a resumed run sees
+mask. With shifted pairs on (``data.shifted``, slife.pairs.shifted), it first draws whether the sample
+is a shifted pair (only after the warm-up, and only if ``share > 0``: every step of the first
+``warmup`` fraction is shifted); a shifted sample then draws one frame of the prefix, the shift, the
+window position, and the mask. Hence a resumed run sees
 exactly the samples it would have seen, DDP ranks draw disjoint samples, and N ranks x batch B see the
 same samples as 1 rank x batch N*B.
 
@@ -33,10 +33,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from slife.imaging import IMAGENET_MEAN, IMAGENET_STD
+from slife.imaging import to_tensors
 from slife.pairs.aligned import draw_aligned_crop, phase_shift
-from slife.pairs.augment import apply_jitter, draw_crop, draw_jitter, load_resized, resize_side
-from slife.pairs.shifted import draw_shifts, draw_window, draw_window_anywhere, margin, window_side
+from slife.pairs.augment import apply_jitter, draw_crop, draw_jitter, read_resized, resize_side
+from slife.pairs.masking import draw_mask
+from slife.pairs.shifted import ShiftedPairsConfig
 
 
 @dataclass(frozen=True)
@@ -56,33 +57,6 @@ class SampleRecipe:
     src: View
     tgt: View
     mask: np.ndarray  # (N,) bool, True = hidden target patch
-
-
-@dataclass(frozen=True)
-class ShiftedPairs:
-    """Steps ``[0, warmup_steps)`` train on shifted pairs of single frames only; later steps on a
-    ``share`` of them (see ``data.shifted``)."""
-
-    warmup_steps: int = 0
-    share: float = 0.0
-    max_shift: int = 2
-    subpatch: bool = False
-    room: int = 0  # patches around the crop (0 = max_shift, windows kept that far from the borders)
-
-
-def to_batch(images: list[np.ndarray]) -> torch.Tensor:
-    """uint8 H x W x 3 images -> (B, 3, H, W) ImageNet-normalised floats (as slife.imaging.to_tensor)."""
-    t = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return t.sub_(mean).div_(std)
-
-
-def sample_mask(num_patches: int, num_masked: int, rng: np.random.Generator) -> np.ndarray:
-    """(N,) bool with exactly ``num_masked`` True (hidden) entries, uniformly at random."""
-    mask = np.zeros(num_patches, dtype=bool)
-    mask[rng.permutation(num_patches)[:num_masked]] = True
-    return mask
 
 
 class PairBatches(torch.utils.data.Dataset):
@@ -105,7 +79,7 @@ class PairBatches(torch.utils.data.Dataset):
         world_size: int = 1,
         patch_size: int = 16,
         jitter: float = 0.4,
-        shifted: ShiftedPairs = ShiftedPairs(),
+        shifted: ShiftedPairsConfig = ShiftedPairsConfig(),
         cache_mb: float = 0.0,
         jitter_per_pair: bool = False,
         aligned_crops: bool = False,
@@ -130,15 +104,20 @@ class PairBatches(torch.utils.data.Dataset):
         if self.crop_patches < 0 or (self.crop_patches and not self.aligned_crops):
             raise ValueError(f"crop_patches must be >= 0 and needs aligned_crops, got {crop_patches}")
         self.shifted = shifted
-        self.shift_margin = margin(self.patch_size, shifted.max_shift, shifted.subpatch)
-        self.shift_side = (window_side(self.img_size, self.patch_size, shifted.room) if shifted.room  # room sets the zoom
-                           else window_side(self.img_size, self.patch_size, shifted.max_shift, shifted.subpatch))
+        self.warmup_steps = shifted.warmup_steps(len(self.ends))
+        self.shift = shifted.shift(self.patch_size)
+        self.shift_side = self.shift.frame_side(self.img_size)
         self.cache_bytes = int(cache_mb * 2**20)
         self._cache: dict[tuple[int, int], np.ndarray] = {}
         self._cached_bytes = 0
 
     def __len__(self) -> int:
         return len(self.ends)
+
+    @property
+    def sides(self) -> list[int]:
+        """The short sides frames are resized to for these batches (real pairs', then shifted pairs')."""
+        return [self.short_side] + ([self.shift_side] if self.shifted.on else [])
 
     def _render(self, view: View, batch_cache: dict[tuple[int, int], np.ndarray]) -> np.ndarray:
         image = self.frame(view.frame, view.side, batch_cache)
@@ -156,13 +135,7 @@ class PairBatches(torch.utils.data.Dataset):
         if image is None:
             image = batch_cache.get(key)
         if image is None:
-            data = self.life.jpeg(i)
-            try:
-                image = load_resized(data, short_side)
-            except (ValueError, OSError) as exc:  # PIL or cv2 could not decode it
-                from slife.life import LifeFormatError
-
-                raise LifeFormatError(f"{self.life.where(i)}: cannot decode the JPEG ({exc})") from exc
+            image = read_resized(self.life, i, short_side)
             if self._cached_bytes + image.nbytes <= self.cache_bytes:
                 self._cache[key] = image
                 self._cached_bytes += image.nbytes
@@ -179,24 +152,21 @@ class PairBatches(torch.utils.data.Dataset):
         if self.aligned_crops and image is None:
             raise ValueError("aligned_crops needs the frames: pass image(frame, short_side) to draw()")
         end = int(self.ends[step])
-        warm = step < self.shifted.warmup_steps
+        warm = step < self.warmup_steps
         recipes = []
         for k in self.sample_ids(step):
             rng = np.random.default_rng([self.seed, int(k)])
             if warm or (self.shifted.share > 0 and rng.random() < self.shifted.share):
                 i = int(rng.integers(0, end))
-                shift = draw_shifts(1, rng, self.patch_size, self.shifted.max_shift, self.shifted.subpatch)[0]
-                if self.shifted.room:
-                    (y, x), (ty, tx) = draw_window_anywhere(*dims(i, self.shift_side), shift, self.img_size, rng)
-                else:
-                    (y, x), (ty, tx) = draw_window(*dims(i, self.shift_side), shift, self.img_size, self.shift_margin, rng)
+                shift = self.shift.draw(1, rng)[0]
+                (y, x), (ty, tx) = self.shift.windows(*dims(i, self.shift_side), shift, self.img_size, rng)
                 src = View(i, self.shift_side, y, x, None)
                 tgt = View(i, self.shift_side, ty, tx, None)
             else:
                 a, b = (int(v) for v in self.sampler.sample(1, rng, end)[0])
                 src = self._augmented_view(a, dims, rng)
                 tgt = self._target_view(src, b, dims, image, rng)
-            recipes.append(SampleRecipe(src, tgt, sample_mask(self.num_patches, self.num_masked, rng)))
+            recipes.append(SampleRecipe(src, tgt, draw_mask(self.num_patches, self.num_masked, rng)))
         return recipes
 
     def _augmented_view(self, frame: int, dims: Callable[[int, int], tuple[int, int]], rng: np.random.Generator) -> View:
@@ -234,8 +204,8 @@ class PairBatches(torch.utils.data.Dataset):
         masks = [r.mask for r in recipes]
         pairs = [(r.src.frame, r.tgt.frame) for r in recipes]
         return {
-            "src": to_batch(srcs),
-            "tgt": to_batch(tgts),
+            "src": to_tensors(np.stack(srcs)),
+            "tgt": to_tensors(np.stack(tgts)),
             "mask": torch.from_numpy(np.stack(masks)),
             "pairs": torch.tensor(pairs, dtype=torch.int64),
             "step": step,

@@ -17,8 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from slife.imaging import IMAGENET_MEAN, IMAGENET_STD
-from slife.pairs.augment import load_resized
+from slife.imaging import to_tensors
+from slife.pairs.augment import read_resized
 
 _GRAY = (0.299, 0.587, 0.114)
 
@@ -32,7 +32,7 @@ class ResidentFrames:
         self.frames: dict[int, torch.Tensor] = {}
         self.dims: dict[int, np.ndarray] = {}
         for side in sorted(set(int(s) for s in sides)):
-            images = [load_resized(life.jpeg(i), side) for i in range(len(life))]
+            images = [read_resized(life, i, side) for i in range(len(life))]
             dims = np.array([im.shape[:2] for im in images], dtype=np.int64)
             h, w = dims.max(axis=0)
             store = torch.zeros((len(images), int(h), int(w), 3), dtype=torch.uint8, device=self.device)
@@ -75,8 +75,8 @@ class ResidentFrames:
     def batch(self, recipes: Sequence[Any], size: int, step: int) -> dict[str, Any]:
         """The training batch of ``recipes`` (as PairBatches returns it, tensors on the device)."""
         return {
-            "src": normalise(self.cut([r.src for r in recipes], size)),
-            "tgt": normalise(self.cut([r.tgt for r in recipes], size)),
+            "src": to_tensors(self.cut([r.src for r in recipes], size)),
+            "tgt": to_tensors(self.cut([r.tgt for r in recipes], size)),
             "mask": torch.from_numpy(np.stack([r.mask for r in recipes])).to(self.device),
             "pairs": torch.tensor([(r.src.frame, r.tgt.frame) for r in recipes], dtype=torch.int64),
             "step": step,
@@ -93,10 +93,3 @@ def jitter_batch(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     out = x * (s * c * b)[..., None] + offset[..., None]
     return out.clamp_(0, 255).to(torch.uint8)
 
-
-def normalise(images: torch.Tensor) -> torch.Tensor:
-    """(B, H, W, 3) uint8 -> (B, 3, H, W) ImageNet-normalised float32 (as slife.pairs.dataset.to_batch)."""
-    t = images.permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN, device=t.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=t.device).view(1, 3, 1, 1)
-    return t.sub_(mean).div_(std)

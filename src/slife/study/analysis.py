@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from slife.atomic import write_json_atomic, write_text_atomic as write_text
 from slife.config import to_dict
 
 NONLIFE_KINDS = ("static", "screen")
@@ -214,8 +213,7 @@ def mechanism_line(mechanism: dict[str, Any]) -> str:
 def run_mechanism(steps: int, seed: int, out: Path, progress: bool = True) -> dict[str, Any]:
     """The shift mechanism test with the recipe, shortened to ``steps``; reused when done."""
     from slife.config import ConfigError
-    from slife.diagnose.cli import progress_line, summary_markdown
-    from slife.diagnose.plots import plot_shift_curve
+    from slife.diagnose.report import progress_line, write_outputs
     from slife.diagnose.shift import ShiftConfig, load_shift_config, run_shift
 
     path = out / "mechanism" / "results.json"
@@ -234,11 +232,7 @@ def run_mechanism(steps: int, seed: int, out: Path, progress: bool = True) -> di
     def report(point: dict[str, Any]) -> None:
         print(f"[study] mechanism {progress_line(point)}", flush=True)
 
-    result = run_shift(shift_cfg, progress=report if progress else None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    plot_shift_curve(result, out / "mechanism" / "curve.png")
-    write_text(out / "mechanism" / "summary.md", summary_markdown(result))
-    write_json_atomic(path, result.to_json())
+    write_outputs(run_shift(shift_cfg, progress=report if progress else None), path.parent)
     return json.loads(path.read_text())
 
 

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from slife.atomic import write_json_atomic
 from slife.errors import SlifeError
-from slife.train.parallel import TrainJob
+
+if TYPE_CHECKING:  # training (and torch) loads only when a job runs: --status stays light
+    from slife.train.parallel import TrainJob
 
 ProgressFn = Callable[[], None]
 JOBS_FILE = "jobs.json"  # the last submission's job ids (slife study --status reads them)
@@ -196,8 +197,3 @@ def slurm_job_lines(out: Path) -> list[str]:
     if all(state == "UNKNOWN" for state in states):
         lines.append("slurm       (UNKNOWN: sacct did not answer; run --status where SLURM's commands work)")
     return lines
-
-
-def print_lines(lines: list[str]) -> None:
-    for line in lines:
-        print(f"[study] {line}", file=sys.stderr, flush=True)

@@ -172,15 +172,13 @@ def _duration(s: float) -> str:
 def run_state(name: str, run_dir: Path, cfg: Any) -> RunState:
     """Where one run stands, from its config.yaml, log.jsonl and last.pt (not opened)."""
     from slife.run import RunDir
-    from slife.train.config import TrainConfig
-    from slife.train.loop import config_differences
+    from slife.train.config import stored_differences
 
     run = RunDir(run_dir)
     cfg_file = run.config_file
     if not cfg_file.is_file():
         return RunState(name, "missing")
-    old = merge(to_dict(TrainConfig()), read_config_file(cfg_file))
-    diffs = config_differences(old, to_dict(cfg))
+    diffs = stored_differences(read_config_file(cfg_file), to_dict(cfg))
     if diffs:
         return RunState(name, "conflict", detail=f"{cfg_file} differs from the study in: {', '.join(diffs)}")
     records = run.read_log()

@@ -194,11 +194,7 @@ def _null_text(study: StudyConfig, spec: Any) -> str:
 
 def _train_text(cfg: Any) -> dict[str, Any]:
     sh = cfg.data.shifted
-    pairs = f"sampler {cfg.data.sampler}"
-    if sh.warmup or sh.share:
-        pairs += (f"; shifted crops of the life's own frames (data.shifted, max {sh.max_shift} patches): "
-                  + ", ".join(p for p in [f"the first {sh.warmup:.0%} of the steps only" if sh.warmup else "",
-                                          f"{sh.share:.0%} of every batch" if sh.share else ""] if p))  # fmt: skip
+    pairs = f"sampler {cfg.data.sampler}" + (f"; {sh.describe()}" if sh.on else "")
     over = ", ".join(f"{k}={v}" for k, v in cfg.model.overrides.items())
     return {"model": f"{cfg.model.size}" + (f" ({over})" if over else ""), "steps": cfg.steps,
             "batch_size": cfg.batch_size, "pairs": pairs}  # fmt: skip

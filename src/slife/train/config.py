@@ -8,6 +8,7 @@ from typing import Any
 
 from slife.errors import SlifeError
 from slife.pairs.config import PairsConfig
+from slife.pairs.shifted import ShiftedPairsConfig
 
 PRECISIONS = ("bf16", "fp16", "fp32")
 
@@ -16,36 +17,6 @@ PRECISIONS = ("bf16", "fp16", "fp32")
 class ModelSection:
     size: str = "tiny"  # tiny | small | base | large (slife.model.config.SIZES)
     overrides: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields, e.g. {img_size: 96}
-
-
-@dataclass
-class ShiftedPairsConfig:
-    """Shifted pairs [ours]: pairs cut from single frames of the life (slife.pairs.shifted: the target
-    is the source window moved by whole patches, up to ``max_shift`` per axis; no colour jitter),
-    trained on as well as the configured pairs. The first ``warmup`` fraction of the steps uses them
-    only; after that each pair is a shifted one with probability ``share``. Small models at CPU sizes
-    never start to use the second view on real pairs alone (docs/results/world); shifted pairs make
-    matching pay from the first step, from the life's own frames only. Both 0 = off (the paper's setup).
-    """
-
-    warmup: float = 0.0
-    share: float = 0.0
-    max_shift: int = 2
-    subpatch: bool = False
-    # Patches of room around the crop in the frame the windows are cut from (sets the zoom: the frame
-    # is resized to img_size + 2 * room patches). 0 = max_shift, with the source window at least that
-    # far from every border; room > 0: both windows anywhere they fit, so shifts up to 2 * room.
-    room: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("warmup", "share"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise SlifeError(f"data.shifted.{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.max_shift < 0 or self.room < 0:
-            raise SlifeError(f"data.shifted.max_shift and room must be >= 0, got {self.max_shift}, {self.room}")
-        if self.room and self.max_shift + (1 if self.subpatch else 0) > 2 * self.room:
-            raise SlifeError(f"data.shifted.max_shift {self.max_shift}{' + a sub-patch offset' if self.subpatch else ''} "
-                             f"does not fit in room {self.room} (at most 2 * room patches)")  # fmt: skip
 
 
 @dataclass
@@ -154,3 +125,29 @@ class TrainConfig:
 RESUMABLE_FIELDS = (
     "data.workers", "data.cache_mb", "log_every", "save_every_steps", "save_every_minutes", "device", "threads", "tensorboard",
 )  # fmt: skip
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and key not in ("model.overrides", "data.weights"):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ (ignoring fields that may change on resume)."""
+    a, b = _flat(old), _flat(new)
+    keys = sorted(set(a) | set(b))
+    return [k for k in keys if k not in RESUMABLE_FIELDS and a.get(k) != b.get(k)]
+
+
+def stored_differences(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """:func:`config_differences` of a run's stored config (its ``config.yaml``) and ``new``; a field added
+    to slife after the run started counts as its default (what the run used)."""
+    from slife.config import merge, to_dict
+
+    return config_differences(merge(to_dict(TrainConfig()), stored), new)

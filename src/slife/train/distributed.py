@@ -68,12 +68,3 @@ def mean_over_ranks(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
         value /= ctx.world_size
     return value
-
-
-def any_rank(flag: bool, ctx: DistContext) -> bool:
-    """True on every rank if ``flag`` is True on any rank."""
-    if not ctx.active:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=ctx.device if ctx.device.type == "cuda" else "cpu")
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)

@@ -6,7 +6,8 @@ full training state so that a killed run resumes exactly, and every sample is a 
 (seed, sample number), which also makes DDP ranks disjoint (slife.pairs.dataset).
 
 The shape of MAE's engine: :func:`setup_run` builds everything once (a :class:`Setup`),
-:func:`train_step` is one optimiser step, and ``_train`` is the loop around them; when to save is
+slife.train.step is the one optimiser step (shared with slife diagnose), and ``_train`` is the loop
+around them; when to save is
 slife.train.checkpointer's decision, what is logged slife.train.logger's; a run's file names are
 slife.run's.
 """
@@ -20,26 +21,26 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, NoReturn
 
 import numpy as np
 import torch
 from torch import nn
 
-from slife.config import merge, read_config_file, save_config, to_dict
+from slife.config import read_config_file, save_config, to_dict
 from slife.errors import SlifeError
 from slife.life import Life
 from slife.model.checkpoint import read_checkpoint
 from slife.run import RunDir
-from slife.train.config import RESUMABLE_FIELDS, TrainConfig
+from slife.train.config import TrainConfig, stored_differences
 from slife.train.distributed import DistContext, max_over_ranks, mean_over_ranks, setup
-from slife.train.optim import build_optimizer, peak_lr, set_lr, warmup_steps
+from slife.train.optim import build_optimizer, peak_lr, warmup_steps
 from slife.train.precision import autocast_dtype
 from slife.train.schedule import first_steps, lr_at, plan_milestones, stream
 from slife.train.checkpointer import Checkpointer
 from slife.train.logger import TrainLogger
 from slife.train.signals import TrainingStopped, stop_on_signals
-
+from slife.train.step import NonFiniteLoss, Stepper
 
 
 class TrainingDiverged(SlifeError):
@@ -61,34 +62,13 @@ class TrainResult:
     model: nn.Module | None = field(default=None, repr=False)  # the trained model (eval mode, unwrapped)
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v and key not in ("model.overrides", "data.weights"):
-            out.update(_flat(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Dotted keys whose values differ (ignoring fields that may change on resume)."""
-    a, b = _flat(old), _flat(new)
-    keys = sorted(set(a) | set(b))
-    return [k for k in keys if k not in RESUMABLE_FIELDS and a.get(k) != b.get(k)]
-
-
 def _resume_payload(run_dir: Path, cfg_dict: dict[str, Any], life: Life, force: bool) -> dict[str, Any] | None:
     run = RunDir(run_dir)
     last = run.last
     if force or not last.is_file():
         return None
     cfg_file = run.config_file
-    old = read_config_file(cfg_file) if cfg_file.is_file() else None
-    if old is not None:  # a field added since the run started counts as its default (what the run used)
-        old = merge(to_dict(TrainConfig()), old)
-    diffs = ["(no config.yaml)"] if old is None else config_differences(old, cfg_dict)
+    diffs = stored_differences(read_config_file(cfg_file), cfg_dict) if cfg_file.is_file() else ["(no config.yaml)"]
     if diffs:
         raise SlifeError(
             f"{cfg_file}: this run directory holds a run with a different config (differs in: {', '.join(diffs)}); "
@@ -173,10 +153,7 @@ class Setup:
     run: RunDir
     life: Life
     model: nn.Module
-    ddp: nn.Module  # the model, wrapped for DDP when there are several processes
-    optimizer: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler
-    amp_dtype: torch.dtype | None
+    stepper: Stepper  # the one optimiser step (the model wrapped for DDP, optimiser, precision, clipping)
     loader: Any
     hours: np.ndarray  # hours of video seen after each step
     total: int
@@ -193,12 +170,9 @@ class Setup:
 def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext, progress: bool, force: bool,
               stop_after: int | None) -> Setup:  # fmt: skip
     """Open the life, resume or start the run directory, build model, optimiser, data, checkpointer, logger."""
-    from torch.utils.data import DataLoader
-
     from slife.model.config import model_config
     from slife.model.croco import CroCo
     from slife.pairs.config import build_sampler
-    from slife.pairs.dataset import PairBatches, ShiftedPairs
 
     threads = torch.get_num_threads()  # set by train() from cfg.threads
     life = Life.open(life_dir)
@@ -259,22 +233,7 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
 
     end_step = total if stop_after is None else max(start, min(total, int(stop_after)))
     sh = cfg.data.shifted
-    shifted = ShiftedPairs(int(round(sh.warmup * total)), sh.share, sh.max_shift, sh.subpatch, sh.room)
-    dataset = PairBatches(
-        life, sampler, strm.ends, mcfg.img_size, model.num_masked(), cfg.batch_size, cfg.seed,
-        ctx.rank, ctx.world_size, mcfg.patch_size, cfg.data.jitter, shifted, cfg.data.cache_mb,
-        cfg.data.jitter_per_pair, cfg.data.aligned_crops, cfg.data.crop_patches,
-    )  # fmt: skip
-    if cfg.data.resident:
-        from slife.pairs.resident import ResidentFrames
-
-        frames = ResidentFrames(life, [dataset.short_side] + ([dataset.shift_side] if sh.warmup or sh.share else []), device)
-        _note(f"{life.name}: {len(life)} frames resident on {device} ({frames.nbytes / 2**20:.0f} MiB)", ctx)
-        loader: Any = (frames.batch(dataset.draw(s, frames.frame_dims, frames.image), mcfg.img_size, s)
-                       for s in range(start, end_step))  # fmt: skip
-    else:
-        loader = DataLoader(dataset, batch_size=None, sampler=range(start, end_step), num_workers=cfg.data.workers,
-                            pin_memory=device.type == "cuda")  # fmt: skip
+    loader = _batches(life, sampler, strm.ends, cfg, mcfg, model.num_masked(), ctx, range(start, end_step))
 
     st: Setup  # the payload reads the live state (loss, milestones done) when a checkpoint is written
 
@@ -307,14 +266,13 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
                                 cfg.save_every_steps, cfg.save_every_minutes, done)  # fmt: skip
     logger = TrainLogger(run, start, total, end_step, global_batch, cfg.log_every, cfg.tensorboard, progress,
                          enabled=ctx.is_main)  # fmt: skip
-    st = Setup(cfg, ctx, run, life, model, ddp, optimizer, scaler, amp_dtype, loader, strm.hours, total, start,
-               end_step, peak, warmup, global_batch, checkpointer, logger, last_loss)  # fmt: skip
+    stepper = Stepper(model, optimizer, amp_dtype, scaler, cfg.optim.clip_grad, cfg.data.pooled_target, ddp)
+    st = Setup(cfg, ctx, run, life, model, stepper, loader, strm.hours, total, start, end_step, peak, warmup,
+               global_batch, checkpointer, logger, last_loss)  # fmt: skip
 
     parts = getattr(sampler, "samplers", [sampler])  # the kinds actually drawn (auto may drop spatial)
     weights = dict(zip((p.name for p in parts), getattr(sampler, "weights", [1.0]))) if len(parts) > 1 else {sampler.name: 1.0}
     weights = {k: float(v) for k, v in weights.items()}
-    shifted_note = "".join([f"; shifted pairs only for the first {sh.warmup:.0%} of the steps" if sh.warmup else "",
-                            f"; shifted pairs {sh.share:.0%} of each batch" if sh.share else ""])  # fmt: skip
     if ctx.is_main:
         logger.event({"event": "start" if start == 0 else "resume", "step": start, "total_steps": total,
                       "life": life.name, "life_hours": life.hours, "prefix_hours": span_h, "pairs": weights,
@@ -325,38 +283,48 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
             f"{life.name}: {life.hours:.4g} h, {len(life)} frames"
             + (f" (first {span_h:.4g} h only)" if span_s < life.seconds else "")
             + f"; {total} steps x {global_batch} pairs "
-            f"({'+'.join(f'{k} {v:g}' for k, v in weights.items())}{shifted_note}); model {cfg.model.size}; {device}"
+            f"({'+'.join(f'{k} {v:g}' for k, v in weights.items())}{'; ' + sh.describe() if sh.on else ''}); model {cfg.model.size}; {device}"
             + (f"; resuming at step {start}" if start else ""),
             ctx,
         )
     return st
 
 
-def train_step(st: Setup, batch: dict[str, Any]) -> tuple[float, float]:
+def _batches(life: Life, sampler: Any, ends: np.ndarray, cfg: TrainConfig, mcfg: Any, hidden: int, ctx: DistContext,
+             steps: range) -> Iterable[dict[str, Any]]:  # fmt: skip
+    """This rank's batches for ``steps``: a DataLoader over slife.pairs.dataset.PairBatches, or the same
+    draw cut from frames resident on the device (``data.resident``)."""
+    from torch.utils.data import DataLoader
+
+    from slife.pairs.dataset import PairBatches
+
+    d = cfg.data
+    dataset = PairBatches(life, sampler, ends, mcfg.img_size, hidden, cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size,
+                          mcfg.patch_size, d.jitter, d.shifted, d.cache_mb, d.jitter_per_pair, d.aligned_crops,
+                          d.crop_patches)  # fmt: skip
+    if not d.resident:
+        return DataLoader(dataset, batch_size=None, sampler=steps, num_workers=d.workers,
+                          pin_memory=ctx.device.type == "cuda")  # fmt: skip
+    from slife.pairs.resident import ResidentFrames
+
+    frames = ResidentFrames(life, dataset.sides, ctx.device)
+    _note(f"{life.name}: {len(life)} frames resident on {ctx.device} ({frames.nbytes / 2**20:.0f} MiB)", ctx)
+    return (frames.batch(dataset.draw(s, frames.frame_dims, frames.image), mcfg.img_size, s) for s in steps)
+
+
+def _step(st: Setup, batch: dict[str, Any]) -> tuple[float, float]:
     """One optimiser step on ``batch``; returns (loss averaged over ranks, learning rate)."""
     s = int(batch["step"])
     lr = lr_at(s, st.total, st.peak, st.warmup, st.cfg.optim.min_lr)
-    set_lr(st.optimizer, lr)
-    device = st.ctx.device
-    src, tgt, mask = (batch[k].to(device, non_blocking=True) for k in ("src", "tgt", "mask"))
-    with torch.autocast(device.type, dtype=st.amp_dtype or torch.bfloat16, enabled=st.amp_dtype is not None):
-        out = st.ddp(src, tgt, mask=mask)
-    pool = st.cfg.data.pooled_target  # low-pass target (data.pooled_target); 1 = CroCo's loss
-    loss = st.model.loss(out.pred, tgt, out.mask) if pool == 1 else st.model.loss(out.pred, tgt, out.mask, pool=pool)
-    loss_val = float(mean_over_ranks(loss.detach(), st.ctx).item())
-    if not math.isfinite(loss_val):
-        _diverged(st, s + 1, loss_val)
-    st.optimizer.zero_grad(set_to_none=True)
-    st.scaler.scale(loss).backward()
-    if st.cfg.optim.clip_grad > 0:
-        st.scaler.unscale_(st.optimizer)
-        torch.nn.utils.clip_grad_norm_(st.model.parameters(), st.cfg.optim.clip_grad)
-    st.scaler.step(st.optimizer)
-    st.scaler.update()
-    return loss_val, lr
+    src, tgt, mask = (batch[k].to(st.ctx.device, non_blocking=True) for k in ("src", "tgt", "mask"))
+    try:
+        loss = st.stepper(src, tgt, mask, lr, reduce=lambda t: mean_over_ranks(t, st.ctx))
+    except NonFiniteLoss as exc:
+        _diverged(st, s + 1, exc.value)
+    return loss, lr
 
 
-def _diverged(st: Setup, step: int, loss: float) -> None:
+def _diverged(st: Setup, step: int, loss: float) -> NoReturn:
     last = st.run.last
     good = f"last good checkpoint: {last} (step {read_checkpoint(last).get('step')})" if last.is_file() else "no checkpoint was saved before"
     st.logger.event({"event": "diverged", "step": step, "loss": str(loss)})
@@ -378,7 +346,7 @@ def _train(
         with stop_on_signals() as stop:
             st.model.train()
             for batch in st.loader:
-                st.last_loss, lr = train_step(st, batch)
+                st.last_loss, lr = _step(st, batch)
                 step = int(batch["step"]) + 1
                 hours = float(st.hours[step - 1])
                 st.logger.step(step, st.last_loss, lr, hours)

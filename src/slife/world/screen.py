@@ -105,7 +105,7 @@ def _photo(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """A photo viewer: one of the training photos scaled to the canvas, on grey."""
     from PIL import Image
 
-    from slife.diagnose.photos import TRAIN_PHOTOS, load_photo
+    from slife.pairs.photos import TRAIN_PHOTOS, load_photo
 
     photo = load_photo(TRAIN_PHOTOS[int(rng.integers(len(TRAIN_PHOTOS)))])
     img = np.asarray(Image.fromarray(photo).resize((w, h), Image.BILINEAR))
