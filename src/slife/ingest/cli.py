@@ -40,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="JPEG encoding threads (default 2; 0 = none)")
     p.add_argument("--jobs", type=int, default=None,
                    help="videos decoded at once in worker processes, the cores split between them (default 1)")
+    p.add_argument("--aria-mps", default=None, metavar="MPS_DIR",
+                   help="Aria MPS SLAM output (folder, zip, or HD-EPIC's folder of zips): store each frame's pose, "
+                        "intrinsics and the semi-dense points (docs/real_lives.md)")
+    p.add_argument("--aria-time", nargs="+", default=None, metavar="CSV",
+                   help="one *_mp4_to_vrs_time_ns.csv per video, in video order (default: the one beside each video)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     add_config_arguments(p)
     p.set_defaults(func=_ingest)
@@ -53,6 +58,16 @@ def _ingest(args: argparse.Namespace) -> int:
     given = [(key, getattr(args, attr)) for attr, key in _FLAG_FIELDS if getattr(args, attr) is not None]
     flags = [f"{key}={_yaml_scalar(value)}" for key, value in given]
     cfg = load_config(IngestConfig, args.config, [*args.overrides, *flags])
+    if args.aria_mps is not None or args.aria_time is not None:
+        import dataclasses
+
+        aria = dataclasses.replace(cfg.aria, mps=args.aria_mps if args.aria_mps is not None else cfg.aria.mps,
+                                   time_sync=list(args.aria_time) if args.aria_time else cfg.aria.time_sync)  # fmt: skip
+        if aria.mps is None:
+            from slife.errors import SlifeError
+
+            raise SlifeError("--aria-time needs --aria-mps (the MPS folder the device times refer to)")
+        cfg = dataclasses.replace(cfg, aria=aria)
     report = ingest_life(args.life_dir, args.videos, cfg, progress=not args.quiet)
     for video in report.videos:
         if video.status == "failed":
