@@ -98,8 +98,12 @@ class AriaGeometry:
             sync_path = cfg.time_sync[k] if cfg.time_sync else time_sync_beside(video)
             if sync_path is None:
                 raise SlifeError(f"{video}: no time-sync file (give --aria-time, or put {Path(video).stem}_mp4_to_vrs_time_ns.csv beside it)")
-            self.sources[_key(video)] = VideoSource(str(video), find_slam_dir(trees, video), read_time_sync(sync_path))
+            sync = read_time_sync(sync_path)
+            _check_sync_length(sync, video)
+            self.sources[_key(video)] = VideoSource(str(video), find_slam_dir(trees, video), sync)
         self._cache: dict[tuple[str, str], tuple[Trajectory, RgbCalibration, Points | None]] = {}
+        for src in self.sources.values():  # every file read and checked before anything is decoded
+            self._inputs(src.slam)
 
     def meta(self) -> dict[str, Any]:
         c = self.cfg
@@ -141,6 +145,29 @@ class AriaGeometry:
             np.savez(fh, **arrays)
         posed = int(np.isfinite(geo["poses"][:, 0, 0]).sum())
         return {"frames": len(ts), "posed": posed, "points": 0 if points is None else len(points.xyz)}
+
+
+def _check_sync_length(sync: TimeSync, video: str | Path) -> None:
+    """Refuse a time-sync file whose span differs from the video's duration by more than half a second."""
+    try:
+        import av
+
+        with av.open(str(video)) as container:
+            stream = container.streams.video[0]
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / 1e6
+            else:
+                return
+    except Exception:  # unreadable video: the ingest itself reports it
+        return
+    n = len(sync.mp4_ns)
+    period = float(np.median(np.diff(sync.mp4_ns))) / 1e9 if n > 1 else 0.0
+    span = (sync.mp4_ns[-1] - sync.mp4_ns[0]) / 1e9 + period
+    if abs(span - duration) > 0.5:
+        raise SlifeError(f"{sync.where}: covers {span:.2f} s of MP4 time ({n} rows), but {video} lasts {duration:.2f} s; "
+                         f"a time-sync file for another video?")  # fmt: skip
 
 
 def _key(video: str | Path) -> str:
