@@ -239,6 +239,8 @@ def test_cli_ingest_with_aria_mps(exported, tmp_path):
     from slife.pairs.config import PairsConfig, resolve_weights
 
     assert resolve_weights(life, PairsConfig()) == {"temporal": 0.5, "spatial": 0.5}
+    info = subprocess.run([sys.executable, "-m", "slife", "info", str(out)], capture_output=True, text=True, timeout=60)
+    assert "poses       yes (2 frames without a pose)" in info.stdout
 
 
 # ---- bad input: one line naming the file, the row and the problem; nothing written ---------------
@@ -343,3 +345,29 @@ def test_missing_time_sync_and_unknown_recording(exported, tmp_path):
     with pytest.raises(SlifeError, match=r"multi\.zip:multi/vrs_to_multi_slam\.json: no recording named other for video"):
         ingest_life(tmp_path / "life", [video], cfg, progress=False)
     assert not (tmp_path / "life").exists()
+
+
+def test_study_entry_ingests_an_aria_life(exported, tmp_path):
+    import yaml
+
+    from slife.study.config import LifeSpec, load_study
+    from slife.study.plan import StudyPaths, prepare_lives
+
+    _, ex = exported
+    entry = {"name": "aria", "videos": [str(v) for v in ex.videos], "aria_mps": str(ex.mps),
+             "aria_time": [str(s) for s in ex.time_sync], "family": "kitchen"}  # fmt: skip
+    data = {"name": "real", "world": {"fps": 4.0, "frame_size": 64}, "lives": [entry], "controls": [],
+            "testset": {"lives": ["kitchen-9"], "minutes": 0.5}}  # fmt: skip
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(data))
+    cfg, root = load_study(tmp_path / "study.yaml")
+    dirs = prepare_lives(cfg, root, StudyPaths(tmp_path / "out"), progress=False)
+    life = Life.open(dirs["aria"])
+    assert dirs["aria"] == tmp_path / "out" / "lives" / "aria"
+    assert len(life) == 44 and life.has_poses and np.isfinite(life.poses[:-2]).all()
+    mtime = (dirs["aria"] / "life.json").stat().st_mtime_ns
+    prepare_lives(cfg, root, StudyPaths(tmp_path / "out"), progress=False)  # a rerun ingests nothing
+    assert (dirs["aria"] / "life.json").stat().st_mtime_ns == mtime
+    with pytest.raises(SlifeError, match="aria_mps and aria_time need the entry's videos"):
+        LifeSpec(name="x", aria_mps="m")
+    with pytest.raises(SlifeError, match="an entry with videos is ingested from them"):
+        LifeSpec(name="x", videos=["a.mp4"], kind="static")
