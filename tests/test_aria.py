@@ -371,3 +371,18 @@ def test_study_entry_ingests_an_aria_life(exported, tmp_path):
         LifeSpec(name="x", aria_mps="m")
     with pytest.raises(SlifeError, match="an entry with videos is ingested from them"):
         LifeSpec(name="x", videos=["a.mp4"], kind="static")
+
+
+def test_rerun_skips_and_other_aria_settings_are_refused(exported, tmp_path):
+    _, ex = exported
+    life = _ingest(ex, tmp_path / "life")
+    poses = life.poses.copy()
+    cfg = IngestConfig(fps=4.0, short_side=64, threads=0, aria=AriaConfig(mps=str(ex.mps), time_sync=[str(s) for s in ex.time_sync]))
+    report = ingest_life(tmp_path / "life", ex.videos, cfg, progress=False)
+    assert [v.status for v in report.videos] == ["skipped", "skipped"]
+    cfg.aria.max_gap = 0.2
+    with pytest.raises(SlifeError, match=r"life\.json: the life was ingested with Aria settings .* use a new directory"):
+        ingest_life(tmp_path / "life", ex.videos, cfg, progress=False)
+    assert np.array_equal(Life.open(tmp_path / "life").poses, poses, equal_nan=True)
+    with pytest.raises(SlifeError, match="existing life has kind/depth/poses that differ"):
+        ingest_life(tmp_path / "life", ex.videos, IngestConfig(fps=4.0, short_side=64), progress=False)

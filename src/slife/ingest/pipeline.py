@@ -104,6 +104,10 @@ def ingest_life(
     writer = LifeWriter(life_dir, name=cfg.name, fps=cfg.fps, short_side=cfg.short_side, kind="video",
                         has_poses=geometry is not None, meta=geometry.meta() if geometry else None)  # fmt: skip
     _check_order(writer, sources, life_dir / MANIFEST)
+    if geometry is not None and writer.manifest.meta.get("aria") != geometry.meta()["aria"]:
+        writer.close()
+        raise SlifeError(f"{life_dir / MANIFEST}: the life was ingested with Aria settings {writer.manifest.meta.get('aria')}, "
+                         f"this run asks for {geometry.meta()['aria']}; use a new directory")  # fmt: skip
     report = IngestReport(life_dir=life_dir)
     report.unlisted = [v.source for v in writer.manifest.videos if v.source not in sources]
     start = time.perf_counter()
