@@ -105,10 +105,15 @@ def _table_bytes(rows: int, rng: np.random.Generator) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def test_table_fast_and_row_by_row_agree(monkeypatch):
+@pytest.mark.parametrize("crlf", [False, True])
+def test_table_fast_and_row_by_row_agree(monkeypatch, crlf):
     from slife.ingest.aria import table as tab
 
     data = _table_bytes(5000, np.random.default_rng(2))
+    data = data.replace(b"\n", b"\r\n") if crlf else data
+    body = io.BytesIO(data)
+    header = body.readline().decode().strip().split(",")
+    assert tab._fast(body, header, ["tracking_timestamp_us"], ["graph_uid"], "x.csv") is not None  # numpy's parser took it
     fast = read_table(lambda: io.BytesIO(data), "x.csv", ["tracking_timestamp_us", "tx_world_device"], strings=["graph_uid"])
     monkeypatch.setattr(tab, "_fast", lambda *a: None)
     slow = read_table(lambda: io.BytesIO(data), "x.csv", ["tracking_timestamp_us", "tx_world_device"], strings=["graph_uid"])

@@ -71,20 +71,23 @@ def visible_points(xyz: np.ndarray, pose: np.ndarray, camera: np.ndarray, rotate
                    grid: int, near: float = NEAR, far: float = FAR, occlusion: float = OCCLUSION) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Indices of ``xyz`` (M, 3) one frame sees, and their depths (see the module doc)."""
     world_to_cam = np.linalg.inv(pose)
-    cam = xyz @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
-    raw = cam @ rotation_display_from_raw(rotate)  # p_raw = R^T p_display, row-wise
+    turn = rotation_display_from_raw(rotate)  # p_raw = turn^T p_display: row-wise p_display @ turn
+    raw = xyz @ (world_to_cam[:3, :3].T @ turn) + world_to_cam[:3, 3] @ turn
     z = raw[:, 2]
     idx = np.flatnonzero((z > near) & (z < far))
     if not len(idx):
         return idx, np.zeros(0)
     model = Fisheye624(camera)
-    p = raw[idx]
-    ok = model.theta(p) < MAX_THETA
-    idx, p = idx[ok], p[ok]
-    xy = model.project(p)
     raw_w, raw_h = (width, height) if rotate % 2 == 0 else (height, width)
     radius = 0.5 * min(raw_w, raw_h)
     centre = np.array([raw_w, raw_h]) / 2.0
+    # a cheap cone test first: the widest angle the valid circle sees (8 directions, + 2 degrees)
+    edge = centre + radius * np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)], axis=1)
+    cone = min(MAX_THETA, float(model.theta(model.unproject(edge)).max()) + np.deg2rad(2.0))
+    p = raw[idx]
+    ok = p[:, 2] > np.cos(cone) * np.linalg.norm(p, axis=1)
+    idx, p = idx[ok], p[ok]
+    xy = model.project(p)
     ok = (xy[:, 0] >= 0) & (xy[:, 0] < raw_w) & (xy[:, 1] >= 0) & (xy[:, 1] < raw_h)
     ok &= np.hypot(*(xy - centre).T) <= radius
     idx, xy, z = idx[ok], xy[ok], raw[idx[ok], 2]
