@@ -301,7 +301,7 @@ BAD_MPS = [
     (TRAJ, _lines_edit(lambda ls: _set_field(ls, 7, 4, "nan")), r"closed_loop_trajectory\.csv: line 8: column ty_world_device is nan"),
     ("0/slam/online_calibration.jsonl", _lines_edit(_calib_without_rgb), r"online_calibration\.jsonl: line 1: no camera-rgb calibration"),
     ("0/slam/semidense_points.csv.gz", _gz_edit(lambda ls: _set_field(ls, 5, 1, "ffff-not-a-graph")),
-     r"semidense_points\.csv\.gz: point \d+ after the filter has graph_uid ffff-not-a-graph, which is in no trajectory graph"),
+     r"semidense_points\.csv\.gz: line 6: graph_uid ffff-not-a-graph is in no trajectory graph"),
 ]  # fmt: skip
 
 
@@ -391,3 +391,15 @@ def test_rerun_skips_and_other_aria_settings_are_refused(exported, tmp_path):
     assert np.array_equal(Life.open(tmp_path / "life").poses, poses, equal_nan=True)
     with pytest.raises(SlifeError, match="existing life has kind/depth/poses that differ"):
         ingest_life(tmp_path / "life", ex.videos, IngestConfig(fps=4.0, short_side=64), progress=False)
+
+
+def test_non_square_video_is_refused_and_not_committed(exported, tmp_path):
+    from slife.ingest.synth import write_index_video
+
+    _, ex = exported
+    video = write_index_video(tmp_path / "gt-0.mp4", [k / 4 for k in range(24)], size=(64, 48))
+    cfg = IngestConfig(fps=4.0, short_side=48, threads=0, aria=AriaConfig(mps=str(ex.mps), time_sync=[str(ex.time_sync[0])]))
+    with pytest.raises(SlifeError, match=r"gt-0\.mp4: aria: stored frames are 64x48; the Aria RGB calibration is for square images"):
+        ingest_life(tmp_path / "life", [video], cfg, progress=False)
+    assert Life.open(tmp_path / "life").manifest.videos == []
+    assert not list((tmp_path / "life" / "shards").glob("*"))

@@ -119,11 +119,12 @@ class AriaGeometry:
             points = read_points(slam, self.cfg.max_inv_dist_std, self.cfg.max_dist_std)
             if points is not None:
                 known = set(traj.graph_uids)
-                outside = [u for u in points.graph_uids if u not in known]
-                if outside:
-                    i = int(np.flatnonzero(np.isin(points.graph, [points.graph_uids.index(u) for u in outside]))[0]) if len(points.graph) else 0
-                    raise SlifeError(f"{points.where}: point {i + 1} after the filter has graph_uid {outside[0]}, which is in no "
-                                     f"trajectory graph ({', '.join(traj.graph_uids)}); points outside any graph")  # fmt: skip
+                codes = [k for k, u in enumerate(points.graph_uids) if u not in known]
+                bad = np.flatnonzero(np.isin(points.graph, codes))
+                if len(bad):
+                    i = int(bad[0])
+                    raise SlifeError(f"{points.where}: line {points.lines[i]}: graph_uid {points.graph_uids[points.graph[i]]} is in no "
+                                     f"trajectory graph ({', '.join(traj.graph_uids)}); {len(bad)} such point(s)")  # fmt: skip
             self._cache[key] = (traj, calib, points)
         return self._cache[key]
 
@@ -135,7 +136,10 @@ class AriaGeometry:
             arrays = {k: data[k] for k in data.files}
         ts, frames = arrays["timestamps"], arrays["source_frame"]
         device_ns = frame_device_times(src.sync, ts, frames, str(video))
-        geo = frame_geometry(traj, calib, device_ns, width, height, self.cfg)
+        try:
+            geo = frame_geometry(traj, calib, device_ns, width, height, self.cfg)
+        except SlifeError as exc:
+            raise SlifeError(f"{video}: {exc}") from None
         arrays.update(geo)
         if points is not None:
             arrays["points_xyz"] = points.xyz.astype(np.float32)

@@ -284,6 +284,7 @@ class Points:
     graph: np.ndarray
     graph_uids: list[str]
     total: int  # rows before the filter
+    lines: np.ndarray  # (P,) file line of each kept point (the header is line 1)
 
 
 def read_points(slam: SlamDir, max_inv_dist_std: float, max_dist_std: float) -> Points | None:
@@ -304,7 +305,7 @@ def read_points(slam: SlamDir, max_inv_dist_std: float, max_dist_std: float) -> 
     keep = (n["inv_dist_std"] <= max_inv_dist_std) & (n["dist_std"] <= max_dist_std)
     xyz = np.stack([n["px_world"], n["py_world"], n["pz_world"]], axis=1)[keep]
     return Points(where, xyz, n["uid"][keep].astype(np.int64), table.strings["graph_uid"][keep],
-                  list(table.values["graph_uid"]), len(table))  # fmt: skip
+                  list(table.values["graph_uid"]), len(table), np.flatnonzero(keep) + 2)  # fmt: skip
 
 
 # ---- HD-EPIC time sync --------------------------------------------------------------------------
