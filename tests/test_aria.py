@@ -403,3 +403,19 @@ def test_non_square_video_is_refused_and_not_committed(exported, tmp_path):
         ingest_life(tmp_path / "life", [video], cfg, progress=False)
     assert Life.open(tmp_path / "life").manifest.videos == []
     assert not list((tmp_path / "life" / "shards").glob("*"))
+
+
+def test_mps_without_points_gives_poses_and_temporal_pairs_only(exported, tmp_path):
+    from slife.pairs.config import PairsConfig, resolve_weights
+    from slife.pairs.points import has_points
+
+    _, ex = exported
+    bare = tmp_path / "bare.zip"
+    with zipfile.ZipFile(ex.mps) as zin, zipfile.ZipFile(bare, "w") as zout:
+        for item in zin.namelist():
+            if not item.endswith("semidense_points.csv.gz"):
+                zout.writestr(item, zin.read(item))
+    life = _ingest(ex, tmp_path / "life", mps=bare)
+    assert np.isfinite(life.poses[:-2]).all() and not has_points(life)
+    assert resolve_weights(life, PairsConfig()) == {"temporal": 1.0}
+    assert has_points(_ingest(ex, tmp_path / "full"))

@@ -27,8 +27,19 @@ OCCLUSION = 0.1
 
 
 def has_points(life) -> bool:
-    """Whether ``life`` was ingested with Aria MPS geometry (poses, fisheye model, semi-dense points)."""
-    return "aria" in life.meta and bool(life.has_poses)
+    """Whether ``life`` was ingested with Aria MPS geometry (poses, fisheye model) and holds semi-dense points."""
+    import zipfile
+
+    if "aria" not in life.meta or not life.has_poses:
+        return False
+    for entry in life.manifest.videos:
+        try:
+            with zipfile.ZipFile(life.dir / entry.index) as z:  # an npz: just its member list
+                if "points_xyz.npy" in z.namelist():
+                    return True
+        except (OSError, zipfile.BadZipFile):
+            continue
+    return False
 
 
 @dataclass
@@ -44,14 +55,13 @@ class LifePoints:
 
 
 def load_points(life) -> LifePoints:
-    uids: list[str] = []
+    uids: dict[str, int] = {}  # graph_uid -> global graph id, over all videos
     cams, rot, graph, xyz, pgraph, sizes = [], [], [], [], [], []
     for entry in life.manifest.videos:
         path = life.dir / entry.index
         try:
             with np.load(path) as d:
-                local = [str(u) for u in d["graph_uids"]]
-                ids = np.array([uids.index(u) if u in uids else (uids.append(u) or len(uids) - 1) for u in local], np.int64)
+                ids = np.array([uids.setdefault(str(u), len(uids)) for u in d["graph_uids"]], np.int64)
                 g = d["graph"]
                 cams.append(d["camera"])
                 rot.append(np.full(len(g), int(d["rotate"])))

@@ -114,8 +114,7 @@ def find_slam_dir(trees: list[Tree], video: str | Path) -> SlamDir:
         for key, sub in mapping.items():
             names.append(_recording_stem(str(key)))
             if _recording_stem(str(key)) == stem:
-                base = str(PurePosixPath(rel).parent / str(sub)).removeprefix("./").lstrip(".")
-                base = "" if base == "" else base
+                base = str(PurePosixPath(rel).parent / str(sub))
                 for prefix in (f"{base}/slam" if base else "slam", base):
                     d = SlamDir(tree, prefix)
                     if d.rel(CLOSED_LOOP) or d.rel(OPEN_LOOP):
