@@ -419,3 +419,19 @@ def test_mps_without_points_gives_poses_and_temporal_pairs_only(exported, tmp_pa
     assert np.isfinite(life.poses[:-2]).all() and not has_points(life)
     assert resolve_weights(life, PairsConfig()) == {"temporal": 1.0}
     assert has_points(_ingest(ex, tmp_path / "full"))
+
+
+def test_ingest_videos_from_a_list_file(exported, tmp_path, capsys):
+    from slife.cli import main
+
+    _, ex = exported
+    (tmp_path / "videos.txt").write_text(f"# walking tours, in order\n{ex.videos[1]}\n\n{ex.videos[0]}\n")
+    assert main(["ingest", str(tmp_path / "life"), "--list", str(tmp_path / "videos.txt"), "--fps", "4", "--quiet"]) == 0
+    life = Life.open(tmp_path / "life")
+    assert [Path(v.source).name for v in life.manifest.videos] == ["gt-1.mp4", "gt-0.mp4"] and not life.has_poses
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    assert main(["ingest", str(tmp_path / "x"), "--list", str(tmp_path / "empty.txt")]) == 2
+    assert main(["ingest", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "empty.txt: the video list names no video" in err and "no videos given (VIDEO... or --list FILE)" in err
+    assert not (tmp_path / "x").exists()

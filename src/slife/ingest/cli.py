@@ -32,7 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("life_dir", type=Path, help="life directory (created if missing)")
-    p.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="video files, in life order")
+    p.add_argument("videos", nargs="*", type=Path, metavar="VIDEO", help="video files, in life order")
+    p.add_argument("--list", type=Path, default=None, metavar="FILE", dest="video_list",
+                   help="a text file naming the videos, one per line in life order (# comments; relative paths are "
+                        "relative to the file), instead of VIDEO arguments")
     p.add_argument("--fps", type=float, default=None, help="frames kept per second of video (default 2)")
     p.add_argument("--short-side", type=int, default=None, help="short side of stored frames (default 256)")
     p.add_argument("--quality", type=int, default=None, help="JPEG quality 1..100 (default 90)")
@@ -55,6 +58,14 @@ def _ingest(args: argparse.Namespace) -> int:
     from slife.ingest.config import IngestConfig
     from slife.ingest.pipeline import ingest_life
 
+    from slife.errors import SlifeError
+
+    if args.video_list is not None:
+        if args.videos:
+            raise SlifeError("slife ingest: give the videos as arguments or with --list, not both")
+        args.videos = read_video_list(args.video_list)
+    if not args.videos:
+        raise SlifeError("slife ingest: no videos given (VIDEO... or --list FILE)")
     given = [(key, getattr(args, attr)) for attr, key in _FLAG_FIELDS if getattr(args, attr) is not None]
     flags = [f"{key}={_yaml_scalar(value)}" for key, value in given]
     cfg = load_config(IngestConfig, args.config, [*args.overrides, *flags])
@@ -64,8 +75,6 @@ def _ingest(args: argparse.Namespace) -> int:
         aria = dataclasses.replace(cfg.aria, mps=args.aria_mps if args.aria_mps is not None else cfg.aria.mps,
                                    time_sync=list(args.aria_time) if args.aria_time else cfg.aria.time_sync)  # fmt: skip
         if aria.mps is None:
-            from slife.errors import SlifeError
-
             raise SlifeError("--aria-time needs --aria-mps (the MPS folder the device times refer to)")
         cfg = dataclasses.replace(cfg, aria=aria)
     report = ingest_life(args.life_dir, args.videos, cfg, progress=not args.quiet)
@@ -77,6 +86,26 @@ def _ingest(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(format_report(report))
     return 1 if report.failed else 0
+
+
+def read_video_list(path: Path) -> list[Path]:
+    """The videos named in ``path``, one per line (blank lines and ``#`` comments skipped; relative paths
+    relative to the file's folder)."""
+    from slife.errors import SlifeError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SlifeError(f"{path}: cannot read the video list: {exc}") from exc
+    videos = []
+    for line in text.splitlines():
+        name = line.strip()
+        if name and not name.startswith("#"):
+            p = Path(name).expanduser()
+            videos.append(p if p.is_absolute() else path.parent / p)
+    if not videos:
+        raise SlifeError(f"{path}: the video list names no video")
+    return videos
 
 
 def _yaml_scalar(value: Any) -> str:
