@@ -426,12 +426,12 @@ def test_ingest_videos_from_a_list_file(exported, tmp_path, capsys):
 
     _, ex = exported
     (tmp_path / "videos.txt").write_text(f"# walking tours, in order\n{ex.videos[1]}\n\n{ex.videos[0]}\n")
-    assert main(["ingest", str(tmp_path / "life"), "--list", str(tmp_path / "videos.txt"), "--fps", "4", "--quiet"]) == 0
+    assert main(["ingest", str(tmp_path / "life"), "--fps", "4", "--quiet", f"@{tmp_path / 'videos.txt'}"]) == 0
     life = Life.open(tmp_path / "life")
     assert [Path(v.source).name for v in life.manifest.videos] == ["gt-1.mp4", "gt-0.mp4"] and not life.has_poses
     (tmp_path / "empty.txt").write_text("# nothing\n")
-    assert main(["ingest", str(tmp_path / "x"), "--list", str(tmp_path / "empty.txt")]) == 2
-    assert main(["ingest", str(tmp_path / "x")]) == 2
+    assert main(["ingest", str(tmp_path / "x"), f"@{tmp_path / 'empty.txt'}"]) == 2
+    assert main(["ingest", str(tmp_path / "x"), f"@{tmp_path / 'missing.txt'}"]) == 2
     err = capsys.readouterr().err
-    assert "empty.txt: the video list names no video" in err and "no videos given (VIDEO... or --list FILE)" in err
+    assert "empty.txt: the video list names no video" in err and "missing.txt: cannot read the video list" in err
     assert not (tmp_path / "x").exists()

@@ -32,10 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("life_dir", type=Path, help="life directory (created if missing)")
-    p.add_argument("videos", nargs="*", type=Path, metavar="VIDEO", help="video files, in life order")
-    p.add_argument("--list", type=Path, default=None, metavar="FILE", dest="video_list",
-                   help="a text file naming the videos, one per line in life order (# comments; relative paths are "
-                        "relative to the file), instead of VIDEO arguments")
+    p.add_argument("videos", nargs="+", type=Path, metavar="VIDEO",
+                   help="video files, in life order; @FILE stands for the videos FILE names, one per line "
+                        "(# comments; relative paths are relative to FILE)")
     p.add_argument("--fps", type=float, default=None, help="frames kept per second of video (default 2)")
     p.add_argument("--short-side", type=int, default=None, help="short side of stored frames (default 256)")
     p.add_argument("--quality", type=int, default=None, help="JPEG quality 1..100 (default 90)")
@@ -60,12 +59,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
     from slife.errors import SlifeError
 
-    if args.video_list is not None:
-        if args.videos:
-            raise SlifeError("slife ingest: give the videos as arguments or with --list, not both")
-        args.videos = read_video_list(args.video_list)
-    if not args.videos:
-        raise SlifeError("slife ingest: no videos given (VIDEO... or --list FILE)")
+    args.videos = expand_video_lists(args.videos)
     given = [(key, getattr(args, attr)) for attr, key in _FLAG_FIELDS if getattr(args, attr) is not None]
     flags = [f"{key}={_yaml_scalar(value)}" for key, value in given]
     cfg = load_config(IngestConfig, args.config, [*args.overrides, *flags])
@@ -86,6 +80,18 @@ def _ingest(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(format_report(report))
     return 1 if report.failed else 0
+
+
+def expand_video_lists(videos: list[Path]) -> list[Path]:
+    """Each ``@FILE`` argument (that is not itself a file) replaced by the videos FILE names."""
+    out: list[Path] = []
+    for v in videos:
+        text = str(v)
+        if text.startswith("@") and not v.exists():
+            out.extend(read_video_list(Path(text[1:])))
+        else:
+            out.append(v)
+    return out
 
 
 def read_video_list(path: Path) -> list[Path]:
