@@ -435,3 +435,30 @@ def test_ingest_videos_from_a_list_file(exported, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "empty.txt: the video list names no video" in err and "missing.txt: cannot read the video list" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_world_export_mps_command_prints_a_working_ingest(exported, tmp_path, capsys):
+    import shlex
+
+    from slife.cli import main
+
+    gt, _ = exported
+    assert main(["world", "export-mps", str(gt.dir), str(tmp_path / "mps"), "--size", "64"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("slife ingest LIFE ")
+    argv = shlex.split(line)[1:]
+    argv[1] = str(tmp_path / "life")
+    assert main([*argv, "--quiet"]) == 0
+    life = Life.open(tmp_path / "life")
+    assert len(life) == len(gt) and int((~np.isfinite(life.poses[:, 0, 0])).sum()) == 2
+    assert main(["world", "export-mps", str(gt.dir), str(tmp_path / "mps")]) == 2  # not empty: refused
+
+
+def test_parallel_ingest_stores_the_same_geometry(exported, tmp_path):
+    _, ex = exported
+    one = _ingest(ex, tmp_path / "one")
+    cfg = IngestConfig(fps=4.0, short_side=64, threads=0, jobs=2,
+                       aria=AriaConfig(mps=str(ex.mps), time_sync=[str(s) for s in ex.time_sync]))  # fmt: skip
+    assert not ingest_life(tmp_path / "two", ex.videos, cfg, progress=False).failed
+    two = Life.open(tmp_path / "two")
+    assert np.array_equal(one.poses, two.poses, equal_nan=True) and np.array_equal(one.intrinsics, two.intrinsics)
