@@ -462,3 +462,20 @@ def test_parallel_ingest_stores_the_same_geometry(exported, tmp_path):
     assert not ingest_life(tmp_path / "two", ex.videos, cfg, progress=False).failed
     two = Life.open(tmp_path / "two")
     assert np.array_equal(one.poses, two.poses, equal_nan=True) and np.array_equal(one.intrinsics, two.intrinsics)
+
+
+def test_recordings_of_one_graph_pair_across_videos(tmp_path):
+    """Multi-SLAM: recordings that share a graph_uid share a world frame, so revisits pair across videos."""
+    from slife.pairs.spatial import SpatialConfig, spatial_index
+
+    gt = make_test_life(tmp_path / "gt", durations=(3.0, 37.0, 3.0), fps=4.0, width=64, height=48)  # the walk repeats every 40 s
+    ex = export_mps(gt, tmp_path / "mps", size=64, drop_tail=0)
+    assert ex.graph_of_video == [0, 1, 0]
+    life = _ingest(ex, tmp_path / "life")
+    pairs = spatial_index(life, SpatialConfig()).pairs
+    video = life.video_index[pairs]
+    assert ((video[:, 0] == 0) & (video[:, 1] == 2)).sum() > 5  # revisits across recordings of graph 0
+    assert not ((video == 1).any(axis=1) & (video != 1).any(axis=1)).any()  # never with graph 1's video
+    for i in range(len(life)):
+        want = ex.world_of_graph[ex.graph_of_video[int(life.video_index[i])]] @ gt.poses[i]
+        assert np.linalg.norm(life.poses[i][:3, 3] - want[:3, 3]) < 1e-3
