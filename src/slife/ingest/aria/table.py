@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable
@@ -70,7 +71,7 @@ def read_table(open_fn: Opener, where: str, numeric: list[str], strings: list[st
             with open_fn() as fh:
                 fh.readline()
                 table = _slow(fh, header, numeric, list(strings), where)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
         raise SlifeError(f"{where}: cannot read: {exc}") from exc
     return table
 
