@@ -479,3 +479,34 @@ def test_recordings_of_one_graph_pair_across_videos(tmp_path):
     for i in range(len(life)):
         want = ex.world_of_graph[ex.graph_of_video[int(life.video_index[i])]] @ gt.poses[i]
         assert np.linalg.norm(life.poses[i][:3, 3] - want[:3, 3]) < 1e-3
+
+
+@pytest.mark.parametrize("rows, message", [
+    (["0,0,100", "250000000,250000000,100"], r"line 3: vrs_device_time_ns 100 is not after 100 on line 2"),
+    (["0,0,100", "0,0,200"], r"line 3: mp4_time_ns 0 is not after 0 on line 2"),
+    (["0,0,100", "250000000,0,inf"], r"line 3: column vrs_device_time_ns is inf"),
+])  # fmt: skip
+def test_bad_time_sync_rows(tmp_path, rows, message):
+    from slife.ingest.aria.mps import read_time_sync
+
+    path = tmp_path / "v_mp4_to_vrs_time_ns.csv"
+    path.write_text("mp4_time_ns,relative_vrs_device_time_ns,vrs_device_time_ns\n" + "\n".join(rows) + "\n")
+    with pytest.raises(SlifeError, match=f"^{path}: {message}"):
+        read_time_sync(path)
+
+
+def test_bad_calibration_params_are_named(exported, tmp_path):
+    def five_params(lines):
+        out = []
+        for line in lines:
+            obj = json.loads(line)
+            obj = json.loads(obj) if isinstance(obj, str) else obj
+            obj["CameraCalibrations"][1]["Projection"]["Params"] = [1.0, 2.0, 3.0, 4.0, 5.0]
+            out.append(json.dumps(obj))
+        return out
+
+    _, ex = exported
+    bad = _edit_zip(ex.mps, tmp_path / "bad.zip", "1/slam/online_calibration.jsonl", _lines_edit(five_params))
+    cfg = IngestConfig(fps=4.0, short_side=64, aria=AriaConfig(mps=str(bad), time_sync=[str(s) for s in ex.time_sync]))
+    with pytest.raises(SlifeError, match=r"1/slam/online_calibration\.jsonl: line 1: camera-rgb Params must be 15 finite numbers"):
+        ingest_life(tmp_path / "life", ex.videos, cfg, progress=False)
