@@ -33,7 +33,8 @@ def _info(args: argparse.Namespace) -> int:
     print(f"fps         {info['fps']:g}")
     print(f"resolution  {', '.join(info['resolutions']) or '-'} (short side {info['short_side']})")
     print(f"depth       {'yes' if info['depth'] else 'no'}")
-    print(f"poses       {'yes' if info['poses'] else 'no'}")
+    unposed = info.get("frames_without_pose", 0)
+    print(f"poses       {'yes' if info['poses'] else 'no'}" + (f" ({unposed} frames without a pose)" if unposed else ""))
     for warning in info["warnings"]:
         print(f"warning     {warning}")
     if problems is None:

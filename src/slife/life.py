@@ -613,6 +613,7 @@ class Life:
             "resolutions": [f"{w}x{h}" for w, h in sizes],
             "depth": self.has_depth,
             "poses": self.has_poses,
+            **({"frames_without_pose": int((~np.isfinite(self.poses).all(axis=(1, 2))).sum())} if self.poses is not None else {}),
             "warnings": [f"{v.source}: {v.warning}" for v in self.manifest.videos if v.warning],
         }
 
@@ -676,8 +677,10 @@ class Life:
             ts = self.local_timestamps[self.video_frames(v)]
             if len(ts) > 1 and not np.all(np.diff(ts) > 0):
                 problems.append(f"{self.dir / entry.index}: timestamps are not increasing")
-        if self.poses is not None and not (np.isfinite(self.poses).all() and np.isfinite(self.intrinsics).all()):
-            problems.append(f"{self.dir}: poses or intrinsics hold NaN or infinity")
+        if self.poses is not None:  # a frame without a pose (ingested Aria video) has an all-NaN pose
+            partial = np.isfinite(self.poses).any(axis=(1, 2)) & ~np.isfinite(self.poses).all(axis=(1, 2))
+            if partial.any() or np.isinf(self.poses).any() or not np.isfinite(self.intrinsics).all():
+                problems.append(f"{self.dir}: poses or intrinsics hold infinity or partly NaN matrices")
         frames = range(len(self))
         if progress:
             from tqdm import tqdm

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from slife.ingest.aria.frames import AriaConfig
 
 
 @dataclass
@@ -23,6 +25,9 @@ class IngestConfig:
     # Videos decoded at once, in worker processes with the cores split between them (1 = one after
     # the other in this process, with threaded decoding); each is committed in life order.
     jobs: int = 1
+    # Aria MPS poses, calibration and semi-dense points for every video (docs/real_lives.md); off unless
+    # aria.mps is set (``--aria-mps``)
+    aria: AriaConfig = field(default_factory=AriaConfig)
 
     def __post_init__(self) -> None:
         if not self.fps > 0:

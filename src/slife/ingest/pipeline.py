@@ -82,6 +82,10 @@ def ingest_life(
 ) -> IngestReport:
     """Ingest ``videos`` (in life order) into ``life_dir``; returns a per-video report.
 
+    With ``cfg.aria.mps`` set, every video's Aria MPS inputs (SLAM folder, time-sync file) are resolved
+    before anything is decoded, and each video's poses, intrinsics and semi-dense points are written
+    into its shard before it is committed (slife.ingest.aria).
+
     Finished videos (same source path, unchanged file) are skipped; changed files are re-ingested.
     A video that cannot be read at all is reported as failed and the others still go in. Raises
     SlifeError for problems with the life itself (conflicting fps/short side, reordered videos).
@@ -92,8 +96,18 @@ def ingest_life(
     _check_duplicates(sources, videos)
     if life_dir.exists() and not life_dir.is_dir():
         raise SlifeError(f"{life_dir}: exists and is not a directory; a life is a directory")
-    writer = LifeWriter(life_dir, name=cfg.name, fps=cfg.fps, short_side=cfg.short_side, kind="video")
+    geometry = None
+    if cfg.aria.mps is not None:
+        from slife.ingest.aria.frames import AriaGeometry
+
+        geometry = AriaGeometry(cfg.aria, list(videos))
+    writer = LifeWriter(life_dir, name=cfg.name, fps=cfg.fps, short_side=cfg.short_side, kind="video",
+                        has_poses=geometry is not None, meta=geometry.meta() if geometry else None)  # fmt: skip
     _check_order(writer, sources, life_dir / MANIFEST)
+    if geometry is not None and writer.manifest.meta.get("aria") != geometry.meta()["aria"]:
+        writer.close()
+        raise SlifeError(f"{life_dir / MANIFEST}: the life was ingested with Aria settings {writer.manifest.meta.get('aria')}, "
+                         f"this run asks for {geometry.meta()['aria']}; use a new directory")  # fmt: skip
     report = IngestReport(life_dir=life_dir)
     report.unlisted = [v.source for v in writer.manifest.videos if v.source not in sources]
     start = time.perf_counter()
@@ -101,10 +115,10 @@ def ingest_life(
     try:
         with quiet_ffmpeg():
             if cfg.jobs > 1 and len(videos) > 1:
-                report.videos = _ingest_parallel(writer, [Path(v) for v in videos], sources, cfg, bar)
+                report.videos = _ingest_parallel(writer, [Path(v) for v in videos], sources, cfg, bar, geometry)
             else:
                 for order, (path, source) in enumerate(zip(videos, sources)):
-                    report.videos.append(ingest_video(writer, Path(path), source, order, cfg, bar))
+                    report.videos.append(ingest_video(writer, Path(path), source, order, cfg, bar, geometry))
     finally:
         writer.close()
         if bar is not None:
@@ -119,7 +133,8 @@ def _decode_job(life_dir: Path, stem: str, path: Path, source: str, order: int, 
         return decode_video(life_dir, stem, path, source, order, cfg, None, cores)
 
 
-def _ingest_parallel(writer: LifeWriter, paths: list[Path], sources: list[str], cfg: IngestConfig, bar: Any) -> list[VideoResult]:
+def _ingest_parallel(writer: LifeWriter, paths: list[Path], sources: list[str], cfg: IngestConfig, bar: Any,
+                     geometry: Any = None) -> list[VideoResult]:  # fmt: skip
     """``cfg.jobs`` worker processes decode videos into ``.partial`` shards (decoder threads and JPEG
     threads split so the workers do not oversubscribe the cores); this process, which holds the
     life's lock, commits them in life order as they come."""
@@ -143,7 +158,7 @@ def _ingest_parallel(writer: LifeWriter, paths: list[Path], sources: list[str], 
                                              source, order, worker_cfg, cores)  # fmt: skip
         for order in sorted(futures):  # commit in life order, each as soon as it and all before it are done
             decoded = futures[order].result()
-            results[order] = commit_video(writer, decoded, fingerprints[order])
+            results[order] = commit_video(writer, decoded, fingerprints[order], geometry)
             if bar is not None:
                 bar.update(decoded.result.decoded)
     return [r for r in results if r is not None]
@@ -184,7 +199,7 @@ def _progress_bar(enabled: bool, name: str) -> Any:
 
 
 def ingest_video(
-    writer: LifeWriter, path: Path, source: str, order: int, cfg: IngestConfig, bar: Any = None
+    writer: LifeWriter, path: Path, source: str, order: int, cfg: IngestConfig, bar: Any = None, geometry: Any = None
 ) -> VideoResult:
     """Ingest one video as shard number ``order``; input problems give a "failed" result, not an exception."""
     fingerprint = source_fingerprint(path) if path.is_file() else ""
@@ -192,7 +207,7 @@ def ingest_video(
     if skipped is not None:
         return skipped
     decoded = decode_video(writer.life_dir, writer.shard_stem(source, order), path, source, order, cfg, bar)
-    return commit_video(writer, decoded, fingerprint)
+    return commit_video(writer, decoded, fingerprint, geometry)
 
 
 def _skipped(writer: LifeWriter, source: str, order: int, fingerprint: str) -> VideoResult | None:
@@ -231,11 +246,23 @@ def decode_video(life_dir: Path, stem: str, path: Path, source: str, order: int,
     return DecodedVideo(result, shard)
 
 
-def commit_video(writer: LifeWriter, decoded: DecodedVideo, fingerprint: str) -> VideoResult:
-    """Record a decoded video in the life (atomically; replaces an older entry of the same source)."""
+def commit_video(writer: LifeWriter, decoded: DecodedVideo, fingerprint: str, geometry: Any = None) -> VideoResult:
+    """Record a decoded video in the life (atomically; replaces an older entry of the same source).
+    ``geometry`` (an AriaGeometry) first adds the frames' poses to the uncommitted shard; if that fails
+    the shard is removed and the error raised (the videos before it stay committed)."""
     result = decoded.result
     if decoded.shard is None:
         return result
+    if geometry is not None:
+        shard = decoded.shard
+        try:
+            summary = geometry.annotate(result.source, shard.life_dir / f"{shard.npz_rel}.partial", shard.width, shard.height)
+        except BaseException:
+            shard.abort()
+            raise
+        if summary["posed"] < summary["frames"]:
+            note = f"{summary['frames'] - summary['posed']} of {summary['frames']} frames have no pose (outside the trajectory or in a gap)"
+            result.message = f"{result.message}; {note}" if result.message else note
     entry = writer.add_video(decoded.shard, source=result.source, order=result.order, duration=result.duration,
                              fingerprint=fingerprint, warning=result.message)  # fmt: skip
     result.frames, result.duration = entry.frames, entry.duration

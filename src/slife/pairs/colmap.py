@@ -45,14 +45,9 @@ def _lines(path: Path) -> list[tuple[int, str]]:
 
 def quat_to_rotation(q: np.ndarray) -> np.ndarray:
     """Unit quaternion (w, x, y, z) -> 3 x 3 rotation matrix."""
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )
+    from slife.geometry import quaternions_to_rotations
+
+    return quaternions_to_rotations(q)[0]
 
 
 def read_colmap_text(model_dir: str | Path) -> ColmapModel:

@@ -71,7 +71,9 @@ class PairsConfig:
 def resolve_weights(life, cfg: PairsConfig) -> dict[str, float]:
     """The sampler mix actually used for ``life``."""
     if cfg.sampler == "auto":
-        spatial_ok = cfg.spatial.colmap is not None or (life.has_depth and life.has_poses)
+        from slife.pairs.points import has_points
+
+        spatial_ok = cfg.spatial.colmap is not None or (life.has_depth and life.has_poses) or has_points(life)
         return {"temporal": 0.5, "spatial": 0.5} if spatial_ok else {"temporal": 1.0}
     if cfg.sampler == "mix":
         return {k: float(v) for k, v in cfg.weights.items() if v > 0}

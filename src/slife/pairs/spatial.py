@@ -1,8 +1,9 @@
 """Spatial pairs: frames whose sets of visible 3D points overlap (Jaccard in [lo, hi]).
 
-Visible sets come either from the life's own depth + poses (a subsampled pixel grid of each frame is
+Visible sets come from the life's own depth + poses (a subsampled pixel grid of each frame is
 back-projected to world points and quantised to voxels; the set of occupied voxels is the frame's
-visible set) or from a COLMAP text model (the ids of the 3D points each image observes).
+visible set), from the semi-dense points of an ingested Aria life (the voxels of the points each frame
+sees, slife.pairs.points) or from a COLMAP text model (the ids of the 3D points each image observes).
 Candidates are restricted cheaply before any set is compared: frames of one coordinate frame
 (:func:`frame_groups`: never across the clips or cameras of the controls), camera centres within
 ``max_distance`` and optical axes within ``max_angle``; overlaps are then counted with one sparse
@@ -104,7 +105,8 @@ def depth_visible_sets(life, cfg: SpatialConfig, progress: bool = False) -> Visi
     from tqdm import tqdm
 
     if not (life.has_depth and life.has_poses):
-        raise SlifeError(f"{life.dir}: spatial pairs need depth and poses in the life (or a COLMAP model: --colmap)")
+        raise SlifeError(f"{life.dir}: spatial pairs need depth and poses in the life, Aria semi-dense points "
+                         f"(slife ingest --aria-mps) or a COLMAP model (--colmap)")
     n = len(life)
     points: list[np.ndarray] = []
     depths: list[float] = []
@@ -234,9 +236,11 @@ def _life_identity(life) -> dict[str, Any]:
     }
 
 
-def _source_identity(cfg: SpatialConfig) -> dict[str, Any]:
+def _source_identity(cfg: SpatialConfig, life) -> dict[str, Any]:
+    from slife.pairs.points import has_points
+
     if cfg.colmap is None:
-        return {"source": "depth"}
+        return {"source": "points"} if has_points(life) and not life.has_depth else {"source": "depth"}
     files = {}
     for name in ("cameras.txt", "images.txt", "points3D.txt"):
         p = Path(cfg.colmap) / name
@@ -248,7 +252,7 @@ def _source_identity(cfg: SpatialConfig) -> dict[str, Any]:
 
 
 def index_params(life, cfg: SpatialConfig) -> dict[str, Any]:
-    return {"version": INDEX_VERSION, "config": asdict(cfg), "life": _life_identity(life), **_source_identity(cfg)}
+    return {"version": INDEX_VERSION, "config": asdict(cfg), "life": _life_identity(life), **_source_identity(cfg, life)}
 
 
 def index_path(life, cfg: SpatialConfig) -> Path:
@@ -267,7 +271,14 @@ def load_index(path: Path) -> SpatialIndex:
 
 def build_index(life, cfg: SpatialConfig, progress: bool = False) -> SpatialIndex:
     """Compute the spatial pair index (no caching)."""
-    sets = colmap_visible_sets(life, cfg) if cfg.colmap else depth_visible_sets(life, cfg, progress)
+    from slife.pairs.points import has_points, points_visible_sets
+
+    if cfg.colmap:
+        sets = colmap_visible_sets(life, cfg)
+    elif has_points(life) and not life.has_depth:
+        sets = points_visible_sets(life, cfg, progress)
+    else:
+        sets = depth_visible_sets(life, cfg, progress)
     max_distance = cfg.max_distance or 3.0 * sets.scene_depth
     pairs, jac = jaccard_pairs(sets, cfg.lo, cfg.hi, max_distance, cfg.max_angle, progress)
     params = index_params(life, cfg)

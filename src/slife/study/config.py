@@ -45,6 +45,9 @@ class LifeSpec:
     ``set``: extra training overrides for this entry only (after those of the entry in ``of``).
     ``prefix``: train on the first ``prefix`` (a fraction) of the life only, with the whole-life
     schedule and no streaming: one point of the nested-subset emergence protocol (``nested``).
+    ``videos``: ingest these videos (in life order, at the world's fps and frame size) into ``path``
+    (default: the study's lives folder) before training, skipping those already in; ``aria_mps`` /
+    ``aria_time``: their Aria MPS folder and time-sync files (``slife ingest --aria-mps``, docs/real_lives.md).
     """
 
     name: str
@@ -55,13 +58,22 @@ class LifeSpec:
     set: list[str] = field(default_factory=list)
     of: str | None = None
     prefix: float | None = None
+    videos: list[str] = field(default_factory=list)
+    aria_mps: str | None = None
+    aria_time: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith(".") or self.name in RESERVED_NAMES:
             raise SlifeError(f"life name {self.name!r} must be a plain folder name (not one of {list(RESERVED_NAMES)})")
         if self.of is not None and (self.path is not None or self.kind is not None or self.minutes is not None):
             raise SlifeError(f"life {self.name}: an entry with 'of' trains on that entry's life; give no path, kind or minutes")
-        if self.kind is None and self.path is None and self.of is None:
+        if self.videos and (self.of is not None or self.kind is not None or self.minutes is not None):
+            raise SlifeError(f"life {self.name}: an entry with videos is ingested from them; give no of, kind or minutes")
+        if (self.aria_mps is not None or self.aria_time) and not self.videos:
+            raise SlifeError(f"life {self.name}: aria_mps and aria_time need the entry's videos")
+        if self.aria_time and self.aria_mps is None:
+            raise SlifeError(f"life {self.name}: aria_time needs aria_mps (the MPS folder the device times refer to)")
+        if self.kind is None and self.path is None and self.of is None and not self.videos:
             self.kind = self.name if self.name in (*CONTROL_KINDS, *NULL_KINDS) else "place"
         if self.minutes is not None and not (0 < self.minutes <= 6000 and math.isfinite(self.minutes)):
             raise SlifeError(f"life {self.name}: minutes must be in (0, 6000], got {self.minutes}")
@@ -70,7 +82,7 @@ class LifeSpec:
 
     @property
     def rendered(self) -> bool:
-        return self.path is None and self.of is None
+        return self.path is None and self.of is None and not self.videos
 
 
 @dataclass

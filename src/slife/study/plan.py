@@ -74,6 +74,22 @@ def render_life(spec: LifeSpec, study: StudyConfig, out_dir: Path, progress: boo
     raise SlifeError(f"life {spec.name}: kind {spec.kind!r} cannot be rendered; give an ingested life as path")
 
 
+def ingest_entry(spec: LifeSpec, study: StudyConfig, out_dir: Path, root: Path, progress: bool) -> Path:
+    """Ingest an entry's ``videos`` (with its Aria MPS inputs, if any) into ``out_dir`` at the world's fps and
+    frame size; videos already in the life are skipped, so a re-run costs nothing."""
+    from slife.ingest import IngestConfig
+    from slife.ingest.aria.frames import AriaConfig
+    from slife.ingest.pipeline import ingest_life
+
+    aria = AriaConfig(mps=str(study_path(root, spec.aria_mps)) if spec.aria_mps else None,
+                      time_sync=[str(study_path(root, t)) for t in spec.aria_time])  # fmt: skip
+    cfg = IngestConfig(fps=study.world.fps, short_side=study.world.frame_size, aria=aria)
+    report = ingest_life(out_dir, [study_path(root, v) for v in spec.videos], cfg, progress=progress)
+    if report.failed:
+        raise SlifeError(f"life {spec.name}: " + "; ".join(str(v.message) for v in report.failed))
+    return out_dir
+
+
 def prepare_lives(study: StudyConfig, root: Path, paths: StudyPaths, progress: bool) -> dict[str, Path]:
     """The life directory of every life and control, rendering the world ones that are missing."""
     from slife.life import Life
@@ -82,7 +98,10 @@ def prepare_lives(study: StudyConfig, root: Path, paths: StudyPaths, progress: b
     for spec in study.all_lives:
         if spec.of is not None:
             continue
-        d = render_life(spec, study, paths.life(spec, root), progress) if spec.rendered else paths.life(spec, root)
+        if spec.videos:
+            d = ingest_entry(spec, study, paths.life(spec, root), root, progress)
+        else:
+            d = render_life(spec, study, paths.life(spec, root), progress) if spec.rendered else paths.life(spec, root)
         Life.open(d)  # an ingested life must exist and be readable now, not when its training starts
         dirs[spec.name] = Path(d)
     return {s.name: dirs[study.life_of(s).name] for s in study.all_lives}

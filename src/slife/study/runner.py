@@ -67,7 +67,7 @@ def states(study: Study) -> list[RunState]:
         hours = _life_hours(study.paths.life(life, study.root))
         run = study.paths.run(spec.name)
         if hours is None:
-            out.append(RunState(spec.name, "missing", detail="life not rendered yet" if life.rendered else "life not found"))
+            out.append(RunState(spec.name, "missing", detail="life not rendered yet" if life.rendered else "life not ingested yet" if life.videos else "life not found"))
             continue
         out.append(run_state(spec.name, run, train_config(study.cfg, study.root, spec, hours)))
     return out

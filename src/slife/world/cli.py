@@ -1,4 +1,5 @@
-"""``slife world make|diverse|static|screen|deadleaves``: render synthetic lives and the controls."""
+"""``slife world make|diverse|static|screen|deadleaves``: render synthetic lives and the controls;
+``slife world export-mps``: a life in the Aria MPS / HD-EPIC layout."""
 
 from __future__ import annotations
 
@@ -88,6 +89,24 @@ def _screen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_mps(args: argparse.Namespace) -> int:
+    from slife.errors import SlifeError
+    from slife.life import Life
+    from slife.world.mps_export import export_mps
+
+    life = Life.open(args.life)
+    if not (life.has_depth and life.has_poses):
+        raise SlifeError(f"{args.life}: exporting in the MPS layout needs a life with depth and poses")
+    if args.out.exists() and any(args.out.iterdir()):
+        raise SlifeError(f"{args.out}: exists and is not empty; export into a new folder")
+    ex = export_mps(life, args.out, size=args.size, seed=args.seed, rotate=args.rotate, as_zip=not args.folder)
+    times = " ".join(str(t) for t in ex.time_sync)
+    print(f"{args.out}: {len(ex.videos)} fisheye videos, MPS outputs in {ex.mps}. Ingest them with:\n"
+          f"slife ingest LIFE {' '.join(str(v) for v in ex.videos)} --fps {life.fps:g} --short-side {args.size} "
+          f"--aria-mps {ex.mps} --aria-time {times}" + (f" --set aria.rotate={args.rotate}" if args.rotate else ""))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``slife world make|diverse|static|screen|deadleaves`` (``nonlife``: deprecated alias of ``diverse``)."""
     world = sub.add_parser("world", help="render synthetic lives with depth and poses (offline default data)")
@@ -129,3 +148,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     leaves.add_argument("out", type=Path, help="life directory to create")
     leaves.add_argument("--quiet", action="store_true", help="no progress bar")
     leaves.set_defaults(func=_deadleaves)
+    mps = wsub.add_parser("export-mps", help="write a life with depth and poses in the Aria MPS / HD-EPIC layout "
+                                             "(fisheye MP4s, 1 kHz trajectory, calibration, semi-dense points, time sync)")
+    mps.add_argument("life", type=Path, help="a life with depth and poses (e.g. from slife world make)")
+    mps.add_argument("out", type=Path, help="new folder for Videos/ and SLAM/")
+    mps.add_argument("--size", type=int, default=256, help="side of the square fisheye videos (default 256)")
+    mps.add_argument("--seed", type=int, default=0, help="seed of the points' noise (default 0)")
+    mps.add_argument("--rotate", type=int, default=0, choices=(0, 1, 2, 3),
+                     help="clockwise quarter turns from the sensor image to the videos (default 0)")
+    mps.add_argument("--folder", action="store_true", help="MPS outputs as a folder, not a zip")
+    mps.set_defaults(func=_export_mps)

@@ -1,0 +1,1 @@
+"""Project Aria inputs: the FisheyeRadTanThinPrism model, MPS readers and per-frame geometry."""
