@@ -22,7 +22,7 @@ from slife.ingest.aria.frames import AriaConfig, rotation_display_from_raw
 from slife.ingest.aria.table import read_table
 from slife.ingest.pipeline import ingest_life
 from slife.life import Life
-from slife.pairs.testing import make_test_life
+from lives import make_test_life
 from slife.world.mps_export import export_mps
 
 # Aria-like RGB lens (2880 px calibration): monotonic well past 60 degrees
