@@ -30,24 +30,18 @@ def resolve_layers(layers: Sequence[int] | None, depth: int, what: str = "decode
     return out
 
 
-class CrossAttentionRecorder:
-    """Context manager recording the cross-attention logits of decoder blocks ``layers`` (None = all).
+class OutputRecorder:
+    """Context manager keeping the output of every module in ``modules`` (its last call) whose index
+    is in ``keep`` (None = all); the others are hooked too (a hooked :class:`Scores` switches its
+    block to the explicit path, so every block reads the same way whatever is kept)."""
 
-    Every block is hooked (so every block runs the explicit path and the recorded numbers do not
-    depend on which layers are kept); only ``layers`` are stored. Each forward pass overwrites what the previous one recorded; :meth:`logits` stacks the last pass.
-    Hooks are removed on exit (also on error), so the model runs fused again afterwards.
-    """
-
-    def __init__(self, model: nn.Module, layers: Sequence[int] | None = None) -> None:
-        blocks = getattr(model, "dec_blocks", None)
-        if blocks is None:
-            raise ValueError(f"{type(model).__name__} has no decoder blocks (dec_blocks) to record")
-        self.layers = resolve_layers(layers, len(blocks))
-        self._modules = [blk.cross_attn.scores for blk in blocks]
+    def __init__(self, modules: Sequence[nn.Module], keep: Sequence[int] | None = None, what: str = "modules") -> None:
+        self._modules = list(modules)
+        self.layers = resolve_layers(keep, len(self._modules), what)
         self._handles: list[Any] = []
         self._seen: dict[int, Tensor] = {}
 
-    def __enter__(self) -> "CrossAttentionRecorder":
+    def __enter__(self) -> "OutputRecorder":
         keep = set(self.layers)
         for layer, module in enumerate(self._modules):
             self._handles.append(module.register_forward_hook(self._hook(layer, layer in keep)))
@@ -65,13 +59,49 @@ class CrossAttentionRecorder:
 
         return hook
 
-    def logits(self) -> Tensor:
-        """(L, B, H, N_tgt, N_src) float32 logits of the last forward pass, one entry per recorded layer."""
+    def outputs(self) -> list[Tensor]:
+        """The kept modules' outputs of the last forward pass, in the order of ``keep``."""
         missing = [i for i in self.layers if i not in self._seen]
         if missing:
-            raise RuntimeError(f"no cross-attention recorded for decoder layers {missing}: run the model inside the recorder")
-        return torch.stack([self._seen[i].float() for i in self.layers])
+            raise RuntimeError(f"nothing recorded for layers {missing}: run the model inside the recorder")
+        return [self._seen[i] for i in self.layers]
+
+
+class CrossAttentionRecorder(OutputRecorder):
+    """Context manager recording the cross-attention logits of decoder blocks ``layers`` (None = all).
+
+    Every block is hooked (so every block runs the explicit path and the recorded numbers do not
+    depend on which layers are kept); only ``layers`` are stored. Each forward pass overwrites what
+    the previous one recorded. Hooks are removed on exit (also on error), so the model runs fused again.
+    """
+
+    def __init__(self, model: nn.Module, layers: Sequence[int] | None = None) -> None:
+        blocks = getattr(model, "dec_blocks", None)
+        if blocks is None:
+            raise ValueError(f"{type(model).__name__} has no decoder blocks (dec_blocks) to record")
+        super().__init__([blk.cross_attn.scores for blk in blocks], layers, "decoder layers")
+
+    def logits(self) -> Tensor:
+        """(L, B, H, N_tgt, N_src) float32 logits of the last forward pass, one entry per recorded layer."""
+        try:
+            return torch.stack([t.float() for t in self.outputs()])
+        except RuntimeError as exc:
+            raise RuntimeError(f"no cross-attention recorded: {exc}") from None
 
     def maps(self) -> Tensor:
         """(L, B, H, N_tgt, N_src) float32 softmax maps (rows sum to 1) of the last forward pass."""
         return self.logits().softmax(dim=-1)
+
+
+def block_outputs(model: nn.Module, src: Tensor, tgt: Tensor) -> dict[str, Tensor]:
+    """Patch features of ``tgt`` after every encoder block (``enc0``, ...: the encoder on the whole
+    target) and every decoder block (``dec0``, ...: the decoder with the target unmasked and ``src`` as
+    the second view): name -> (B, N, dim) float32. Call under ``torch.no_grad()``."""
+    mask = torch.zeros(tgt.shape[0], model.num_patches, dtype=torch.bool, device=tgt.device)
+    with OutputRecorder(model.enc_blocks) as enc:
+        model.encode(tgt)
+    with OutputRecorder(model.dec_blocks) as dec:
+        model(src, tgt, mask=mask)
+    out = {f"enc{i}": t.float() for i, t in enumerate(enc.outputs())}
+    out.update({f"dec{i}": t.float() for i, t in enumerate(dec.outputs())})
+    return out
