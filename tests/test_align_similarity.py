@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from slife.align.similarity import (METRICS, best_layer_pair, cknna, hsic_unbiased, knn_sets, linear_cka,
-                                    metric_function, mutual_knn, null_level, unbiased_cka)
+                                    metric_function, mutual_knn, null_level, prepare,
+                                    unbiased_cka)
 from slife.errors import SlifeError
 
 
@@ -90,8 +91,8 @@ def test_cknna_with_every_neighbour_is_the_unbiased_cka_of_normalised_features()
 
 def test_best_layer_pair_search_and_errors() -> None:
     x = _gauss(50, 8, 10)
-    a = {"enc0": _gauss(50, 8, 11), "enc1": x}
-    b = {"dec0": 2.0 * x, "dec1": _gauss(50, 8, 12)}
+    a = {"enc0": prepare(_gauss(50, 8, 11)), "enc1": prepare(x)}
+    b = {"dec0": prepare(2.0 * x), "dec1": prepare(_gauss(50, 8, 12))}
     found = best_layer_pair(a, b, "cka")
     assert found["layers"] == ["enc1", "dec0"] and found["value"] == pytest.approx(1.0)
     assert np.array(found["grid"]).shape == (2, 2)

@@ -408,14 +408,18 @@ def emergence_report(
     cache: AttentionCache | None = None,
     protocol: ReadProtocol = UNMASKED,
     extra_baselines: Mapping[str, AttentionSource] | None = None,
+    bootstrap: int = 0,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """CAS with ``reference`` against hours of video seen, plus baselines (random init, identity, pixel
     matching, the oracle and ``extra_baselines``, each vs the reference; chance) and GT alignment.
 
     ``run_dir`` one run: its milestone checkpoints (the *streaming* protocol: one model, checkpoints
     along the life). A list of runs: each run's final checkpoint (the *nested-subset* protocol, see
-    :func:`nested_checkpoints`).
+    :func:`nested_checkpoints`). ``bootstrap`` > 0 adds each point's ``cas_ci`` [low, high] (and
+    ``gt_alignment_ci``): percentile bootstrap over test pairs (slife.align.intervals).
     """
+    from slife.align.intervals import cas_interval, gt_intervals
     from slife.model.checkpoint import list_checkpoints
 
     nested = isinstance(run_dir, (list, tuple))
@@ -442,6 +446,11 @@ def emergence_report(
                  "cas_sem": sem}  # fmt: skip
         if testset.has_gt:
             point["gt_alignment"] = gt_scores(ranked, testset, radii)
+        if bootstrap:
+            ci = cas_interval(ranked, ref, bootstrap, confidence, seed)
+            point["cas_ci"] = [ci.low, ci.high]
+            if testset.has_gt:
+                point["gt_alignment_ci"] = gt_intervals(ranked, testset, radii, bootstrap, confidence, seed)
         points.append(point)
     base = standard_baselines(model_config_of(checkpoint_source(ckpts[0].path)), seed, batch_size, device, protocol,
                               testset)  # fmt: skip

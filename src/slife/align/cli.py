@@ -60,6 +60,37 @@ def _fmt(v: float | None) -> str:
     return "   -  " if v is None or not math.isfinite(v) else f"{v:.4f}"
 
 
+def _with_ci(v: float | None, ci: list[float] | None) -> str:
+    """``0.412 [0.39, 0.43]`` with an interval, else the plain 4-digit value."""
+    from slife.align.bootstrap import format_interval
+
+    if ci is None or v is None or not math.isfinite(v):
+        return _fmt(v)
+    return format_interval(v, ci[0], ci[1])
+
+
+def _print_similarity(sim: dict[str, Any], pairs: list[tuple[str, str]] | None = None) -> None:
+    """Each metric's value at the best-aligned layer pair, for ``pairs`` (default: the whole matrix)."""
+    names = sim["names"]
+    print(f"similarity on {sim['samples']} (pair, patch) cells, best layer pair searched (k = {sim['k']}); "
+          f"baselines {', '.join(sim['baselines'])}")  # fmt: skip
+    for metric in sim["metrics"]:
+        null = sim["null"][metric]
+        head = f"{metric:<13}" + (f" (null {null:.3f})" if null is not None else "")
+        if pairs is not None:
+            print(head)
+            for a, b in pairs:
+                i, j = names.index(a), names.index(b)
+                layers = sim[metric]["layers"][i][j]
+                print(f"  {a + ' | ' + b:<26} {_fmt(sim[metric]['value'][i][j])}  ({' ~ '.join(map(str, layers))})")
+            continue
+        width = max(len(n) for n in names)
+        print(head)
+        print(" " * width + "  " + " ".join(f"{n[:8]:>8}" for n in names))
+        for n, row in zip(names, sim[metric]["value"]):
+            print(f"{n:<{width}}  " + " ".join(f"{v:8.4f}" for v in row))
+
+
 # ---- testset ------------------------------------------------------------------------------------
 def _testset(args: argparse.Namespace) -> int:
     from slife.align.testset import make_testset
@@ -102,19 +133,28 @@ def _score(args: argparse.Namespace) -> int:
         return 0
     print(f"A = {result['a']}\nB = {result['b']}\ntest set {ts.path}: {len(ts)} pairs, {ts.num_patches} patches, k = {cfg.k}, "
           f"read {proto.label}")
+    opts = result["options"]
+    print(f"CAS options: logits {opts['logits']}, layers {opts['layers'] or 'all'}, heads {opts['heads'] or 'all'}, "
+          f"direction {opts['direction']}" + (f"; [{opts['confidence']:.0%} bootstrap interval over pairs, "
+                                              f"{opts['bootstrap']} resamples]" if opts["bootstrap"] else ""))  # fmt: skip
     for key, value in result["cas"].items():
         on_moving = f"   moving patches {_fmt(result['cas_moving'][key])}" if "cas_moving" in result else ""
-        print(f"CAS {key:<22} {_fmt(value)} ± {result['cas_sem'][key]:.4f}{on_moving}")
+        ci = result.get("cas_ci", {}).get(key)
+        print(f"CAS {key:<22} {_with_ci(value, ci):<20} ± {result['cas_sem'][key]:.4f}{on_moving}")
     print(f"chance k/N              {_fmt(result['chance'])}")
     if cfg.per_layer:
         print("CAS A | B per layer     " + " ".join(_fmt(v) for v in result["cas_per_layer"]))
     if ts.has_gt:
+        cis = result.get("gt_alignment_ci", {})
         for n, vals in result["gt_alignment"].items():
-            print(f"GT alignment {n:<12} " + "  ".join(f"{r}={_fmt(v)}" for r, v in vals.items()))
+            print(f"GT alignment {n:<12} " + "  ".join(f"{r}={_with_ci(v, cis.get(n, {}).get(r))}" for r, v in vals.items()))
         for part, v in result["cas_moving_by_correctness"].items():
             print(f"CAS A | B on moving patches {part} right: {_fmt(v['cas'])} ({_fmt(v['share'])} of them)")
         chance = result["gt_alignment_chance"]
         print("GT alignment chance      " + "  ".join(f"{r}={_fmt(v)}" for r, v in chance.items()))
+    if "similarity" in result:
+        others = [n for n in result["similarity"]["names"] if n not in ("A", "B")]
+        _print_similarity(result["similarity"], [("A", "B"), *[(x, n) for n in others for x in ("A", "B")]])
     return 0
 
 
@@ -149,9 +189,19 @@ def _matrix(args: argparse.Namespace) -> int:
     for n, row in zip(report["names"], report["cas"]):
         print(f"{n:<{width}}  " + " ".join(f"{v:8.4f}" for v in row))
     print(f"chance k/N = {report['chance']:.4f}")
+    if "cas_ci" in report:
+        names = report["names"]
+        print(f"CAS with {cfg.confidence:.0%} bootstrap intervals over pairs ({cfg.bootstrap} resamples):")
+        for i, a in enumerate(names):
+            for j in range(i + 1, len(names)):
+                print(f"  {a + ' | ' + names[j]:<{2 * width + 3}} {_with_ci(report['cas'][i][j], report['cas_ci'][i][j])}")
     if "gt_alignment" in report:
+        cis = report.get("gt_alignment_ci", {})
         for n, vals in report["gt_alignment"].items():
-            print(f"GT alignment {n:<{width}} " + "  ".join(f"{r}={_fmt(v)}" for r, v in vals.items()))
+            print(f"GT alignment {n:<{width}} " + "  ".join(f"{r}={_with_ci(v, cis.get(n, {}).get(r))}"
+                                                           for r, v in vals.items()))  # fmt: skip
+    if "similarity" in report:
+        _print_similarity(report["similarity"])
     print(f"wrote {out / 'cas_matrix.json'} and {out / 'cas_matrix.png'}")
     return 0
 
@@ -174,7 +224,7 @@ def _emergence(args: argparse.Namespace) -> int:
         extra = ""
         if "gt_alignment" in p:
             extra = "  GT " + " ".join(f"{r}={_fmt(v)}" for r, v in p["gt_alignment"].items())
-        print(f"{p['name']:<16} hours {p['hours']:8.3f}  CAS {_fmt(p['cas'])}{extra}")
+        print(f"{p['name']:<16} hours {p['hours']:8.3f}  CAS {_with_ci(p['cas'], p.get('cas_ci'))}{extra}")
     for name, value in report["baselines"].items():
         print(f"{name:<28} CAS {_fmt(value)}")
     print(f"chance k/N                   CAS {_fmt(report['chance'])}")

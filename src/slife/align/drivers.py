@@ -28,6 +28,8 @@ class AlignConfig:
     heads: tuple[int, ...] | None = None  # decoder heads averaged (None = all)
     direction: str = "target"  # target queries over source keys | source (the swapped pass) | both (their mean)
     metrics: bool = False  # also the representation-similarity metrics (mutual k-NN, CKA, CKNNA) beside CAS
+    metric_k: int = 10  # neighbours of mutual k-NN and CKNNA
+    metric_samples: int = 1024  # (pair, target patch) cells the metrics compare (seeded subset)
     bootstrap: int = 1000  # percentile-bootstrap resamples of the test pairs for intervals (0 = none)
     confidence: float = 0.95  # interval coverage
 
@@ -40,6 +42,8 @@ class AlignConfig:
             raise SlifeError(f"align config: k must be >= 1, got {self.k}")
         if self.direction not in DIRECTIONS:
             raise SlifeError(f"align config: direction must be one of {list(DIRECTIONS)}, got {self.direction!r}")
+        if self.metric_k < 1 or self.metric_samples <= self.metric_k:
+            raise SlifeError(f"align config: need 1 <= metric_k < metric_samples, got {self.metric_k}, {self.metric_samples}")
         if self.bootstrap < 0 or not 0.0 < self.confidence < 1.0:
             raise SlifeError(f"align config: bootstrap must be >= 0 and confidence in (0, 1), got "
                              f"{self.bootstrap}, {self.confidence}")  # fmt: skip
@@ -54,7 +58,8 @@ class AlignConfig:
         return {"k": self.k, "protocol": self.protocol, "read_masks": self.read_masks, "logits": self.logits,
                 "layers": None if self.layers is None else list(self.layers),
                 "heads": None if self.heads is None else list(self.heads), "direction": self.direction,
-                "seed": self.seed, "bootstrap": self.bootstrap, "confidence": self.confidence}  # fmt: skip
+                "seed": self.seed, "bootstrap": self.bootstrap, "confidence": self.confidence,
+                "metrics": self.metrics, "metric_k": self.metric_k, "metric_samples": self.metric_samples}  # fmt: skip
 
 
 @dataclass
@@ -75,11 +80,29 @@ def _baselines(first: Any, cfg: AlignConfig, seed_offset: int, testset: Any) -> 
                               cfg.read_protocol(), testset)  # fmt: skip
 
 
+def similarity(sources: Mapping[str, Any], testset: Any, cfg: AlignConfig) -> dict[str, Any]:
+    """The similarity metrics (slife.align.similarity) between every model among ``sources`` (those
+    that are models; the random-init one included) and the raw-pixel baseline, each at its best layer
+    pair, on the same seeded (pair, patch) cells: :func:`slife.align.features.similarity_report`."""
+    from slife.align.features import PIXELS, pixel_features, sample_cells, similarity_report, source_features
+    from slife.align.similarity import METRICS
+
+    cells = sample_cells(testset, cfg.metric_samples, cfg.seed)
+    reps = {}
+    for name, src in sources.items():
+        feats = source_features(src, testset, cells, cfg.batch_size, cfg.device)
+        if feats is not None:
+            reps[name] = feats
+    reps[PIXELS] = pixel_features(testset, cells)
+    return similarity_report(reps, METRICS, cfg.metric_k, baselines=("random-init", PIXELS))
+
+
 def score(a: str | Path, b: str | Path, testset: Any, cfg: AlignConfig) -> dict[str, Any]:
     """CAS of two models (runs or checkpoints) and of each with the baselines; GT alignment when known."""
     from slife.align.analysis import (AttentionCache, cas_by_correctness, gt_chance, gt_scores, moving_patches, ranked_cas,
                                       ranked_cas_per_layer)  # fmt: skip
     from slife.align.cas import chance_cas
+    from slife.align.intervals import cas_interval, gt_intervals
     from slife.align.sources import checkpoint_source
 
     proto = cfg.read_protocol()
@@ -97,6 +120,9 @@ def score(a: str | Path, b: str | Path, testset: Any, cfg: AlignConfig) -> dict[
     }  # fmt: skip
     for x, y in pairs:
         result["cas"][f"{x} | {y}"], result["cas_sem"][f"{x} | {y}"] = ranked_cas(ranked[x], ranked[y])
+    if cfg.bootstrap:
+        result["cas_ci"] = {f"{x} | {y}": _ci(cas_interval(ranked[x], ranked[y], cfg.bootstrap, cfg.confidence, cfg.seed))
+                            for x, y in pairs}  # fmt: skip
     if cfg.per_layer:
         result["cas_per_layer"] = ranked_cas_per_layer(ranked["A"], ranked["B"]).tolist()
     if testset.has_gt:
@@ -106,7 +132,16 @@ def score(a: str | Path, b: str | Path, testset: Any, cfg: AlignConfig) -> dict[
         result["cas_moving_by_correctness"] = cas_by_correctness(ranked["A"], ranked["B"], testset, 1, moving)
         result["gt_alignment"] = {n: gt_scores(ranked[n], testset, cfg.radii) for n in ranked}
         result["gt_alignment_chance"] = gt_chance(testset, cfg.radii)
+        if cfg.bootstrap:
+            result["gt_alignment_ci"] = {n: gt_intervals(ranked[n], testset, cfg.radii, cfg.bootstrap, cfg.confidence,
+                                                         cfg.seed) for n in ranked}  # fmt: skip
+    if cfg.metrics:
+        result["similarity"] = similarity(sources, testset, cfg)
     return result
+
+
+def _ci(interval: Any) -> list[float]:
+    return [interval.low, interval.high]
 
 
 def matrix(models: Mapping[str, str | Path], testset: Any, cfg: AlignConfig, out: Path, seed_offset: int = 0,
@@ -114,6 +149,7 @@ def matrix(models: Mapping[str, str | Path], testset: Any, cfg: AlignConfig, out
     """CAS matrix over ``models`` (name -> run or checkpoint) plus the baselines; writes
     ``out/cas_matrix.json`` and ``out/cas_matrix.png``."""
     from slife.align.analysis import BASELINE_NAMES, AttentionCache, alignment_report
+    from slife.align.intervals import gt_intervals, matrix_intervals
     from slife.align.plots import plot_matrix
     from slife.align.sources import checkpoint_source
     from slife.errors import SlifeError
@@ -130,6 +166,14 @@ def matrix(models: Mapping[str, str | Path], testset: Any, cfg: AlignConfig, out
     report["models"] = {n: str(s.path) for n, s in sources.items() if hasattr(s, "path")}
     report["protocol"] = proto.label
     report["options"] = cfg.recorded()
+    if cfg.bootstrap:
+        ranked = {n: cache.get(n, sources[n]) for n in report["names"]}
+        report["cas_ci"] = matrix_intervals(ranked, cfg.bootstrap, cfg.confidence, cfg.seed)
+        if testset.has_gt:
+            report["gt_alignment_ci"] = {n: gt_intervals(r, testset, cfg.radii, cfg.bootstrap, cfg.confidence, cfg.seed)
+                                         for n, r in ranked.items()}  # fmt: skip
+    if cfg.metrics:
+        report["similarity"] = similarity(sources, testset, cfg)
     write_json_atomic(out / "cas_matrix.json", report)
     plot_matrix(report["names"], report["cas"], out / "cas_matrix.png", report["chance"], report["baselines"],
                 title=title or f"CAS (k={cfg.k}, {len(testset)} pairs, {proto.label})")  # fmt: skip
@@ -148,7 +192,8 @@ def emergence(runs: str | Path | list[str | Path], reference: Any, testset: Any,
     cache = cache or AttentionCache(testset, cfg.k, direction=cfg.direction)
     report = emergence_report(runs, reference, testset, cfg.k, cfg.radii, include_last, cfg.seed + seed_offset,
                               cfg.batch_size, cfg.device, cache=cache, protocol=cfg.read_protocol(),
-                              extra_baselines=extra_baselines)  # fmt: skip
+                              extra_baselines=extra_baselines, bootstrap=cfg.bootstrap,
+                              confidence=cfg.confidence)  # fmt: skip
     report["options"] = cfg.recorded()
     write_json_atomic(out_json, report)
     pts = report["points"]

@@ -23,6 +23,7 @@ Ties in neighbour ranking go to the lower index (the stable top-k of slife.align
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import torch
@@ -33,8 +34,8 @@ from slife.errors import SlifeError
 METRICS = ("mutual_knn", "cka", "unbiased_cka", "cknna")
 
 
-def _features(x: Any, what: str) -> torch.Tensor:
-    t = torch.as_tensor(x).double()
+def _features(x: Any, what: str, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    t = torch.as_tensor(x).to(dtype)
     if t.dim() != 2 or t.shape[0] < 4:
         raise SlifeError(f"similarity: {what} must be (n >= 4 samples, features), got {tuple(t.shape)}")
     if not bool(torch.isfinite(t).all()):
@@ -42,29 +43,15 @@ def _features(x: Any, what: str) -> torch.Tensor:
     return t
 
 
-def _pair(x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    a, b = _features(x, "x"), _features(y, "y")
-    if a.shape[0] != b.shape[0]:
-        raise SlifeError(f"similarity: x and y describe different numbers of samples ({a.shape[0]} vs {b.shape[0]})")
-    return a, b
-
-
-def _ratio(num: torch.Tensor, den: torch.Tensor) -> float:
+def _ratio(num: torch.Tensor | float, den: torch.Tensor | float) -> float:
     num, den = float(num), float(den)
     return num / den if den > 0 and math.isfinite(num) else float("nan")
 
 
-def linear_cka(x: Any, y: Any) -> float:
-    """Linear CKA of (n, p) and (n, q) features (biased HSIC, column-centred)."""
-    a, b = _pair(x, y)
-    a, b = a - a.mean(dim=0), b - b.mean(dim=0)
-    cross = (b.T @ a).square().sum()
-    return _ratio(cross, torch.linalg.matrix_norm(a.T @ a) * torch.linalg.matrix_norm(b.T @ b))
-
-
 def hsic_unbiased(k: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
     """Unbiased HSIC estimator (Song et al. 2012, eq. 5) of two (n, n) kernel matrices, n >= 4:
-    [tr(K~ L~) + 1'K~1 1'L~1 / ((n-1)(n-2)) - 2/(n-2) 1'K~ L~1] / (n (n-3)), K~ = K with zero diagonal."""
+    [tr(K~ L~) + 1'K~1 1'L~1 / ((n-1)(n-2)) - 2/(n-2) 1'K~ L~1] / (n (n-3)), K~ = K with zero diagonal.
+    Invariant to centring the features of a linear kernel."""
     n = k.shape[0]
     if k.shape != (n, n) or l.shape != (n, n) or n < 4:
         raise SlifeError(f"hsic_unbiased: need two (n, n) kernels with n >= 4, got {tuple(k.shape)}, {tuple(l.shape)}")
@@ -76,22 +63,9 @@ def hsic_unbiased(k: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
     return (trace + sums - 2.0 * cross / (n - 2)) / (n * (n - 3))
 
 
-def unbiased_cka(x: Any, y: Any) -> float:
-    """CKA of linear kernels with :func:`hsic_unbiased` (~0 for independent features)."""
-    a, b = _pair(x, y)
-    k, l = a @ a.T, b @ b.T
-    return _ratio(hsic_unbiased(k, l), torch.sqrt(hsic_unbiased(k, k).clamp(min=0) * hsic_unbiased(l, l).clamp(min=0)))
-
-
 def _cosine_kernel(x: torch.Tensor) -> torch.Tensor:
     xn = x / x.norm(dim=1, keepdim=True).clamp(min=1e-12)
     return xn @ xn.T
-
-
-def knn_sets(x: Any, k: int) -> torch.Tensor:
-    """(n, k) indices of every sample's k nearest neighbours by cosine similarity, itself excluded."""
-    kern = _cosine_kernel(_features(x, "x"))
-    return _knn_from_kernel(kern, k)
 
 
 def _knn_from_kernel(kern: torch.Tensor, k: int) -> torch.Tensor:
@@ -102,37 +76,96 @@ def _knn_from_kernel(kern: torch.Tensor, k: int) -> torch.Tensor:
     return topk_sets(kern.masked_fill(eye, float(kern.min()) - 1.0), k)
 
 
+@dataclass
+class Kernels:
+    """What the metrics need of one representation, computed once (:func:`prepare`) and compared with
+    many others (:func:`compare`): the centred linear kernel, the cosine kernel, the kNN sets."""
+
+    linear: torch.Tensor  # (n, n) X_c X_c^T
+    cosine: torch.Tensor  # (n, n) cosine similarities
+    knn: torch.Tensor | None  # (n, k) neighbour indices (self excluded), None without k
+    knn_mask: torch.Tensor | None  # (n, n) bool
+    linear_norm: float  # ||X_c X_c^T||_F
+    linear_hsic: float  # hsic_unbiased(linear, linear)
+    knn_hsic: float  # hsic_unbiased of the cosine kernel masked by its own kNN, with itself
+
+    @property
+    def n(self) -> int:
+        return int(self.linear.shape[0])
+
+
+def prepare(x: Any, k: int | None = 10, dtype: torch.dtype = torch.float64) -> Kernels:
+    """:class:`Kernels` of (n, p) features (``k`` neighbours for mutual k-NN and CKNNA; None: CKA only)."""
+    t = _features(x, "features", dtype)
+    c = t - t.mean(dim=0)
+    lin = c @ c.T
+    cos = _cosine_kernel(t)
+    knn = mask = None
+    knn_hsic = float("nan")
+    if k is not None:
+        knn = _knn_from_kernel(cos, k)
+        mask = torch.zeros_like(cos, dtype=torch.bool).scatter_(1, knn, True)
+        masked = cos * mask
+        knn_hsic = float(hsic_unbiased(masked, masked))
+    return Kernels(lin, cos, knn, mask, float(torch.linalg.matrix_norm(lin)), float(hsic_unbiased(lin, lin)), knn_hsic)
+
+
+def compare(a: Kernels, b: Kernels, metric: str) -> float:
+    """``metric`` (:data:`METRICS`) between two prepared representations of the same n samples."""
+    if a.n != b.n:
+        raise SlifeError(f"similarity: x and y describe different numbers of samples ({a.n} vs {b.n})")
+    if metric == "cka":
+        return _ratio((a.linear * b.linear).sum(), a.linear_norm * b.linear_norm)
+    if metric == "unbiased_cka":
+        return _ratio(hsic_unbiased(a.linear, b.linear), math.sqrt(max(a.linear_hsic, 0.0) * max(b.linear_hsic, 0.0)))
+    if metric not in ("mutual_knn", "cknna"):
+        raise SlifeError(f"similarity: metric must be one of {list(METRICS)}, got {metric!r}")
+    if a.knn is None or b.knn is None or a.knn.shape != b.knn.shape:
+        raise SlifeError(f"similarity: {metric} needs both sides prepared with the same k")
+    if metric == "mutual_knn":
+        return float(overlap_fraction(a.knn, b.knn).mean())
+    both = a.knn_mask & b.knn_mask
+    num = hsic_unbiased(a.cosine * both, b.cosine * both)
+    return _ratio(num, math.sqrt(max(a.knn_hsic, 0.0) * max(b.knn_hsic, 0.0)))
+
+
+def _metric(x: Any, y: Any, metric: str, k: int | None) -> float:
+    a, b = _features(x, "x"), _features(y, "y")
+    if a.shape[0] != b.shape[0]:
+        raise SlifeError(f"similarity: x and y describe different numbers of samples ({a.shape[0]} vs {b.shape[0]})")
+    return compare(prepare(a, k), prepare(b, k), metric)
+
+
+def linear_cka(x: Any, y: Any) -> float:
+    """Linear CKA of (n, p) and (n, q) features (biased HSIC, column-centred)."""
+    return _metric(x, y, "cka", None)
+
+
+def unbiased_cka(x: Any, y: Any) -> float:
+    """CKA of linear kernels with :func:`hsic_unbiased` (~0 for independent features)."""
+    return _metric(x, y, "unbiased_cka", None)
+
+
+def knn_sets(x: Any, k: int) -> torch.Tensor:
+    """(n, k) indices of every sample's k nearest neighbours by cosine similarity, itself excluded."""
+    return _knn_from_kernel(_cosine_kernel(_features(x, "x")), k)
+
+
 def mutual_knn(x: Any, y: Any, k: int = 10) -> float:
     """Mean over samples of |kNN_x(i) ∩ kNN_y(i)| / k (cosine neighbours, self excluded)."""
-    a, b = _pair(x, y)
-    return float(overlap_fraction(knn_sets(a, k), knn_sets(b, k)).mean())
-
-
-def _knn_mask(sets: torch.Tensor, n: int) -> torch.Tensor:
-    return torch.zeros(n, n, dtype=torch.bool, device=sets.device).scatter_(1, sets, True)
+    return _metric(x, y, "mutual_knn", k)
 
 
 def cknna(x: Any, y: Any, k: int = 10) -> float:
     """CKA on the mutual k-nearest-neighbour entries of the cosine kernels (Huh et al. 2024)."""
-    a, b = _pair(x, y)
-    n = a.shape[0]
-    ka, kb = _cosine_kernel(a), _cosine_kernel(b)
-    ma, mb = _knn_mask(_knn_from_kernel(ka, k), n), _knn_mask(_knn_from_kernel(kb, k), n)
-    both = ma & mb
-    num = hsic_unbiased(ka * both, kb * both)
-    den = hsic_unbiased(ka * ma, ka * ma).clamp(min=0) * hsic_unbiased(kb * mb, kb * mb).clamp(min=0)
-    return _ratio(num, torch.sqrt(den))
+    return _metric(x, y, "cknna", k)
 
 
 def metric_function(name: str, k: int = 10) -> Callable[[Any, Any], float]:
     """The metric called ``name`` (:data:`METRICS`) as f(x, y) -> float."""
-    table: dict[str, Callable[[Any, Any], float]] = {
-        "mutual_knn": lambda x, y: mutual_knn(x, y, k), "cka": linear_cka, "unbiased_cka": unbiased_cka,
-        "cknna": lambda x, y: cknna(x, y, k),
-    }  # fmt: skip
-    if name not in table:
+    if name not in METRICS:
         raise SlifeError(f"similarity: metric must be one of {list(METRICS)}, got {name!r}")
-    return table[name]
+    return lambda x, y: _metric(x, y, name, k if name in ("mutual_knn", "cknna") else None)
 
 
 def null_level(name: str, n: int, k: int = 10) -> float | None:
@@ -141,17 +174,14 @@ def null_level(name: str, n: int, k: int = 10) -> float | None:
     return {"mutual_knn": k / (n - 1), "unbiased_cka": 0.0, "cknna": 0.0}.get(name)
 
 
-def best_layer_pair(
-    layers_a: Mapping[str, Any], layers_b: Mapping[str, Any], metric: str, k: int = 10
-) -> dict[str, Any]:
-    """The metric between every layer of one representation and every layer of another, and the
-    best-aligned pair: {``value``, ``layers`` [name_a, name_b], ``grid`` (La x Lb list), ``names_a``,
-    ``names_b``}. NaN cells (a degenerate layer) are skipped by the search."""
-    f = metric_function(metric, k)
+def best_layer_pair(layers_a: Mapping[str, Kernels], layers_b: Mapping[str, Kernels], metric: str) -> dict[str, Any]:
+    """The metric between every layer of one representation and every layer of another (prepared with
+    :func:`prepare`), and the best-aligned pair: {``value``, ``layers`` [name_a, name_b], ``grid``
+    (La x Lb list), ``names_a``, ``names_b``}. NaN cells (a degenerate layer) are skipped by the search."""
     na, nb = list(layers_a), list(layers_b)
     if not na or not nb:
         raise SlifeError("similarity: each representation needs at least one layer")
-    grid = [[f(layers_a[a], layers_b[b]) for b in nb] for a in na]
+    grid = [[compare(layers_a[a], layers_b[b], metric) for b in nb] for a in na]
     best, where = float("nan"), [None, None]
     for i, row in enumerate(grid):
         for j, v in enumerate(row):
