@@ -114,3 +114,47 @@ def test_probe_training_reduces_loss_on_a_tiny_model() -> None:
     assert m["pixels"] > 0 and 0.0 <= m["d1"] <= 1.0
     assert all(not p.requires_grad for p in model.parameters())  # encoder frozen
     assert res["train_images"] == 16 and res["test_images"] == 4 and len(res["per_image"]) == 4
+
+
+def _synthetic(m: int, seed: int, grid: int = 4, patch: int = 8, dim: int = 16) -> "Prepared":
+    """Random tokens; each patch's depth = exp(w . its own token + v . its right neighbour's), so the
+    signal is learnable from the tokens and partly needs another patch's token (context)."""
+    from slife.evaluate.depth import Prepared
+
+    g = torch.Generator().manual_seed(seed)
+    w = torch.linspace(-1.0, 1.0, dim) / math.sqrt(dim) * 2
+    v = torch.linspace(1.0, -1.0, dim).roll(3) / math.sqrt(dim) * 2
+    tokens = torch.randn(m, grid * grid, dim, generator=g)
+    t = tokens.view(m, grid, grid, dim)
+    log_d = t @ w + t.roll(-1, dims=2) @ v  # (m, grid, grid)
+    depth = log_d.exp().repeat_interleave(patch, 1).repeat_interleave(patch, 2)
+    return Prepared(tokens.half(), depth.float(), [], [f"s{i}" for i in range(m)])
+
+
+@pytest.mark.parametrize("probe", ["attentive", "linear"])
+def test_probes_learn_a_synthetic_depth_signal_better_than_chance(probe: str) -> None:
+    from types import SimpleNamespace
+
+    from slife.evaluate.depth import train_probe
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train, test = _synthetic(1024, 0), _synthetic(64, 1)
+        cfg = DepthEvalConfig(probe=probe, steps=300, batch_size=32, lr=1e-2, probe_dim=32, probe_heads=4, subpixel=1,
+                              device="cpu", weight_decay=0.0)
+        model_probe, losses = train_probe(train, SimpleNamespace(grid=4), cfg, None, torch.device("cpu"))
+        with torch.no_grad():
+            pred = model_probe(test.tokens.float())[:, 0]  # (M, 4, 4): one log depth per patch
+    finally:
+        torch.set_num_threads(threads)
+    truth = test.depth.log()[:, ::8, ::8]
+    # SILog forgives most of a per-image offset, so score per-image-centred log depth; chance = a flat map
+    g = pred - truth
+    err = float((g - g.mean(dim=(1, 2), keepdim=True)).pow(2).mean().sqrt())
+    chance = float((truth - truth.mean(dim=(1, 2), keepdim=True)).pow(2).mean().sqrt())
+    assert losses[-1] < losses[0]
+    if probe == "attentive":  # reads the neighbour's token too
+        assert err < 0.45 * chance, (err, chance)
+    else:  # each token alone: half the variance (the neighbour's part) is out of reach, error >= ~0.71 chance
+        assert 0.6 * chance < err < 0.85 * chance, (err, chance)

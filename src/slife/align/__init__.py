@@ -12,13 +12,18 @@ from typing import Any
 _EXPORTS = {
     "slife.align.analysis": (
         "AttentionCache", "Ranked", "alignment_matrix", "alignment_report", "emergence_curve",
-        "emergence_report", "gt_alignment", "gt_alignment_chance", "standard_baselines",
+        "emergence_report", "gt_alignment", "gt_alignment_chance", "ranked_cas_per_pair", "standard_baselines",
     ),
+    "slife.align.bootstrap": ("Interval", "bootstrap", "mean_interval", "ratio_interval"),
+    "slife.align.drivers": ("AlignConfig", "similarity"),
+    "slife.align.features": ("model_features", "pixel_features", "sample_cells", "similarity_report"),
+    "slife.align.intervals": ("cas_interval", "gt_interval", "gt_intervals", "matrix_intervals"),
+    "slife.align.similarity": ("cknna", "linear_cka", "mutual_knn", "unbiased_cka"),
     "slife.align.cas": ("cas", "cas_from_sets", "cas_per_layer", "cas_per_pair", "chance_cas", "topk_sets"),
     "slife.align.plots": ("plot_emergence", "plot_matrix"),
     "slife.align.sources": (
         "CheckpointSource", "IdentitySource", "ModelSource", "OracleSource", "attention_for_checkpoint",
-        "checkpoint_source", "model_attention", "random_init_source",
+        "ReadProtocol", "checkpoint_source", "model_attention", "random_init_source",
     ),
     "slife.align.testset": ("TestSet", "TestSetError", "make_testset"),
 }  # fmt: skip

@@ -13,7 +13,8 @@ def _depth(args: argparse.Namespace) -> int:
     from slife.evaluate.depth import DepthEvalConfig
     from slife.evaluate.runner import run_depth
 
-    cfg = load_config(DepthEvalConfig, args.config, args.overrides)
+    overrides = list(args.overrides) + ([f"probe={args.probe}"] if args.probe else [])
+    cfg = load_config(DepthEvalConfig, args.config, overrides)
     fmt = args.format or cfg.format
     path = run_depth(args.target, args.data, fmt, args.split_file, cfg, args.out)
     print(path)
@@ -57,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--format", choices=("nyu", "scannet", "life"), default=None, help="data format (default: detect)")
     d.add_argument("--split-file", type=Path, default=None,
                    help="NYU: splits.mat (default: next to the .mat); ScanNet: text file of test scene names")
+    d.add_argument("--probe", choices=("attentive", "linear"), default=None,
+                   help="attentive (default, the paper's: learned per-patch queries cross-attend to the frozen "
+                        "tokens) or linear (each token alone)")
     d.add_argument("--out", type=Path, default=None, help="report folder (default RUN/report)")
     add_config_arguments(d)
     d.set_defaults(func=_depth)

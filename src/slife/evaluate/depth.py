@@ -3,7 +3,7 @@
 Protocol (docs/evaluate.md):
 * every image is ``resize_center_crop``-ed to the model's ``img_size`` (depth: nearest), encoded once
   without masking, in eval mode, without gradients; the tokens are cached [ours: no augmentation];
-* the probe (:class:`AttentiveProbe`) predicts log-depth on a grid ``subpixel`` times finer than
+* the probe (:class:`AttentiveProbe`, the paper's; ``probe=linear``: :class:`LinearProbe`) predicts log-depth on a grid ``subpixel`` times finer than
   the patch grid, upsampled bilinearly to the crop; trained with the scale-invariant log loss (SILog,
   lambda = 0.85) by AdamW with linear warm-up + cosine decay;
 * metrics are computed in the original image's pixels inside the centre crop (prediction sampled
@@ -35,6 +35,7 @@ class DepthEvalConfig:
 
     format: str = "auto"  # auto | nyu | scannet | life
     # probe
+    probe: str = "attentive"  # attentive (the paper's: learned queries cross-attend to the tokens) | linear (per patch)
     probe_dim: int = 256
     probe_heads: int = 8
     subpixel: int = 4  # predictions per patch side (patch 16 -> 4 x 4 sub-patch depths, stride 4 px)
@@ -62,6 +63,8 @@ class DepthEvalConfig:
     def __post_init__(self) -> None:
         if self.format not in ("auto", "nyu", "scannet", "life"):
             raise SlifeError(f"depth config: format must be auto, nyu, scannet or life; got {self.format!r}")
+        if self.probe not in PROBES:
+            raise SlifeError(f"depth config: probe must be one of {list(PROBES)}, got {self.probe!r}")
         for name in ("probe_dim", "probe_heads", "subpixel", "batch_size", "encode_batch"):
             if getattr(self, name) <= 0:
                 raise SlifeError(f"depth config: {name} must be positive, got {getattr(self, name)}")
@@ -76,6 +79,15 @@ def default_max_depth(fmt: str) -> float | None:
 
 
 # ----------------------------------------------------------------------------------------- probe
+PROBES = ("attentive", "linear")
+
+
+def patches_to_map(out: Tensor, grid: tuple[int, int], subpixel: int) -> Tensor:
+    """(B, N, s*s) per-patch sub-pixel values (row-major patches) -> (B, 1, gh s, gw s) map."""
+    (gh, gw), s = grid, subpixel
+    return out.view(out.shape[0], gh, gw, s, s).permute(0, 1, 3, 2, 4).reshape(out.shape[0], 1, gh * s, gw * s)
+
+
 class AttentiveProbe(nn.Module):
     """Learned queries, one per output patch, cross-attending to the frozen encoder tokens.
 
@@ -110,9 +122,28 @@ class AttentiveProbe(nn.Module):
         qn = self.norm_q(q)
         x = q + self.attn(qn, kv, kv, need_weights=False)[0]
         x = x + self.mlp(x)
-        out = self.head(x)  # (B, N, s*s)
-        (gh, gw), s = self.grid, self.subpixel
-        return out.view(b, gh, gw, s, s).permute(0, 1, 3, 2, 4).reshape(b, 1, gh * s, gw * s)
+        return patches_to_map(self.head(x), self.grid, self.subpixel)
+
+
+class LinearProbe(nn.Module):
+    """The per-patch baseline beside :class:`AttentiveProbe`: LayerNorm + one linear map from each
+    frozen token to its own ``subpixel``^2 log-depths (no context from other patches), same layout."""
+
+    def __init__(self, enc_dim: int, grid: tuple[int, int], subpixel: int = 4):
+        super().__init__()
+        self.grid, self.subpixel = grid, subpixel
+        self.head = nn.Sequential(nn.LayerNorm(enc_dim), nn.Linear(enc_dim, subpixel * subpixel))
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """(B, N, enc_dim) tokens -> (B, 1, gh s, gw s) log-depth."""
+        return patches_to_map(self.head(tokens.float()), self.grid, self.subpixel)
+
+
+def make_probe(cfg: "DepthEvalConfig", enc_dim: int, grid: tuple[int, int]) -> nn.Module:
+    """The probe ``cfg.probe`` names; both end in ``head`` = (LayerNorm, Linear) to log-depths."""
+    if cfg.probe == "linear":
+        return LinearProbe(enc_dim, grid, cfg.subpixel)
+    return AttentiveProbe(enc_dim, grid, cfg.probe_dim, cfg.probe_heads, cfg.subpixel)
 
 
 def silog_loss(log_pred: Tensor, gt: Tensor, valid: Tensor, lam: float = 0.85) -> Tensor:
@@ -194,12 +225,12 @@ def cosine_lr(step: int, total: int, warmup: int) -> float:
 def train_probe(
     train: Prepared, model_cfg: Any, cfg: DepthEvalConfig, max_depth: float | None, device: torch.device,
     log: Callable[[dict], None] | None = None,
-) -> tuple[AttentiveProbe, list[float]]:
+) -> tuple[nn.Module, list[float]]:
     """Train a probe on cached tokens; returns it (eval mode) and the per-step losses."""
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     grid = (model_cfg.grid, model_cfg.grid)
-    probe = AttentiveProbe(train.tokens.shape[-1], grid, cfg.probe_dim, cfg.probe_heads, cfg.subpixel).to(device)
+    probe = make_probe(cfg, train.tokens.shape[-1], grid).to(device)
     valid_all = train.depth > cfg.min_depth
     if max_depth is not None:
         valid_all &= train.depth <= max_depth
@@ -255,7 +286,7 @@ def crop_window_points(shape: tuple[int, int], cmap: CropMap, size: int) -> tupl
 
 
 @torch.no_grad()
-def predict_original(probe: AttentiveProbe, tokens: Tensor, cmap: CropMap, shape: tuple[int, int], size: int,
+def predict_original(probe: nn.Module, tokens: Tensor, cmap: CropMap, shape: tuple[int, int], size: int,
                      device: torch.device) -> tuple[np.ndarray, np.ndarray]:
     """Predicted depth (H, W) in the original image's pixels (0 outside the crop) and the crop mask."""
     log_depth = upsample(probe(tokens[None].to(device).float()), size)  # (1, 1, S, S)
@@ -267,7 +298,7 @@ def predict_original(probe: AttentiveProbe, tokens: Tensor, cmap: CropMap, shape
     return pred, mask
 
 
-def evaluate_probe(probe: AttentiveProbe, test: Prepared, test_set: Sequence, cfg: DepthEvalConfig, fmt: str,
+def evaluate_probe(probe: nn.Module, test: Prepared, test_set: Sequence, cfg: DepthEvalConfig, fmt: str,
                    max_depth: float | None, device: torch.device, size: int) -> tuple[dict, list[dict]]:
     """(mean metrics, per-image metrics) in original pixels (ground truth re-read from ``test_set``)."""
     rows = []

@@ -66,7 +66,8 @@ def depth_section(results: Sequence[Mapping[str, Any]]) -> str:
     scaling = "median-scaled" if first["config"]["median_scaling"] else "metric"
     cap = first.get("max_depth")
     title = f"## Depth probe: {first['format']} `{first['data']}`"
-    notes = (f"Frozen encoder + attentive probe (SILog), {first['steps']} steps; {scaling} predictions, "
+    probe = first["config"].get("probe", "attentive")
+    notes = (f"Frozen encoder + {probe} probe (SILog), {first['steps']} steps; {scaling} predictions, "
              f"depth cap {cap if cap else 'none'} m{', Eigen crop' if first['format'] == 'nyu' and first['config']['eigen_crop'] else ''}.")
     return f"{title}\n\n{notes}\n\n{table(header, rows)}"
 
