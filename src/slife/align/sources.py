@@ -50,7 +50,8 @@ LOGITS = ("softmax", "pre-softmax")
 def _indices(value: tuple[int, ...] | None, what: str) -> None:
     if value is None:
         return
-    if not value or len(set(value)) != len(value) or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in value):
+    bad = [i for i in value if isinstance(i, bool) or not isinstance(i, int) or i < 0]
+    if not value or len(set(value)) != len(value) or bad:
         raise SlifeError(f"reading protocol: {what} must be distinct non-negative indices (or all), got {list(value)}")
 
 
@@ -115,9 +116,9 @@ def _one_pass(model: torch.nn.Module, src: torch.Tensor, tgt: torch.Tensor, mask
               protocol: ReadProtocol) -> torch.Tensor:  # fmt: skip
     """(L, B, Nt, Ns) maps of the chosen layers, averaged over the chosen heads, for one mask."""
     pre = protocol.logits == "pre-softmax"
-    depth = len(model.dec_blocks) if protocol.layers is not None else 0
-    if protocol.layers is not None and max(protocol.layers) >= depth:
-        raise SlifeError(f"reading protocol: layers {list(protocol.layers)} out of range (the model has {depth} decoder layers)")
+    if protocol.layers is not None and max(protocol.layers) >= len(model.dec_blocks):
+        raise SlifeError(f"reading protocol: layers {list(protocol.layers)} out of range "
+                         f"(the model has {len(model.dec_blocks)} decoder layers)")  # fmt: skip
     attn = model.cross_attention(src, tgt, mask=mask, logits=pre, layers=protocol.layers).float()
     if protocol.heads is not None:
         heads = attn.shape[2]

@@ -3,8 +3,8 @@
 Protocol (docs/evaluate.md):
 * every image is ``resize_center_crop``-ed to the model's ``img_size`` (depth: nearest), encoded once
   without masking, in eval mode, without gradients; the tokens are cached [ours: no augmentation];
-* the probe (:class:`AttentiveProbe`, the paper's; ``probe=linear``: :class:`LinearProbe`) predicts log-depth on a grid ``subpixel`` times finer than
-  the patch grid, upsampled bilinearly to the crop; trained with the scale-invariant log loss (SILog,
+* the probe (:class:`AttentiveProbe`, the paper's; ``probe=linear``: :class:`LinearProbe`) predicts
+  log-depth on a grid ``subpixel`` times finer than the patch grid, upsampled bilinearly to the crop; trained with the scale-invariant log loss (SILog,
   lambda = 0.85) by AdamW with linear warm-up + cosine decay;
 * metrics are computed in the original image's pixels inside the centre crop (prediction sampled
   bilinearly there), within the dataset's depth caps (and the Eigen crop for NYU), averaged per image.
