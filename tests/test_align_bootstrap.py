@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from slife.align.bootstrap import (bootstrap, format_interval, mean_interval, percentile_interval, ratio_interval,
-                                   resample_indices)
+from slife.align.bootstrap import (bootstrap, contrast_interval, format_interval, mean_interval, percentile_interval,
+                                   ratio_interval, resample_indices)
 from slife.errors import SlifeError
 
 
@@ -74,3 +74,20 @@ def test_pooled_ratio_nan_items_and_errors() -> None:
         mean_interval([0.1], n=-1)
     assert format_interval(0.4123, 0.391, 0.4349) == "0.412 [0.39, 0.43]"
     assert format_interval(0.4123, float("nan"), float("nan")) == "0.412"
+
+
+def test_contrast_of_two_groups_on_the_same_pairs() -> None:
+    rng = np.random.default_rng(5)
+    pair_effect = rng.normal(0, 0.2, 64)  # hard and easy pairs, shared by every model pair
+    within = np.stack([0.50 + pair_effect + rng.normal(0, 0.02, 64) for _ in range(2)])
+    across = np.stack([0.40 + pair_effect + rng.normal(0, 0.02, 64) for _ in range(3)])
+    ci = contrast_interval(within, across, n=1000, seed=0)
+    assert ci.value == pytest.approx(within.mean() - across.mean())
+    assert ci.low < 0.1 < ci.high and ci.low > 0.05  # the shared pair effect cancels: a tight interval
+    unpaired = mean_interval(within, seed=0)
+    assert ci.high - ci.low < 0.5 * (unpaired.high - unpaired.low)
+    same = contrast_interval(within, within, n=200, seed=1)
+    assert same.value == 0.0 and same.low <= 0.0 <= same.high
+    assert contrast_interval(within, across, seed=2) == contrast_interval(within, across, seed=2)
+    with pytest.raises(SlifeError, match="same pairs"):
+        contrast_interval(within, across[:, :10])

@@ -14,7 +14,7 @@ _EXPORTS = {
         "AttentionCache", "Ranked", "alignment_matrix", "alignment_report", "emergence_curve",
         "emergence_report", "gt_alignment", "gt_alignment_chance", "ranked_cas_per_pair", "standard_baselines",
     ),
-    "slife.align.bootstrap": ("Interval", "bootstrap", "mean_interval", "ratio_interval"),
+    "slife.align.bootstrap": ("Interval", "bootstrap", "contrast_interval", "mean_interval", "ratio_interval"),
     "slife.align.drivers": ("AlignConfig", "similarity"),
     "slife.align.features": ("model_features", "pixel_features", "sample_cells", "similarity_report"),
     "slife.align.intervals": ("cas_interval", "gt_interval", "gt_intervals", "matrix_intervals"),

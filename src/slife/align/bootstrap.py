@@ -110,16 +110,9 @@ def mean_interval(values: Any, n: int = 1000, confidence: float = 0.95, seed: in
     if n == 0:
         return Interval(value, float("nan"), float("nan"), confidence, 0)
     s, p = v.shape
-    filled = np.where(ok, v, 0.0)
     seeds = resample_indices(s, n, seed) if s > 1 else np.zeros((n, 1), dtype=np.int64)
-    pairs = resample_indices(p, n, seed + 1)
-    # sums over the drawn (seed, pair) cells without materialising them: weight of each seed and pair
-    ws = np.stack([np.bincount(r, minlength=s) for r in seeds]).astype(np.float64)  # (n, S)
-    wp = np.stack([np.bincount(r, minlength=p) for r in pairs]).astype(np.float64)  # (n, P)
-    total = np.einsum("ns,sp,np->n", ws, filled, wp)
-    count = np.einsum("ns,sp,np->n", ws, ok.astype(np.float64), wp)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        reps = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    # sums over the drawn (seed, pair) cells without materialising them: how often each is drawn
+    reps = _group_means(v, seeds, _weights(resample_indices(p, n, seed + 1), p))
     return percentile_interval(value, reps, confidence)
 
 
@@ -141,9 +134,45 @@ def ratio_interval(numerator: Any, denominator: Any, n: int = 1000, confidence: 
     s, p = num.shape
     seeds = resample_indices(s, n, seed) if s > 1 else np.zeros((n, 1), dtype=np.int64)
     pairs = resample_indices(p, n, seed + 1)
-    ws = np.stack([np.bincount(r, minlength=s) for r in seeds]).astype(np.float64)
-    wp = np.stack([np.bincount(r, minlength=p) for r in pairs]).astype(np.float64)
+    ws, wp = _weights(seeds, s), _weights(pairs, p)
     top, bottom = np.einsum("ns,sp,np->n", ws, num, wp), np.einsum("ns,sp,np->n", ws, den, wp)
     with np.errstate(invalid="ignore", divide="ignore"):
         reps = np.where(bottom > 0, top / np.maximum(bottom, 1e-300), np.nan)
     return percentile_interval(value, reps, confidence)
+
+
+def _weights(idx: np.ndarray, size: int) -> np.ndarray:
+    """(n, size) how often each item is drawn in each resample of ``idx`` (n, draws)."""
+    return np.stack([np.bincount(r, minlength=size) for r in idx]).astype(np.float64)
+
+
+def _group_means(v: np.ndarray, seed_idx: np.ndarray, wp: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(v)
+    ws = _weights(seed_idx, v.shape[0])
+    total = np.einsum("ns,sp,np->n", ws, np.where(ok, v, 0.0), wp)
+    count = np.einsum("ns,sp,np->n", ws, ok.astype(np.float64), wp)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def contrast_interval(group_a: Any, group_b: Any, n: int = 1000, confidence: float = 0.95, seed: int = 0) -> Interval:
+    """Interval of mean(group_a) - mean(group_b), each (members, pairs) per-pair values on the **same**
+    test pairs (e.g. CAS of within-family model pairs vs across-family ones, or several seeds of each):
+    every resample draws the pairs once for both groups and each group's members independently, so the
+    pair-to-pair variation shared by the two groups cancels as it should. (P,) inputs are one member."""
+    _check(n, confidence)
+    a, b = (np.atleast_2d(_values(g, "values")) for g in (group_a, group_b))
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or a.size == 0 or b.size == 0:
+        raise SlifeError(f"bootstrap: groups must be (members, pairs) on the same pairs, got {a.shape} and {b.shape}")
+    fa, fb = np.isfinite(a), np.isfinite(b)
+    if not (fa.any() and fb.any()):
+        return Interval(float("nan"), float("nan"), float("nan"), confidence, n)
+    value = float(a[fa].mean() - b[fb].mean())
+    if n == 0:
+        return Interval(value, float("nan"), float("nan"), confidence, 0)
+    rng = np.random.default_rng(seed)
+    pairs = rng.integers(0, a.shape[1], size=(n, a.shape[1]))
+    wp = _weights(pairs, a.shape[1])
+    ia = rng.integers(0, a.shape[0], size=(n, a.shape[0])) if a.shape[0] > 1 else np.zeros((n, 1), dtype=np.int64)
+    ib = rng.integers(0, b.shape[0], size=(n, b.shape[0])) if b.shape[0] > 1 else np.zeros((n, 1), dtype=np.int64)
+    return percentile_interval(value, _group_means(a, ia, wp) - _group_means(b, ib, wp), confidence)
