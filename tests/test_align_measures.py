@@ -61,6 +61,8 @@ def test_similarity_matrix_has_the_baselines_and_a_copy_scores_one(testset_path:
         assert m[0, 1] == pytest.approx(1.0, abs=1e-5)  # a model and its copy, at the same layer
         assert report[metric]["layers"][0][1][0] == report[metric]["layers"][0][1][1]
         assert m[0, 2] < 0.999
+        grid = report[metric]["grids"]["a | b"]
+        assert grid["rows"] == grid["cols"] and np.nanmax(grid["values"]) == pytest.approx(m[0, 2])
     assert report["null"]["mutual_knn"] == pytest.approx(5 / 59)
 
 

@@ -95,7 +95,8 @@ def similarity_report(representations: Mapping[str, Mapping[str, torch.Tensor]],
 
     {``names``, ``baselines``, ``metrics``, ``k``, ``samples``, ``null`` (metric -> level or None),
     metric -> {``value``: M x M (1 on the diagonal), ``layers``: M x M of [layer_a, layer_b] (None on
-    the diagonal)}}.
+    the diagonal), ``grids``: ``"a | b"`` (a listed before b) -> {``rows``, ``cols``, ``values``}: every
+    layer of a against every layer of b}}.
     """
     names = list(representations)
     if not names:
@@ -108,13 +109,15 @@ def similarity_report(representations: Mapping[str, Mapping[str, torch.Tensor]],
     for metric in metrics:
         value = np.eye(len(names))
         layers: list[list[Any]] = [[None] * len(names) for _ in names]
+        grids = {}
         for i, a in enumerate(names):
             for j in range(i + 1, len(names)):
                 found = best_layer_pair(prepared[a], prepared[names[j]], metric)
                 value[i, j] = value[j, i] = found["value"]
                 layers[i][j] = found["layers"]
                 layers[j][i] = found["layers"][::-1]
-        report[metric] = {"value": value.tolist(), "layers": layers}
+                grids[f"{a} | {names[j]}"] = {"rows": found["names_a"], "cols": found["names_b"], "values": found["grid"]}
+        report[metric] = {"value": value.tolist(), "layers": layers, "grids": grids}
     return report
 
 
