@@ -17,7 +17,7 @@ from slife.config import ConfigError, load_config
 from slife.errors import SlifeError
 from slife.model.config import ModelConfig
 from slife.model.croco import CroCo
-from slife.pairs.dataset import to_batch
+from slife.imaging import to_tensors
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -50,14 +50,14 @@ def test_default_reading_is_the_softmax_map_averaged_over_all_layers_and_heads(n
     if name == "unmasked":  # the formula before the options existed: return_attention's maps, heads averaged
         with torch.no_grad():
             mask = torch.zeros(3, 16, dtype=torch.bool)
-            old = model(to_batch(list(ts.src)), to_batch(list(ts.tgt)), mask, return_attention=True).cross_attention
+            old = model(to_tensors(ts.src), to_tensors(ts.tgt), mask, return_attention=True).cross_attention
         assert torch.equal(default, old.float().mean(dim=2))
     assert AlignConfig().read_protocol().label == "masked x8"  # reports read exactly as before
 
 
 def test_pre_softmax_reading_averages_the_query_key_logits() -> None:
     model, ts = _model(), _testset()
-    src, tgt = to_batch(list(ts.src)), to_batch(list(ts.tgt))
+    src, tgt = to_tensors(ts.src), to_tensors(ts.tgt)
     with torch.no_grad():
         logits = model.cross_attention(src, tgt, logits=True)  # (L, B, H, N, N)
     pre = model_attention(model, ts, per_layer=True, protocol=ReadProtocol(logits="pre-softmax"))
@@ -79,7 +79,7 @@ def test_pre_softmax_reading_averages_the_query_key_logits() -> None:
 
 def test_layers_and_heads_pick_those_maps_and_out_of_range_is_an_error() -> None:
     model, ts = _model(), _testset()
-    src, tgt = to_batch(list(ts.src)), to_batch(list(ts.tgt))
+    src, tgt = to_tensors(ts.src), to_tensors(ts.tgt)
     with torch.no_grad():
         maps = model.cross_attention(src, tgt)
     got = model_attention(model, ts, per_layer=True, protocol=ReadProtocol(layers=(1,), heads=(1,)))

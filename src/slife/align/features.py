@@ -37,7 +37,7 @@ def sample_cells(testset: TestSet, max_samples: int = 1024, seed: int = 0) -> np
 def model_features(model: torch.nn.Module, testset: TestSet, cells: np.ndarray, batch_size: int = 16,
                    device: str | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """Layer name -> (len(cells), dim) float32 CPU features of the cells (eval mode, no gradients)."""
-    from slife.imaging import to_tensor
+    from slife.imaging import to_tensors
     from slife.model.record import block_outputs
 
     testset.check_model(model.cfg.img_size, model.cfg.patch_size, "model")
@@ -54,8 +54,7 @@ def model_features(model: torch.nn.Module, testset: TestSet, cells: np.ndarray, 
                 chosen = cells[(pair_of >= start) & (pair_of < stop)]
                 if len(chosen) == 0:
                     continue
-                src = torch.stack([to_tensor(im) for im in testset.src[start:stop]]).to(dev)
-                tgt = torch.stack([to_tensor(im) for im in testset.tgt[start:stop]]).to(dev)
+                src, tgt = to_tensors(testset.src[start:stop]).to(dev), to_tensors(testset.tgt[start:stop]).to(dev)
                 rows = torch.as_tensor(chosen // n - start)
                 cols = torch.as_tensor(chosen % n)
                 for name, feats in block_outputs(model, src, tgt).items():
