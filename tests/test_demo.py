@@ -118,6 +118,11 @@ def test_verdict_needs_the_strongest_null_and_the_seed_spread() -> None:
     line = verdict(_stats(**{"life_vs_identity": 0.6}))
     assert line.startswith("Not reproduced") and "null identity explains" in line
     assert verdict(_stats(life_vs_life=float("nan"))).startswith("One life")
+    # a margin beyond the seed spread still needs its bootstrap interval (test pairs, models) above 0
+    sure = verdict(_stats(strongest_null_margin_ci=[0.2, 0.12, 0.27], strongest_null_moving_margin_ci=[0.19, 0.1, 0.25]))
+    assert sure.startswith("Aligned beyond every null") and "95 % interval [0.120, 0.270]" in sure
+    unsure = verdict(_stats(strongest_null_margin_ci=[0.2, 0.12, 0.27], strongest_null_moving_margin_ci=[0.19, -0.02, 0.4]))
+    assert unsure.startswith("Not established") and "on moving patches" in unsure and "[-0.020, 0.400], which includes 0" in unsure
 
 
 def test_correspondence_verdict_needs_every_null_and_source_use() -> None:
@@ -127,6 +132,11 @@ def test_correspondence_verdict_needs_every_null_and_source_use() -> None:
     use = {"a": {"swapped_minus_real": 0.2}, "b": {"swapped_minus_real": 0.1}}
     line = correspondence_verdict(stats, use, ["a", "b"])
     assert line.startswith("World models found moved patches beyond every null") and "+0.150" in line
+    stats["gt_strongest_null_margin_ci"] = [0.05, -0.01, 0.11]  # beyond the seed spread, but not beyond noise
+    line = correspondence_verdict(stats, use, ["a", "b"])
+    assert line.startswith("World models found moved patches above every null by 0.050") and "includes 0" in line
+    stats["gt_strongest_null_margin_ci"] = [0.05, 0.02, 0.08]
+    assert "interval [0.020, 0.080])" in correspondence_verdict(stats, use, ["a", "b"])
     stats["gt_seed_spread"] = 0.08
     assert "within the seed spread" in correspondence_verdict(stats, use, ["a", "b"])
     stats["gt_seed_spread"] = float("nan")

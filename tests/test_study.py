@@ -128,6 +128,14 @@ def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path
     assert stats["strongest_null_cas"] == max(stats[f"life_vs_{n}"] for n in
                                               ("random-init", "identity", "pixel-match", "pixel-ncc", "shift-only", "kitchen-1-real-only"))
     assert stats["seed_spread"] >= 0
+    # the margins' bootstrap intervals: the point value is the margin the verdict reads, inside its interval
+    margins = results["alignment"]["margins"]
+    for null in ("identity", "pixel-match", "shift-only"):
+        value, low, high = margins["cas"][null]
+        assert value == pytest.approx(stats["life_vs_life"] - stats[f"life_vs_{null}"]) and low <= value <= high
+    value, low, high = margins["gt_moving_r1"]["shift-only"]
+    assert value == pytest.approx(stats["gt_moving_r1"] - stats["gt_moving_r1_shift-only"]) and low <= value <= high
+    assert stats["strongest_null_margin_ci"] == margins["cas"][stats["strongest_null"]]
     shares = [stats[f"life_vs_life_moving_{p}_right_share"] for p in ("both", "one", "neither")]
     assert sum(shares) == pytest.approx(1.0)
     report = (out / "report.md").read_text()

@@ -38,6 +38,10 @@ def test_flat_or_noisy_matrix_does_not_reproduce_finding_2() -> None:
     assert "not reproduced" in flat["sentence"]
     small = family_structure(report(0.52, 0.5), LIVES, FAMILIES, {}, seed_spread=0.05)  # within the seed spread
     assert "not reproduced" in small["sentence"]
+    noisy = report(0.6, 0.4)
+    noisy["margins"] = {"within_minus_across": [0.2, -0.05, 0.4]}  # beyond the seed spread, not beyond the pairs' noise
+    unsure = family_structure(noisy, LIVES, FAMILIES, {}, seed_spread=0.01)
+    assert "not established" in unsure["sentence"] and "[-0.050, 0.400]" in unsure["sentence"]
     one_seed = family_structure(report(0.6, 0.4), LIVES, FAMILIES, {})
     assert "not established" in one_seed["sentence"]
     one_family = family_structure(report(0.6, 0.4), ["k1", "k2"], FAMILIES, {}, seed_spread=0.01)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -102,6 +102,15 @@ def headline(report: dict[str, Any], lives: list[str], families: dict[str, str],
                      gt_strongest_null_moving_r1=gt[best]["moving_r1"])  # fmt: skip
         gaps = [abs(gt[life]["moving_r1"] - gt[rep]["moving_r1"]) for rep, life in replicates.items()]
         stats["gt_seed_spread"] = max(gaps) if gaps else float("nan")
+    marg = report.get("margins") or {}
+    if marg:  # bootstrap intervals of the margins the verdicts read ([value, low, high])
+        stats["margin_confidence"] = marg["confidence"]
+        stats["strongest_null_margin_ci"] = marg.get("cas", {}).get(stats["strongest_null"])
+        if "strongest_null_moving" in stats:
+            stats["strongest_null_moving_margin_ci"] = marg.get("cas_moving", {}).get(stats["strongest_null_moving"])
+        stats["within_minus_across_ci"] = marg.get("within_minus_across")
+        if "gt_strongest_null" in stats:
+            stats["gt_strongest_null_margin_ci"] = marg.get("gt_moving_r1", {}).get(stats["gt_strongest_null"])
         stats["gt_moving_r1_random_init"] = gt["random-init"]["moving_r1"]
     return stats
 
@@ -139,8 +148,9 @@ def controls_verdict(stats: dict[str, Any], controls: dict[str, str]) -> str | N
 def verdict(stats: dict[str, Any]) -> str:
     """One sentence on the CAS finding. "Aligned" needs CAS between models of different lives above
     CAS of the lives with the strongest null (random init, identity, pixel matching, the shift-only and
-    real-only runs), on all and on moving patches, by more than the spread of two training seeds;
-    otherwise the sentence names the null that explains it, or what is missing to tell."""
+    real-only runs), on all and on moving patches, by more than the spread of two training seeds and
+    with the margin's bootstrap interval above 0; otherwise the sentence names the null that explains
+    it, or what is missing to tell."""
     ll = stats["life_vs_life"]
     if not np.isfinite(ll):
         return "One life: CAS between models of different lives needs a study with two or more lives."
@@ -163,15 +173,38 @@ def verdict(stats: dict[str, Any]) -> str:
                 "with one training seed per life the seed spread is unknown (add replicates).")  # fmt: skip
     moving_ok = not moving or not np.isfinite(spread_m) or mmargin > spread_m
     if margin > spread and moving_ok:
+        unsure = _interval_spans_zero(stats, "strongest_null_margin_ci", "strongest_null_moving_margin_ci")
+        if unsure:
+            return (f"Not established: life models align more with each other than with the strongest null by {margin:.3f} "
+                    f"({where}), more than the seed spread {spread:.3f}, but {unsure}.")  # fmt: skip
         return (f"Aligned beyond every null: models of different lives agree more with each other than with any null "
-                f"by {margin:.3f} ({where}), more than the seed spread {spread:.3f}.")  # fmt: skip
+                f"by {margin:.3f} ({where}), more than the seed spread {spread:.3f}{_interval_text(stats, 'strongest_null_margin_ci')}.")  # fmt: skip
     return (f"Not established: life models align more with each other than with the strongest null ({where}), but by "
             f"{margin:.3f}, within the seed spread {spread:.3f}.")  # fmt: skip
 
 
+def _interval_spans_zero(stats: dict[str, Any], *keys: str) -> str:
+    """What an interval says against a margin (empty when every interval given lies above 0)."""
+    for key in keys:
+        ci = stats.get(key)
+        if ci and np.isfinite(ci[1]) and ci[1] <= 0:
+            what = "on moving patches " if "moving" in key else ""
+            return (f"the {100 * stats.get('margin_confidence', 0.95):.0f} % interval of that margin {what}over test pairs "
+                    f"and models is [{ci[1]:.3f}, {ci[2]:.3f}], which includes 0")  # fmt: skip
+    return ""
+
+
+def _interval_text(stats: dict[str, Any], key: str) -> str:
+    ci = stats.get(key)
+    if not ci or not np.isfinite(ci[1]):
+        return ""
+    return f" (the margin's {100 * stats.get('margin_confidence', 0.95):.0f} % interval [{ci[1]:.3f}, {ci[2]:.3f}])"
+
+
 def correspondence_verdict(stats: dict[str, Any], source_use: dict[str, dict[str, float]], lives: list[str]) -> str:
     """One sentence on ground truth: do the life models find moved patches? "Found" needs >= 3x chance
-    and more than every null (random init, pixel matching, the null runs) by more than the seed spread."""
+    and more than every null (random init, pixel matching, the null runs) by more than the seed spread,
+    with the margin's bootstrap interval (test pairs and models) above 0."""
     if "gt_moving_r1" not in stats:
         return "No ground truth on this test set."
     gt, chance, rnd = stats["gt_moving_r1"], stats["gt_moving_r1_chance"], stats["gt_moving_r1_random_init"]
@@ -187,7 +220,12 @@ def correspondence_verdict(stats: dict[str, Any], source_use: dict[str, dict[str
         if not np.isfinite(spread):
             return f"World models found moved patches above every null, with one seed (spread unknown): {where}" + end
         if gt - best > spread:
-            return f"World models found moved patches beyond every null and the seed spread ({spread:.3f}): {where}" + end
+            unsure = _interval_spans_zero(stats, "gt_strongest_null_margin_ci")
+            if unsure:
+                return (f"World models found moved patches above every null by {gt - best:.3f}, more than the seed spread "
+                        f"({spread:.3f}), but {unsure}: {where}" + end)  # fmt: skip
+            return (f"World models found moved patches beyond every null and the seed spread ({spread:.3f})"
+                    f"{_interval_text(stats, 'gt_strongest_null_margin_ci')}: {where}" + end)  # fmt: skip
         return f"World models found moved patches, but their margin over the strongest null is within the seed spread ({spread:.3f}): {where}" + end
     beaten = "and above every null" if gt > best else f"but not beyond {label}"
     if gt >= 2 * chance:
@@ -240,7 +278,65 @@ def align_config(analysis: Any, seed: int) -> Any:
     """The AlignConfig of a study's ``analysis`` section (every matrix of the study reads the same way)."""
     from slife.align.drivers import AlignConfig
 
-    return AlignConfig(k=analysis.k, seed=seed, protocol=analysis.protocol, read_masks=analysis.read_masks)
+    return AlignConfig(k=analysis.k, seed=seed, protocol=analysis.protocol, read_masks=analysis.read_masks,
+                       logits=analysis.logits, layers=None if analysis.layers is None else tuple(analysis.layers),
+                       heads=None if analysis.heads is None else tuple(analysis.heads), direction=analysis.direction,
+                       metrics=analysis.metrics, bootstrap=analysis.bootstrap, confidence=analysis.confidence)  # fmt: skip
+
+
+def margins(m: Any, testset: Any, lives: list[str], families: dict[str, str], null_runs: Sequence[str], cfg: Any
+            ) -> dict[str, Any]:  # fmt: skip
+    """Bootstrap intervals of the differences every verdict reads, over test pairs and models
+    (slife.align.bootstrap.contrast_interval: the pairs drawn once for both sides, the model pairs of
+    each side drawn on their own): CAS between different lives minus CAS of the lives with each null
+    (all and moving patches), within- minus across-family CAS, and the life models' GT alignment
+    within 1 on moving patches minus each null's. Each entry is [value, low, high]."""
+    from slife.align.analysis import moving_patches, ranked_cas_per_pair
+    from slife.align.bootstrap import bootstrap, contrast_interval
+    from slife.align.intervals import gt_counts
+    from slife.align.names import NULL_BASELINES
+
+    if cfg.bootstrap <= 0:
+        return {}
+    ranked = {n: m.cache.get(n, s) for n, s in m.sources.items()}
+    nulls = [n for n in (*NULL_BASELINES, *null_runs) if n in ranked]
+    pairs = [(a, b) for i, a in enumerate(lives) for b in lives[i + 1 :]]
+    def ci(a: np.ndarray, b: np.ndarray, seed: int) -> list[float]:
+        iv = contrast_interval(a, b, cfg.bootstrap, cfg.confidence, seed)
+        return [iv.value, iv.low, iv.high]
+
+    out: dict[str, Any] = {"confidence": cfg.confidence, "resamples": cfg.bootstrap, "cas": {}, "cas_moving": {}}
+    moving = moving_patches(testset) if testset.has_gt else None
+    for key, where in (("cas", None), ("cas_moving", moving)):
+        if key == "cas_moving" and where is None or not pairs:
+            continue
+        ll = np.stack([ranked_cas_per_pair(ranked[a], ranked[b], where) for a, b in pairs])
+        for k, n in enumerate(nulls):
+            ln = np.stack([ranked_cas_per_pair(ranked[a], ranked[n], where) for a in lives])
+            out[key][n] = ci(ll, ln, cfg.seed + k)
+        if key == "cas":
+            within = [i for i, (a, b) in enumerate(pairs) if families[a] == families[b]]
+            across = [i for i, (a, b) in enumerate(pairs) if families[a] != families[b]]
+            if within and across:
+                out["within_minus_across"] = ci(ll[within], ll[across], cfg.seed)
+    if testset.has_gt and moving is not None:
+        counts = {n: gt_counts(ranked[n], testset, 1, moving) for n in [*lives, *nulls]}
+        den = counts[lives[0]][1]  # patches with GT on moving patches: the same for every source
+        hits = {n: c[0] for n, c in counts.items()}
+
+        def gap(null: str) -> Any:
+            def statistic(idx: np.ndarray) -> float:
+                d = den[idx].sum()
+                return float(np.mean([hits[a][idx].sum() for a in lives]) / d - hits[null][idx].sum() / d) if d else float("nan")
+            return statistic
+
+        out["gt_moving_r1"] = {}
+        for k, n in enumerate(nulls):
+            if n == "identity":
+                continue
+            iv = bootstrap(gap(n), len(testset), cfg.bootstrap, cfg.confidence, cfg.seed + k)
+            out["gt_moving_r1"][n] = [iv.value, iv.low, iv.high]
+    return out
 
 
 def alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int, out: Path, lives: list[str],
@@ -255,6 +351,7 @@ def alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int,
     cfg = align_config(analysis, seed)
     m = matrix(run_dirs, testset, cfg, out / "alignment", seed_offset=BASELINE_SEED,
                title=f"CAS (k={cfg.k}, read {cfg.read_protocol().label})")  # fmt: skip
+    m.report["margins"] = margins(m, testset, lives, families, null_runs, cfg)
     uses: dict[str, dict[str, float]] = {}
     if analysis.source_use and len(testset) > 1:  # the control swaps sources between pairs
         uses = {name: source_use(m.sources[name].load()[0], testset, seed) for name in run_dirs}
@@ -322,14 +419,17 @@ def copy_reward_of(testset: Any, seed: int) -> dict[str, Any] | None:
         return None
 
 
-def hard_alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int, out: Path) -> dict[str, Any]:
-    """The CAS matrix and GT alignment of every final model and the nulls on the second ("hard") test
-    set, under ``out/alignment_hard``."""
+def hard_alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int, out: Path, lives: list[str],
+                   families: dict[str, str], null_runs: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+    """The CAS matrix, GT alignment and margin intervals of every final model and the nulls on the
+    second ("hard") test set, under ``out/alignment_hard``."""
     from slife.align.drivers import matrix
 
     cfg = align_config(analysis, seed)
-    return matrix(run_dirs, testset, cfg, out / "alignment_hard", seed_offset=BASELINE_SEED,
-                  title=f"CAS on spatial pairs (k={cfg.k}, read {cfg.read_protocol().label})").report  # fmt: skip
+    m = matrix(run_dirs, testset, cfg, out / "alignment_hard", seed_offset=BASELINE_SEED,
+               title=f"CAS on spatial pairs (k={cfg.k}, read {cfg.read_protocol().label})")  # fmt: skip
+    m.report["margins"] = margins(m, testset, lives, families, null_runs, cfg)
+    return m.report
 
 
 def downstream(run_dirs: dict[str, Path], ev: Any, root: Path, out: Path,

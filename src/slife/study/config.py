@@ -173,6 +173,15 @@ class AnalysisSection:
     k: int = 5  # top-k of the CAS
     protocol: Literal["masked", "unmasked"] = "masked"  # how cross-attention is read (ReadProtocol)
     read_masks: int = 8
+    # the reading of CAS (docs/align.md): softmax maps or the paper's pre-softmax logits, which decoder
+    # blocks and heads are averaged (None = all), target queries, the swapped pass or both
+    logits: Literal["softmax", "pre-softmax"] = "softmax"
+    layers: list[int] | None = None
+    heads: list[int] | None = None
+    direction: Literal["target", "source", "both"] = "target"
+    metrics: bool = False  # also mutual k-NN, CKA, unbiased CKA and CKNNA beside CAS (slife align --metrics)
+    bootstrap: int = 1000  # resamples of the test pairs (and of the models) behind every interval; 0 = none
+    confidence: float = 0.95
     emergence: bool = True  # CAS and GT alignment at every milestone of every life, against a reference
     source_use: bool = True  # masked loss with another pair's source vs the right one
     mechanism_steps: int = 0  # > 0: run the shift mechanism test (slife diagnose shift) for this many steps
@@ -181,6 +190,12 @@ class AnalysisSection:
     def __post_init__(self) -> None:
         if self.k < 1 or self.read_masks < 1 or self.mechanism_steps < 0:
             raise SlifeError("analysis: k and read_masks must be >= 1, mechanism_steps >= 0")
+        if self.bootstrap < 0 or not 0.0 < self.confidence < 1.0:  # False for NaN too
+            raise SlifeError(f"analysis: bootstrap must be >= 0 and confidence in (0, 1), got {self.bootstrap}, {self.confidence}")
+        for name in ("layers", "heads"):
+            chosen = getattr(self, name)
+            if chosen is not None and (not chosen or min(chosen) < 0 or len(set(chosen)) != len(chosen)):
+                raise SlifeError(f"analysis.{name} must be distinct indices >= 0 (or null = all), got {chosen}")
 
 
 @dataclass

@@ -59,8 +59,9 @@ def family_clustering(matrix: np.ndarray, names: Sequence[str]) -> dict[str, Any
 
 def family_structure(report: Mapping[str, Any], lives: Sequence[str], families: Mapping[str, str],
                      controls: Mapping[str, str], seed_spread: float = float("nan")) -> dict[str, Any]:  # fmt: skip
-    """Finding 2 from a CAS matrix report: within- and across-family CAS between life models, the
-    diverse-data controls' CAS with the lives, and a sentence."""
+    """Finding 2 from a CAS matrix report: within- and across-family CAS between life models (with the
+    bootstrap interval of their difference when the report has ``margins``), the diverse-data
+    controls' CAS with the lives, and a sentence."""
     names = list(report["names"])
     idx = {n: i for i, n in enumerate(names)}
     m = np.asarray(report["cas"], dtype=float)
@@ -73,6 +74,7 @@ def family_structure(report: Mapping[str, Any], lives: Sequence[str], families: 
         "within_pairs": len(within), "across_pairs": len(across),
         "diverse": {c: _mean([m[idx[c], idx[a]] for a in lives]) for c in diverse},
         "seed_spread": seed_spread,
+        "within_minus_across_ci": (report.get("margins") or {}).get("within_minus_across"),
         "order": family_order(names, lives, families),
         "families": {fam: [a for a in lives if families[a] == fam] for fam in dict.fromkeys(families[a] for a in lives)},
         "clustering": family_clustering(m[np.ix_([idx[n] for n in lives], [idx[n] for n in lives])], list(lives)),
@@ -92,6 +94,12 @@ def _family_sentence(f: Mapping[str, Any]) -> str:
     clusters = _clusters_follow_families(f["clustering"]["order"], f["families"])
     if not np.isfinite(spread):
         return f"Finding 2 (family structure) not established: one seed per life, so the noise is unknown ({where})."
+    ci = f.get("within_minus_across_ci")
+    if ci and np.isfinite(ci[1]):
+        where += f"; interval of the difference over test pairs and model pairs [{ci[1]:.3f}, {ci[2]:.3f}]"
+    if w - a > spread and ci and np.isfinite(ci[1]) and ci[1] <= 0:
+        return (f"Finding 2 (family structure) not established: within minus across is {w - a:.3f}, more than the seed "
+                f"spread {spread:.3f}, but its interval includes 0 ({where}).")  # fmt: skip
     if w - a > spread:
         tail = " and the clustering groups the lives by family" if clusters else ", though the clustering mixes the families"
         return (f"Finding 2 (family structure) reproduced: lives of one family align more with each other than "

@@ -37,8 +37,16 @@ def _mechanism(doc: Document, mech: dict[str, Any] | None) -> None:
     doc.table(["reader", "exact", "within 1", "exact, moving"], rows)
 
 
+def _ci(entry: Any) -> str:
+    """``0.123 [0.05, 0.19]`` from a margin's [value, low, high]."""
+    if not entry:
+        return "-"
+    value, low, high = entry
+    return _f(value) + (f" [{low:.3f}, {high:.3f}]" if np.isfinite(low) and np.isfinite(high) else "")
+
+
 def _nulls(doc: Document, stats: dict[str, Any], results: dict[str, Any], title: str = "Life models against the nulls",
-           where: str = "") -> None:  # fmt: skip
+           where: str = "", margins: dict[str, Any] | None = None) -> None:  # fmt: skip
     """The life models' agreement next to every null, and the moving-patch CAS split by correctness."""
     from slife.study.analysis import null_label
 
@@ -63,6 +71,14 @@ def _nulls(doc: Document, stats: dict[str, Any], results: dict[str, Any], title:
     rows.append(["seed spread (life-vs-life CAS of one life's two seeds)", _f(stats.get("seed_spread")),
                  _f(stats.get("seed_spread_moving")), _f(stats.get("gt_seed_spread"))])  # fmt: skip
     doc.table(["CAS of the life models with", "all patches", "moving patches", "GT of that model"], rows)
+    if margins:
+        doc.para(f"Margins of the life models over each null with their {100 * margins['confidence']:.0f} % bootstrap "
+                 f"intervals ({margins['resamples']} resamples of the test pairs and of the models): CAS between lives "
+                 "minus CAS of the lives with the null, and the lives' GT alignment minus the null's (within 1, moving "
+                 "patches). A verdict needs the strongest null's interval above 0.")  # fmt: skip
+        doc.table(["margin over", "CAS, all patches", "CAS, moving patches", "GT, moving patches"],
+                  [[label[n], _ci(margins["cas"].get(n)), _ci(margins.get("cas_moving", {}).get(n)),
+                    _ci(margins.get("gt_moving_r1", {}).get(n))] for n in names if n in margins["cas"]])  # fmt: skip
     share = stats.get("life_vs_life_moving_both_right_share")
     if share is not None and np.isfinite(share):
         doc.para("CAS between life models on moving patches, split by whether their top-1 is right (within 1 patch): "
@@ -156,7 +172,7 @@ def build_document(study: StudyConfig, results: dict[str, Any]) -> Document:
     items.append(f"chance (random top-{align['k']} sets): {stats['chance']:.3f}")
     doc.bullets(items)
     doc.para(_setup_text(study, results))
-    _nulls(doc, stats, results)
+    _nulls(doc, stats, results, margins=results["alignment"].get("margins"))
     if results.get("headline_hard"):
         ts = results["alignment_hard"]["testset"]
         warp = ts.get("source_warp") or {}
@@ -166,7 +182,8 @@ def build_document(study: StudyConfig, results: dict[str, Any]) -> Document:
         _nulls(doc, results["headline_hard"], results, "On spatial test pairs (large viewpoint change)",
                f"A second test set: {ts.get('pairs', '?')} spatial pairs of the held-out places (frames anywhere in a "
                f"life whose 3D points overlap: parallax and viewpoint change{warped}), "
-               f"{_f(ts.get('displacement', {}).get('moving_fraction'))} of their patches moving >= 2 patches. ")  # fmt: skip
+               f"{_f(ts.get('displacement', {}).get('moving_fraction'))} of their patches moving >= 2 patches. ",
+               results["alignment_hard"].get("margins"))  # fmt: skip
     _mechanism(doc, results.get("mechanism"))
     doc.heading(2, "Correspondence Alignment Score")
     doc.image("CAS matrix", "alignment/cas_matrix.png")

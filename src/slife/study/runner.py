@@ -272,7 +272,7 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
                                 sampler="spatial", min_moving=t.hard_min_moving, jaccard=t.hard_jaccard,
                                 rotate=t.hard_rotate, zoom=t.hard_zoom, exposure=t.hard_exposure)  # fmt: skip
         hard_set.save(study.paths.hard_testset)
-        hard = A.hard_alignment(runs, hard_set, cfg.analysis, cfg.seed, study.out)
+        hard = A.hard_alignment(runs, hard_set, cfg.analysis, cfg.seed, study.out, lives, families, list(nulls))
         reward["spatial"] = A.copy_reward_of(hard_set, cfg.seed)
     phases.append(("alignment", time.perf_counter() - t0))
     downstream = {}
