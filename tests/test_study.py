@@ -331,3 +331,21 @@ def test_gpu_real_study_file_runs_at_a_tiny_size_on_the_cpu(tmp_path: Path) -> N
     reward = results["copy_reward"]
     assert set(reward) == {"temporal", "spatial"} and "shifted_2" in reward["temporal"]
     assert reward["temporal"]["shifted_2"]["r2_nb_grid"] > 0.99  # a shifted pair's right patch is an exact copy
+
+
+def test_a_study_stopped_by_a_signal_exits_like_train(tmp_path: Path, monkeypatch, capsys) -> None:
+    """#23 (low): SIGTERM while a study trains saves last.pt and exits 128 + 15 (was 2)."""
+    import slife.train.loop as loop
+
+    path = tiny_study(tmp_path, controls=[], lives=["kitchen-1"])
+    real_lr_at = loop.lr_at
+
+    def lr_at(step, *args, **kwargs):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_lr_at(step, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "lr_at", lr_at)
+    assert main(["study", str(path), "--out", str(tmp_path / "out"), "--executor", "debug", "--quiet"]) == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM after step 4 of 6" in capsys.readouterr().err
+    assert [(s.state, s.step) for s in states(open_study(path, [], tmp_path / "out"))] == [("partial", 4)]
