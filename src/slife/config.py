@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -28,6 +29,14 @@ T = TypeVar("T")
 
 class ConfigError(SlifeError):
     """A configuration file or override is invalid; the message names the source and the key."""
+
+
+def finite(value: float, where: str) -> float:
+    """``value`` if it is a finite number, else a ConfigError naming ``where`` (NaN passes ``x <= 0``
+    checks, so every float a config reads goes through here)."""
+    if not math.isfinite(value):
+        raise ConfigError(f"{where}: must be a finite number, got {value}")
+    return value
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -142,12 +151,15 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if annotation is float:
         if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            return finite(float(value), where)
+        except OverflowError:  # an int beyond float's range
+            raise ConfigError(f"{where}: must be a finite number, got {value}") from None
     if annotation is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")

@@ -107,7 +107,8 @@ def load_model(
     from slife.model.croco import CroCo
 
     payload = read_checkpoint(path, map_location, trust)
-    cfg = from_dict(ModelConfig, payload["model_config"], f"{path}:model_config")
+    cfg = from_dict(ModelConfig, _mapping(payload["model_config"], path, "model_config"), f"{path}:model_config")
+    check_fits(cfg, _tensor_count(payload["model"], path), path)
     model = CroCo(cfg)
     try:
         model.load_state_dict(payload["model"])
@@ -117,6 +118,30 @@ def load_model(
     meta = {k: v for k, v in payload.items() if k not in ("model", "optimizer", "scheduler", "scaler", "rng")}
     meta["path"] = str(path)
     return model, meta
+
+
+def _mapping(value: Any, path: Path, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path}: {key} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _tensor_count(state: Any, path: Path) -> int:
+    """Elements in a state dict read from ``path`` (already in memory or mapped: bounded by the file)."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: 'model' must be a mapping of tensors")
+    return sum(v.numel() for v in state.values())
+
+
+def check_fits(cfg: Any, held: int, where: Path) -> None:
+    """Refuse a model config much larger than the ``held`` weights that came with it, before the model
+    is built (a crafted config must not allocate more memory than its file holds)."""
+    from slife.model.config import param_estimate
+
+    wanted = param_estimate(cfg)
+    if wanted > 1.1 * held + 100_000:
+        raise CheckpointError(f"{where}: model_config describes ~{wanted:.3g} parameters but the file holds "
+                              f"{held:.3g} weights")  # fmt: skip
 
 
 def resolve_checkpoint(run_or_file: str | Path) -> Path:

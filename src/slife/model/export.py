@@ -174,6 +174,7 @@ def from_pretrained(path_or_repo_id: str | Path, map_location: str | torch.devic
     from safetensors.torch import load_file
 
     from slife.config import from_dict
+    from slife.model.checkpoint import check_fits
     from slife.model.config import ModelConfig
     from slife.model.croco import CroCo
 
@@ -191,6 +192,7 @@ def from_pretrained(path_or_repo_id: str | Path, map_location: str | torch.devic
     if not isinstance(config.get("model_config"), dict):
         raise ExportError(f"{cfg_path}: model_config must be a mapping")
     cfg = from_dict(ModelConfig, config["model_config"], f"{cfg_path}:model_config")
+    check_fits(cfg, weights_path.stat().st_size // 2, weights_path)  # at least 2 bytes a weight
     try:
         state = load_file(str(weights_path), device=str(map_location))
     except (SafetensorError, OSError, ValueError) as exc:

@@ -1,0 +1,78 @@
+"""Inputs an attacker or an accident would hand slife (issue #23): each gives a one-line error naming
+the file or the field, bounded memory, and no change to data on disk."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from slife.cli import main
+from slife.config import ConfigError, load_config
+from slife.errors import SlifeError
+from slife.model.checkpoint import CheckpointError, load_model, save_checkpoint
+from slife.model.config import model_config
+from slife.train import TrainConfig
+from tests.test_integrity import _tiny_payload
+
+
+# ---- M7: NaN / inf in float config fields --------------------------------------------------------
+@pytest.mark.parametrize("field", ["optim.lr", "data.stream_fraction", "save_every_minutes", "optim.clip_grad",
+                                   "data.shifted.share", "pairs_per_hour"])  # fmt: skip
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "nan", "1e999"])
+def test_non_finite_floats_are_refused_naming_the_field(field: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{field}: must be a finite number"):
+        load_config(TrainConfig, None, [f"{field}={value}"])
+
+
+def test_non_finite_floats_in_a_file_and_in_model_overrides_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "train.yaml"
+    path.write_text("optim:\n  lr: .nan\n")
+    with pytest.raises(ConfigError, match=rf"{path}.optim.lr: must be a finite number, got nan"):
+        load_config(TrainConfig, path)
+    with pytest.raises(SlifeError, match="mlp_ratio: must be a finite number"):
+        model_config("tiny", mlp_ratio=float("nan"))
+    with pytest.raises(SlifeError, match="rope_base: must be a finite number"):
+        model_config("tiny", rope_base=math.inf)
+
+
+# ---- M6: model sizes from a file are bounded before anything is allocated -----------------------
+@pytest.mark.parametrize("override, message", [
+    ({"enc_dim": 1 << 20, "enc_heads": 1 << 16}, "enc_dim 1048576 is above slife's limit"),
+    ({"enc_depth": 100000}, "enc_depth 100000 is above slife's limit"),
+    ({"img_size": 1 << 20}, "img_size 1048576 is above slife's limit"),
+    ({"enc_dim": 8192, "enc_heads": 64, "enc_depth": 200}, "parameters, above slife's limit"),
+    ({"enc_dim": "128"}, "enc_dim: expected an integer"),
+])  # fmt: skip
+def test_model_configs_beyond_the_limits_are_refused(override: dict, message: str) -> None:
+    with pytest.raises(SlifeError, match=message):
+        model_config("tiny", **override)
+
+
+def test_a_checkpoint_whose_config_is_larger_than_its_weights_is_refused_before_building(tmp_path: Path) -> None:
+    payload = _tiny_payload()
+    payload["model_config"] = {**payload["model_config"], "enc_dim": 4096, "enc_heads": 64, "enc_depth": 64}  # ~13 GB
+    path = tmp_path / "big.pt"
+    save_checkpoint(path, payload)
+    with pytest.raises(SlifeError, match=rf"{path}:model_config: model config: ~1.29e\+10 parameters, above slife's limit"):
+        load_model(path)
+    payload["model_config"] = {**_tiny_payload()["model_config"], "enc_dim": 1024, "enc_heads": 16, "enc_depth": 8}
+    save_checkpoint(path, payload)
+    with pytest.raises(CheckpointError, match=rf"{path}: model_config describes ~1.0\de\+08 parameters but the file holds"):
+        load_model(path)
+    save_checkpoint(path, {**_tiny_payload(), "model_config": [1, 2]})
+    with pytest.raises(CheckpointError, match=rf"{path}: model_config must be a mapping"):
+        load_model(path)
+
+
+def test_an_export_whose_config_is_larger_than_its_weights_is_refused(tmp_path: Path) -> None:
+    from slife.model.export import export_model, from_pretrained
+
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt", _tiny_payload())
+    out = export_model(tmp_path / "run", tmp_path / "out")
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["model_config"].update(enc_dim=2048, enc_heads=32, enc_depth=24)
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(SlifeError, match=r"model.safetensors: model_config describes ~1.21e\+09 parameters but the file holds"):
+        from_pretrained(out)
