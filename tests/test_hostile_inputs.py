@@ -76,3 +76,36 @@ def test_an_export_whose_config_is_larger_than_its_weights_is_refused(tmp_path: 
     (out / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(SlifeError, match=r"model.safetensors: model_config describes ~1.21e\+09 parameters but the file holds"):
         from_pretrained(out)
+
+
+# ---- M9, M10: config and study files that are not what they claim ---------------------------------
+BOMB = "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
+               for p, c in zip(["", "a", "b", "c", "d", "e"], "abcdef"))  # fmt: skip
+
+
+@pytest.mark.parametrize("content, message", [
+    (BOMB.encode(), "expands to more than 100000 values"),
+    (b"a: &a [*a]\n", "a YAML alias refers to a value that contains it"),
+    (b"x: " + b"[" * 70 + b"]" * 70, "nested more than 64 levels deep"),
+    (b"x: " + b"[" * 3000 + b"]" * 3000, "nested too deeply"),
+    (b"name: caf\xe9\n", "not UTF-8 text"),
+    (b"# " + b"x" * (1 << 20) + b"\n", "larger than 1048576 bytes"),
+    (b"name: [unclosed\n  other: 1\n", "cannot parse YAML"),
+])  # fmt: skip
+@pytest.mark.parametrize("command", ["study", "train"])
+def test_hostile_config_and_study_files_are_one_line_errors(tmp_path: Path, capsys, command, content, message) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    argv = ["study", str(path), "--out", str(tmp_path / "out")] if command == "study" else \
+        ["train", str(tmp_path / "life"), "--out", str(tmp_path / "run"), "--config", str(path)]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"{path}: {message}" in err, err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
+
+
+def test_toml_nested_too_deep_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("x = " + "[" * 70 + "]" * 70 + "\n")
+    with pytest.raises(ConfigError, match=f"{path}: nested more than 64 levels deep"):
+        load_config(TrainConfig, path)
