@@ -274,8 +274,21 @@ def load_study(path: str | Path | None, overrides: list[str] = (), base: dict[st
     if overrides:
         data = merge(data, parse_overrides(list(overrides)))
     try:
-        return from_dict(StudyConfig, data, where), root
+        cfg = from_dict(StudyConfig, data, where)
     except ConfigError:
         raise
     except SlifeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+    _refuse_trained_test_paths(cfg, root, where)
+    return cfg, root
+
+
+def _refuse_trained_test_paths(cfg: StudyConfig, root: Path, where: str) -> None:
+    """A life given by path must not also be a held-out test life (testset.paths)."""
+    from slife.study.plan import study_path
+
+    held = {study_path(root, p).resolve(): p for p in cfg.testset.paths}
+    for spec in cfg.all_lives:
+        if spec.path is not None and study_path(root, spec.path).resolve() in held:
+            raise ConfigError(f"{where}: life {spec.name}: its path {spec.path} is also in testset.paths; "
+                              "test lives must be held out")  # fmt: skip

@@ -72,8 +72,25 @@ def states(study: Study) -> list[RunState]:
     return out
 
 
+def _test_life_dirs(study: Study) -> list[Path]:
+    from slife.study.plan import study_path
+
+    t = study.cfg.testset
+    return [study.paths.test_life(n) for n in t.lives] + [study_path(study.root, p) for p in t.paths]
+
+
+def _manifest_digest(life_dir: Path) -> str | None:
+    """sha256 of a life's manifest (changes whenever a video is added, replaced or removed); None if absent."""
+    try:
+        return hashlib.sha256((life_dir / "life.json").read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def fingerprint(study: Study, run_states: list[RunState]) -> str:
-    data = {"study": to_dict(study.cfg), "runs": [(s.name, s.state, s.step, s.total) for s in run_states]}
+    """What the results were computed from: the study, every run's state and every held-out life."""
+    data = {"study": to_dict(study.cfg), "runs": [(s.name, s.state, s.step, s.total) for s in run_states],
+            "test_lives": [(str(d), _manifest_digest(d)) for d in _test_life_dirs(study)]}  # fmt: skip
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -121,12 +138,12 @@ def run_study(study: Study, executor: str = "local", jobs: int | None = None, pr
         say(f"nothing to do: every run is done and {study.out / 'report.md'} is up to date")
         return {"state": "up-to-date", "report": str(study.out / "report.md")}
     study.out.mkdir(parents=True, exist_ok=True)
-    save_config(study.cfg, study.out / "study.yaml")
     t0 = time.perf_counter()
     life_dirs = prepare_lives(study.cfg, study.root, study.paths, progress)
     prepare_test_lives(study.cfg, study.root, study.paths, progress)
     render_s = time.perf_counter() - t0
     todo, run_states = train_jobs(study, life_dirs)
+    save_config(study.cfg, study.out / "study.yaml")  # only once the study is accepted (conflicts refused)
     say(f"{len(run_states) - len(todo)} of {len(run_states)} runs done; training {len(todo)}")
     for s in run_states:
         say(s.line())
