@@ -109,3 +109,57 @@ def test_toml_nested_too_deep_is_named(tmp_path: Path) -> None:
     path.write_text("x = " + "[" * 70 + "]" * 70 + "\n")
     with pytest.raises(ConfigError, match=f"{path}: nested more than 64 levels deep"):
         load_config(TrainConfig, path)
+
+
+# ---- M14, M15: test sets whose arrays claim more memory than the file, or hold no pairs ----------
+def _small_testset():
+    import numpy as np
+
+    from slife.align.testset import TestSet
+
+    n, s = 2, 16
+    rng = np.random.default_rng(0)
+    return TestSet(src=rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), tgt=rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8),
+                   patch_size=8, life=np.array(["a", "a"]), src_index=np.arange(n), tgt_index=np.arange(n) + 1,
+                   src_time=np.zeros(n), tgt_time=np.ones(n), video=np.zeros(n, dtype=np.int64))  # fmt: skip
+
+
+def test_a_test_set_that_decompresses_beyond_the_cap_is_refused_before_reading(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    import numpy as np
+
+    from slife.align.testset import TestSet, TestSetError
+
+    path = _small_testset().save(tmp_path / "t.npz")
+    assert len(TestSet.load(path)) == 2
+    # replace src by 1 GiB of zeros, deflated to a few MB (a zip bomb); the header says the size
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zout:
+        for info in zin.infolist():
+            if info.filename != "src.npy":
+                zout.writestr(info, zin.read(info))
+        with zout.open("src.npy", "w", force_zip64=True) as fh:
+            shape = ((1 << 30) // (16 * 16 * 3) + 1, 16, 16, 3)  # just above the 1 GiB cap
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+            fh.write(header.getvalue())
+            zeros = bytes(1 << 24)
+            for _ in range(math.prod(shape) // len(zeros) + 1):
+                fh.write(zeros)
+    assert bomb.stat().st_size < 8 << 20
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(TestSetError, match=rf"{bomb}: cannot read test set: its arrays declare \d+ MiB, above slife's limit"):
+        TestSet.load(bomb)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: nothing decompressed
+
+
+def test_an_empty_test_set_is_refused_naming_the_file(tmp_path: Path) -> None:
+    from slife.align.testset import TestSet, TestSetError
+
+    path = _small_testset().subset([]).save(tmp_path / "empty.npz")
+    with pytest.raises(TestSetError, match=rf"{path}: the test set holds no pairs"):
+        TestSet.load(path)

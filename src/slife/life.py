@@ -33,12 +33,14 @@ from PIL import Image
 
 from slife.atomic import write_text_atomic
 from slife.errors import SlifeError
+from slife.npzfile import load_npz
 
 MANIFEST = "life.json"
 FORMAT = "slife-life/1"
 SHARD_DIR = "shards"
 DEPTH_SCALE = 1000.0  # depth PNGs store millimetres
 _TAR_HEADER = 512
+MAX_INDEX_BYTES = 1 << 30  # the arrays of one shard index (~250 bytes a frame), checked before they are read
 
 
 class LifeFormatError(SlifeError):
@@ -507,7 +509,7 @@ class Life:
         for v_i, entry in enumerate(videos):
             npz_path = self.dir / entry.index
             try:
-                with np.load(npz_path) as idx:
+                with load_npz(npz_path, MAX_INDEX_BYTES) as idx:
                     n = len(idx["timestamps"])
                     if n != entry.frames:
                         raise LifeFormatError(f"{npz_path}: index has {n} frames, manifest says {entry.frames}")
