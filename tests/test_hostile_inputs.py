@@ -163,3 +163,66 @@ def test_an_empty_test_set_is_refused_naming_the_file(tmp_path: Path) -> None:
     path = _small_testset().subset([]).save(tmp_path / "empty.npz")
     with pytest.raises(TestSetError, match=rf"{path}: the test set holds no pairs"):
         TestSet.load(path)
+
+
+# ---- M8: resuming from a last.pt whose fields are missing or wrong ------------------------------
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory):
+    from slife.pairs.testing import make_test_life
+    from slife.train import train
+    from tests.test_train_loop import _cfg
+
+    root = tmp_path_factory.mktemp("resume")
+    life = make_test_life(root / "life", durations=(6.0,), fps=2.0)
+    cfg = _cfg("threads=1")
+    train(life.dir, root / "run", cfg, progress=False, stop_after=3)
+    return life.dir, root / "run", cfg
+
+
+def _wrong_optimizer_state(p: dict) -> dict:
+    opt = {**p["optimizer"], "state": dict(p["optimizer"]["state"])}
+    first = next(iter(opt["state"]))
+    opt["state"][first] = {**opt["state"][first], "exp_avg": torch.zeros(7, 3)}
+    return {**p, "optimizer": opt}
+
+
+def _wrong_weight(p: dict) -> dict:
+    key = next(iter(p["model"]))
+    return {**p, "model": {**p["model"], key: torch.zeros(5)}}
+
+
+RESUME_DAMAGE = {
+    "no rng": (lambda p: {k: v for k, v in p.items() if k != "rng"}, "rng must hold the torch generator's state"),
+    "rng of floats": (lambda p: {**p, "rng": {"torch": torch.zeros(5)}}, "rng must hold"),
+    "no optimizer": (lambda p: {k: v for k, v in p.items() if k != "optimizer"}, "optimizer must be a mapping"),
+    "optimizer of another model": (_wrong_optimizer_state, r"optimizer state 'exp_avg' of parameter 0 has shape \(7, 3\)"),
+    "negative step": (lambda p: {**p, "step": -1}, r"step must be an integer in \[0, 8\], got -1"),
+    "step beyond the run": (lambda p: {**p, "step": 10**9}, r"step must be an integer in \[0, 8\]"),
+    "step as text": (lambda p: {**p, "step": "3"}, "step must be an integer"),
+    "weights of another size": (_wrong_weight, r"model mask_token has shape \(5,\), the model's is \(1, 1, 32\)"),
+    "weights missing": (lambda p: {**p, "model": {}}, "model missing"),
+    "milestones as text": (lambda p: {**p, "milestones_done": ["x"]}, "milestones_done must be a list of finite hours"),
+    "loss as text": (lambda p: {**p, "loss": "low"}, "loss must be a number"),
+}
+
+
+@pytest.mark.parametrize("damage", list(RESUME_DAMAGE))
+def test_resuming_from_a_damaged_last_pt_names_the_file_and_the_field(stopped_run, capsys, damage) -> None:
+    from slife.model.checkpoint import read_checkpoint
+    from slife.train import train
+
+    life_dir, run, cfg = stopped_run
+    last = run / "checkpoints" / "last.pt"
+    good = last.read_bytes()
+    mutate, message = RESUME_DAMAGE[damage]
+    try:
+        payload = read_checkpoint(last)
+        payload.pop("format")
+        save_checkpoint(last, mutate(payload))
+        damaged = last.read_bytes()
+        with pytest.raises(SlifeError, match=rf"{last}: cannot resume from it: {message}") as info:
+            train(life_dir, run, cfg, progress=False)
+        assert "\n" not in str(info.value)
+        assert last.read_bytes() == damaged  # nothing written over it
+    finally:
+        last.write_bytes(good)

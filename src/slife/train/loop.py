@@ -38,6 +38,7 @@ from slife.train.precision import autocast_dtype
 from slife.train.schedule import first_steps, lr_at, plan_milestones, stream
 from slife.train.checkpointer import Checkpointer
 from slife.train.logger import TrainLogger
+from slife.train.resume import check_resume
 from slife.train.signals import TrainingStopped, stop_on_signals
 
 
@@ -241,13 +242,17 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     start, done, last_loss = 0, set(), float("nan")
     if payload is not None:
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        if payload.get("scaler"):
-            scaler.load_state_dict(payload["scaler"])
-        torch.set_rng_state(payload["rng"]["torch"])
-        start = int(payload["step"])
-        done = set(payload.get("milestones_done", []))
+        check_resume(payload, run.last, model, optimizer, total)
+        try:
+            model.load_state_dict(payload["model"])
+            optimizer.load_state_dict(payload["optimizer"])
+            if payload.get("scaler"):
+                scaler.load_state_dict(payload["scaler"])
+            torch.set_rng_state(payload["rng"]["torch"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:  # what check_resume cannot foresee
+            raise SlifeError(f"{run.last}: cannot resume from it: {' '.join(str(exc).split())[:300]}") from exc
+        start = payload["step"]
+        done = {float(h) for h in payload.get("milestones_done", [])}
         last_loss = float(payload.get("loss", float("nan")))
         if payload.get("world_size") != ctx.world_size:
             _note(f"resuming a run from {payload.get('world_size')} process(es) on {ctx.world_size}", ctx)
