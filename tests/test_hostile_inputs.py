@@ -226,3 +226,36 @@ def test_resuming_from_a_damaged_last_pt_names_the_file_and_the_field(stopped_ru
         assert last.read_bytes() == damaged  # nothing written over it
     finally:
         last.write_bytes(good)
+
+
+# ---- M12: a checkpoint that cannot be written (disk full, file too large) ------------------------
+def test_a_checkpoint_that_cannot_be_written_is_a_one_line_os_error_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    """The file-size limit (RLIMIT_FSIZE) makes the checkpoint's write fail as a full disk would."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    from slife.pairs.testing import make_test_life
+    from tests.test_train_loop import FAST
+
+    life = make_test_life(tmp_path / "life", durations=(6.0,), fps=2.0)
+    ckpts = tmp_path / "run" / "checkpoints"
+    ckpts.mkdir(parents=True)
+    (ckpts / ".last.pt.tmp999999").write_bytes(b"x" * 100)  # left by a save that was killed
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root / "src"), "OMP_NUM_THREADS": "1"}
+    args = [a for item in [*FAST, "steps=2", "threads=1"] for a in ("--set", item)]
+    proc = subprocess.run([sys.executable, "-m", "slife", "train", str(life.dir), "--out", str(tmp_path / "run"), "--no-progress", *args],
+                          env=env, capture_output=True, text=True, preexec_fn=limit, timeout=120)  # fmt: skip
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert proc.returncode == 74, proc.stderr
+    assert len(errors) == 1 and errors[0].startswith(f"slife train: error: {ckpts}/") and errors[0].endswith(".pt: File too large"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not [p.name for p in ckpts.iterdir() if ".tmp" in p.name]

@@ -60,7 +60,43 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, **payload}
     with atomic_open(path, "wb") as fh:
-        torch.save(payload, fh)
+        writer = _ReportingWriter(fh)
+        try:
+            torch.save(payload, writer)
+        except RuntimeError as exc:  # torch turns a failed write (disk full) into a RuntimeError
+            if writer.error is None:
+                raise
+            raise OSError(writer.error.errno, writer.error.strerror or str(writer.error), str(path)) from exc
+
+
+class _ReportingWriter:
+    """A file object that remembers the OSError of a failed write, so that the real cause (disk full,
+    file too large) survives torch.save's RuntimeError and reaches the user as ``PATH: what failed``."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete the temp files (``.NAME.tmp<pid>``) a killed writer left in ``folder``; call it only
+    while holding the folder's lock (no other writer can be using them)."""
+    removed = []
+    for tmp in folder.glob(".*.tmp*"):
+        if tmp.is_file() and re.fullmatch(r"\..+\.tmp\d+", tmp.name):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def _load_payload(path: Path, map_location: str | torch.device, trust: bool) -> Any:

@@ -29,7 +29,7 @@ from torch import nn
 from slife.config import merge, read_config_file, save_config, to_dict
 from slife.errors import SlifeError
 from slife.life import Life
-from slife.model.checkpoint import read_checkpoint
+from slife.model.checkpoint import remove_stale_temp_files, read_checkpoint
 from slife.run import RunDir
 from slife.train.config import RESUMABLE_FIELDS, TrainConfig
 from slife.train.distributed import DistContext, max_over_ranks, mean_over_ranks, setup
@@ -215,6 +215,7 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
             if moved is not None:
                 _note(f"previous run in {run_dir} moved to {moved}", ctx)
         run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(run.checkpoint_dir)  # left by a killed save; we hold the run's lock
         save_config(cfg, run.config_file)
         sampler = build_sampler(life, cfg.data, progress=progress)  # builds + caches the spatial index
     ctx.barrier()
