@@ -259,3 +259,31 @@ def test_a_checkpoint_that_cannot_be_written_is_a_one_line_os_error_and_leaves_n
     assert len(errors) == 1 and errors[0].startswith(f"slife train: error: {ckpts}/") and errors[0].endswith(".pt: File too large"), proc.stderr
     assert "Traceback" not in proc.stderr
     assert not [p.name for p in ckpts.iterdir() if ".tmp" in p.name]
+
+
+# ---- M13: ingest at an impossible frame rate ----------------------------------------------------
+@pytest.mark.parametrize("fps, message", [("inf", "must be a finite number, got inf"), ("1e9", r"fps must be in \(0, 1000\]"),
+                                          ("nan", "must be a finite number, got nan")])  # fmt: skip
+def test_ingest_refuses_an_impossible_fps_at_once(tmp_path: Path, capsys, fps, message) -> None:
+    import time
+
+    from slife.ingest.select import target_times
+
+    t0 = time.perf_counter()
+    assert main(["ingest", str(tmp_path / "life"), str(tmp_path / "v.mp4"), "--fps", fps, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "fps" in err and __import__("re").search(message, err), err
+    assert time.perf_counter() - t0 < 5 and not (tmp_path / "life").exists()
+    with pytest.raises(ValueError, match="fps must be in"):
+        target_times(1e9, 3600.0)
+
+
+# ---- low: a bad --set is blamed on the option, not on the file ----------------------------------
+def test_a_bad_set_value_names_the_option_not_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "train.yaml"
+    path.write_text("steps: 10\n")
+    with pytest.raises(ConfigError, match=r"^--set optim.lr: must be a finite number, got nan$"):
+        load_config(TrainConfig, path, ["optim.lr=.nan"])
+    path.write_text("optim: {lr: .nan}\n")
+    with pytest.raises(ConfigError, match=rf"^{path}.optim.lr: must be a finite number"):
+        load_config(TrainConfig, path, ["steps=3"])

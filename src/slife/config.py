@@ -289,7 +289,22 @@ def load_config(
         where = str(path)
     if overrides:
         data = merge(data, parse_overrides(overrides))
-    return from_dict(cls, data, where)
+    try:
+        return from_dict(cls, data, where)
+    except ConfigError as exc:
+        if path is None:
+            raise
+        raise ConfigError(_blame_override(str(exc), where, overrides)) from exc
+
+
+def _blame_override(message: str, where: str, overrides: Sequence[str]) -> str:
+    """A message about field ``K`` set by ``--set K=...`` names the option, not the file."""
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        prefix = f"{where}.{key}"
+        if message.startswith(prefix) and message[len(prefix) : len(prefix) + 1] in (":", ".", "["):
+            return f"--set {key}{message[len(prefix):]}"
+    return message
 
 
 def save_config(cfg: Any, path: str | Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_FPS = 1000.0  # above any camera's rate; the sampling grid is duration x fps long
 
 @dataclass
 class IngestConfig:
@@ -25,8 +26,8 @@ class IngestConfig:
     jobs: int = 1
 
     def __post_init__(self) -> None:
-        if not self.fps > 0:
-            raise ValueError(f"fps must be positive, got {self.fps}")
+        if not 0 < self.fps <= MAX_FPS:
+            raise ValueError(f"fps must be in (0, {MAX_FPS:g}], got {self.fps}")
         if self.short_side < 16:
             raise ValueError(f"short_side must be >= 16, got {self.short_side}")
         if not 1 <= self.jpeg_quality <= 100:
