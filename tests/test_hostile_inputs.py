@@ -287,3 +287,29 @@ def test_a_bad_set_value_names_the_option_not_the_file(tmp_path: Path) -> None:
     path.write_text("optim: {lr: .nan}\n")
     with pytest.raises(ConfigError, match=rf"^{path}.optim.lr: must be a finite number"):
         load_config(TrainConfig, path, ["steps=3"])
+
+
+# ---- M18: a run's log.jsonl with damaged records -----------------------------------------------
+def test_a_damaged_log_line_is_skipped_by_status(tmp_path: Path) -> None:
+    from slife.config import save_config
+    from slife.run import RunDir
+    from slife.study.plan import run_state
+
+    cfg = TrainConfig()
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(cfg, run / "config.yaml")
+    lines = [
+        {"event": "start", "step": 0, "total_steps": "many"},  # damaged
+        {"event": "start", "step": 0, "total_steps": 100},
+        {"step": 10, "loss": 0.5, "elapsed_s": 1.0},
+        {"step": 20, "loss": 0.4, "elapsed_s": 2.0},
+        {"step": 30, "loss": 0.3, "elapsed_s": "late"},  # damaged
+        {"step": "40", "loss": 0.2, "elapsed_s": 4.0},  # damaged
+        {"step": True, "loss": 0.2},  # damaged
+        {"event": ["checkpoint"], "name": "hours_1", "step": 5, "hours_seen": 1.0},  # damaged
+    ]
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines) + '{"step": 50, "lo')
+    assert [r.get("step") for r in RunDir(run).read_log()] == [0, 10, 20]
+    state = run_state("life", run, cfg)
+    assert (state.state, state.step, state.total) == ("partial", 20, 100) and state.eta_s == pytest.approx(8.0)
