@@ -313,3 +313,44 @@ def test_a_damaged_log_line_is_skipped_by_status(tmp_path: Path) -> None:
     assert [r.get("step") for r in RunDir(run).read_log()] == [0, 10, 20]
     state = run_state("life", run, cfg)
     assert (state.state, state.step, state.total) == ("partial", 20, 100) and state.eta_s == pytest.approx(8.0)
+
+
+# ---- M11: values that pass the types but cannot run ---------------------------------------------
+@pytest.mark.parametrize("override, message", [
+    ("seed=-1", r"seed must be in \[0, 2147483647\], got -1"),
+    ("steps=1.0e+10", "steps must be at most 20000000, got 10000000000"),
+    ("batch_size=100000000", r"batch_size must be in \[1, 4096\], got 100000000"),
+])  # fmt: skip
+def test_train_values_beyond_what_can_run_are_refused(override: str, message: str) -> None:
+    with pytest.raises(SlifeError, match=message):
+        load_config(TrainConfig, None, [override])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("device, message", [("cuda", "CUDA is not available on this machine"), ("cuda:0", "CUDA is not available"),
+                                             ("tpu", "not a device"), ("meta", "slife runs on cpu or cuda")])  # fmt: skip
+def test_a_device_this_machine_lacks_is_one_line(tmp_path: Path, capsys, device: str, message: str) -> None:
+    from slife.pairs.testing import make_test_life
+
+    life = make_test_life(tmp_path / "life", durations=(2.0,), fps=2.0)
+    assert main(["train", str(life.dir), "--out", str(tmp_path / "run"), "--set", f"device={device}", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"device {device!r}: {message}" in err, err
+
+
+@pytest.mark.parametrize("name", ["kitchen\x00-1", "a|b", "two\nlines", "tab\there", "../up", " padded", "x" * 201])
+def test_life_names_that_break_folders_or_reports_are_refused(tmp_path: Path, name: str) -> None:
+    import yaml
+
+    from slife.ingest.config import IngestConfig
+    from slife.study.config import load_study
+
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({"lives": [{"name": name, "path": "p"}], "testset": {"lives": ["kitchen-9"]}}))
+    with pytest.raises(ConfigError, match="must be a plain folder name"):
+        load_study(path)
+    path.write_text(yaml.safe_dump({"name": name, "lives": ["kitchen-1"]}))
+    with pytest.raises(ConfigError, match="name .* must"):
+        load_study(path)
+    with pytest.raises(ConfigError, match="name .* must"):
+        load_config(IngestConfig, None, [f"name={json.dumps(name)}"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from slife.names import name_problem
+
 MAX_FPS = 1000.0  # above any camera's rate; the sampling grid is duration x fps long
 
 @dataclass
@@ -28,6 +30,8 @@ class IngestConfig:
     def __post_init__(self) -> None:
         if not 0 < self.fps <= MAX_FPS:
             raise ValueError(f"fps must be in (0, {MAX_FPS:g}], got {self.fps}")
+        if self.name is not None and name_problem(self.name):
+            raise ValueError(f"name {self.name!r} {name_problem(self.name)}")
         if self.short_side < 16:
             raise ValueError(f"short_side must be >= 16, got {self.short_side}")
         if not 1 <= self.jpeg_quality <= 100:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from slife.align.names import BASELINE_NAMES
 from slife.config import ConfigError, from_dict, merge, parse_overrides, read_config_file
 from slife.errors import SlifeError
+from slife.names import name_problem
 
 CONTROL_KINDS = ("diverse", "static", "screen")  # the paper's controls, as the world renders them
 NULL_KINDS = ("deadleaves",)  # lives that are no life: the shift-only null trains on them
@@ -54,8 +55,10 @@ class LifeSpec:
     of: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.name or "/" in self.name or self.name.startswith(".") or self.name in RESERVED_NAMES:
-            raise SlifeError(f"life name {self.name!r} must be a plain folder name (not one of {list(RESERVED_NAMES)})")
+        problem = name_problem(self.name)
+        if problem or self.name in RESERVED_NAMES:
+            raise SlifeError(f"life name {self.name!r} must be a plain folder name (not one of {list(RESERVED_NAMES)})"
+                             + (f": it {problem}" if problem else ""))
         if self.of is not None and (self.path is not None or self.kind is not None or self.minutes is not None):
             raise SlifeError(f"life {self.name}: an entry with 'of' trains on that entry's life; give no path, kind or minutes")
         if self.kind is None and self.path is None and self.of is None:
@@ -210,6 +213,8 @@ class StudyConfig:
     note: str = ""  # a paragraph for the end of the report (e.g. what the scale of the study means)
 
     def __post_init__(self) -> None:
+        if name_problem(self.name):
+            raise SlifeError(f"name {self.name!r} {name_problem(self.name)}")
         self.lives = [LifeSpec(x) if isinstance(x, str) else x for x in self.lives]
         self.controls = [LifeSpec(x) if isinstance(x, str) else x for x in self.controls]
         if not self.lives:

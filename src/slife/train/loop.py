@@ -31,7 +31,7 @@ from slife.errors import SlifeError
 from slife.life import Life
 from slife.model.checkpoint import remove_stale_temp_files, read_checkpoint
 from slife.run import RunDir
-from slife.train.config import RESUMABLE_FIELDS, TrainConfig
+from slife.train.config import MAX_STEPS, RESUMABLE_FIELDS, TrainConfig
 from slife.train.distributed import DistContext, max_over_ranks, mean_over_ranks, setup
 from slife.train.optim import build_optimizer, peak_lr, set_lr, warmup_steps
 from slife.train.precision import autocast_dtype
@@ -227,6 +227,9 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
     span_s = life.seconds if cfg.data.prefix_hours <= 0 else min(life.seconds, cfg.data.prefix_hours * 3600.0)
     span_h = span_s / 3600.0
     total = cfg.steps if cfg.steps > 0 else max(1, math.ceil(cfg.pairs_per_hour * span_h / global_batch))
+    if total > MAX_STEPS:
+        raise SlifeError(f"{life_dir}: pairs_per_hour {cfg.pairs_per_hour:g} on {span_h:.4g} h makes {total} steps, "
+                         f"more than the {MAX_STEPS} slife allows")  # fmt: skip
     strm = stream(life.timestamps, span_s, total, cfg.data.stream_fraction, sampler.min_end)
     plan = plan_milestones(cfg.milestones, span_h, streaming=cfg.data.stream_fraction > 0)
     if plan.skipped:
