@@ -354,3 +354,53 @@ def test_life_names_that_break_folders_or_reports_are_refused(tmp_path: Path, na
         load_study(path)
     with pytest.raises(ConfigError, match="name .* must"):
         load_config(IngestConfig, None, [f"name={json.dumps(name)}"])
+
+
+# ---- M16, M17, M20: evaluation data and weights that would give NaN or crash later -------------
+def test_nan_or_integer_weights_are_refused_by_every_loader(tmp_path: Path, capsys) -> None:
+    from slife.model.export import ExportError, export_model, from_pretrained
+
+    payload = _tiny_payload()
+    good = tmp_path / "good" / "checkpoints" / "last.pt"
+    save_checkpoint(good, payload)
+    out = export_model(good.parent.parent, tmp_path / "export")
+    key = next(k for k, v in payload["model"].items() if v.ndim == 2)
+    broken = {**payload, "model": {**payload["model"], key: torch.full_like(payload["model"][key], float("nan"))}}
+    bad = tmp_path / "bad" / "checkpoints" / "last.pt"
+    save_checkpoint(bad, broken)
+    with pytest.raises(CheckpointError, match=rf"{bad}: weight {key} holds NaN or inf"):
+        load_model(bad)
+    assert main(["export", str(bad.parent.parent), "--out", str(tmp_path / "nan-export")]) == 2
+    assert f"weight {key} holds NaN" in capsys.readouterr().err and not (tmp_path / "nan-export").exists()
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(out / "model.safetensors"))
+    save_file({**weights, key: weights[key].to(torch.int8)}, str(out / "model.safetensors"))
+    with pytest.raises(ExportError, match=rf"model.safetensors: weight {key} is torch.int8, not floating point"):
+        from_pretrained(out)
+
+
+def test_hpatches_sequences_without_homographies_are_reported_and_singular_ones_refused(tmp_path: Path) -> None:
+    import numpy as np
+
+    from slife.evaluate.datasets import EvalDataError, HPatchesPairs, read_homography
+    from tests.test_eval_datasets import write_hpatches
+
+    write_hpatches(tmp_path, {"v_astro": "astronaut", "v_cat": "chelsea"}, ks=(2,))
+    (tmp_path / "v_cat" / "H_1_2").unlink()  # a sequence with no homography at all
+    with pytest.warns(UserWarning, match=r"9 pair\(s\) skipped, no homography file"):
+        pairs = HPatchesPairs(tmp_path)
+    assert len(pairs) == 1 and str(tmp_path / "v_cat" / "H_1_2") in pairs.missing
+    np.savetxt(tmp_path / "v_astro" / "H_1_2", np.array([[1.0, 2, 0], [2, 4, 0], [0, 0, 1]]))
+    with pytest.raises(EvalDataError, match=r"H_1_2: the homography is singular"):
+        read_homography(tmp_path / "v_astro" / "H_1_2")
+
+
+@pytest.mark.parametrize("size", [(30000, 30000), (9000, 9000)])
+def test_an_image_header_claiming_gigapixels_is_refused_before_decoding(tmp_path: Path, size) -> None:
+    from slife.evaluate.datasets import EvalDataError, _read_image
+
+    path = tmp_path / "1.ppm"
+    path.write_bytes(b"P6 %d %d 255\n" % size + b"\x00" * 1000)
+    with pytest.raises(EvalDataError, match=rf"{path}: cannot read image: image (too large|of 9000 x 9000 pixels, above slife.s limit)"):
+        _read_image(path)

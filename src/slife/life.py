@@ -33,6 +33,7 @@ from PIL import Image
 
 from slife.atomic import write_text_atomic
 from slife.errors import SlifeError
+from slife.imagefile import open_image
 from slife.npzfile import load_npz
 
 MANIFEST = "life.json"
@@ -155,7 +156,7 @@ def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as img:
+    with open_image(io.BytesIO(data)) as img:
         return np.asarray(img.convert("RGB"))
 
 
@@ -170,7 +171,7 @@ def encode_depth_png(depth_m: np.ndarray) -> bytes:
 
 def decode_depth_png(data: bytes) -> np.ndarray:
     """16-bit PNG in millimetres -> float32 metres (0 = invalid)."""
-    with Image.open(io.BytesIO(data)) as img:
+    with open_image(io.BytesIO(data)) as img:
         return np.asarray(img, dtype=np.float32) / DEPTH_SCALE
 
 

@@ -145,6 +145,7 @@ def load_model(
     payload = read_checkpoint(path, map_location, trust)
     cfg = from_dict(ModelConfig, _mapping(payload["model_config"], path, "model_config"), f"{path}:model_config")
     check_fits(cfg, _tensor_count(payload["model"], path), path)
+    check_weights(payload["model"], path)
     model = CroCo(cfg)
     try:
         model.load_state_dict(payload["model"])
@@ -167,6 +168,16 @@ def _tensor_count(state: Any, path: Path) -> int:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: 'model' must be a mapping of tensors")
     return sum(v.numel() for v in state.values())
+
+
+def check_weights(state: dict[str, torch.Tensor], where: Path) -> None:
+    """Refuse weights that are not floating point (they would be cast silently) or hold NaN / inf
+    (a diverged training: every number measured on them would be NaN or an error later)."""
+    for key, value in state.items():
+        if not value.is_floating_point():
+            raise CheckpointError(f"{where}: weight {key} is {value.dtype}, not floating point")
+        if not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{where}: weight {key} holds NaN or inf (did the training diverge?)")
 
 
 def check_fits(cfg: Any, held: int, where: Path) -> None:

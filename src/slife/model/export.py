@@ -174,7 +174,7 @@ def from_pretrained(path_or_repo_id: str | Path, map_location: str | torch.devic
     from safetensors.torch import load_file
 
     from slife.config import from_dict
-    from slife.model.checkpoint import check_fits
+    from slife.model.checkpoint import check_fits, check_weights
     from slife.model.config import ModelConfig
     from slife.model.croco import CroCo
 
@@ -197,6 +197,10 @@ def from_pretrained(path_or_repo_id: str | Path, map_location: str | torch.devic
         state = load_file(str(weights_path), device=str(map_location))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ExportError(f"{weights_path}: cannot read the weights: {exc}") from exc
+    try:
+        check_weights(state, weights_path)
+    except SlifeError as exc:
+        raise ExportError(str(exc)) from None
     model = CroCo(cfg)
     try:
         model.load_state_dict(state)
