@@ -404,3 +404,38 @@ def test_an_image_header_claiming_gigapixels_is_refused_before_decoding(tmp_path
     path.write_bytes(b"P6 %d %d 255\n" % size + b"\x00" * 1000)
     with pytest.raises(EvalDataError, match=rf"{path}: cannot read image: image (too large|of 9000 x 9000 pixels, above slife.s limit)"):
         _read_image(path)
+
+
+# ---- M19: Ctrl-C while ingest --jobs 2 decodes --------------------------------------------------
+def test_ctrl_c_in_parallel_ingest_prints_one_line_and_no_worker_traceback(tmp_path: Path) -> None:
+    """SIGINT to the whole process group (a terminal's Ctrl-C) while one worker decodes a long video
+    and the other, done with a short one, waits for work."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+
+    from slife.ingest.synth import write_index_video
+
+    clips = [str(write_index_video(tmp_path / f"c{n}.mp4", np.arange(n) / 24.0)) for n in (6, 720)]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "slife", "ingest", str(tmp_path / "life"), *clips, "--jobs", "2",
+                             "--fps", "24", "--quiet"], env=env, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not list((tmp_path / "life" / "shards").glob("*.tar")):  # the short video is committed
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() is not None else ""
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and err.strip() == "slife ingest: interrupted", err
+    assert not list((tmp_path / "life").rglob("*.partial"))

@@ -369,8 +369,12 @@ class LifeWriter:
         self._clean_partials()
 
     def close(self) -> None:
-        """Release the life's lock (the manifest is already on disk after every video)."""
-        self._lock.release()
+        """Remove unfinished shards (a stopped write's) and release the life's lock (the manifest is
+        already on disk after every video)."""
+        try:
+            self._clean_partials()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> "LifeWriter":
         return self

@@ -27,6 +27,7 @@ from slife.train.config import TrainConfig
 from slife.train.loop import TrainResult, train
 from slife.train.signals import STOP_SIGNALS, TrainingStopped
 from slife.train.threads import usable_cores
+from slife.workers import ignore_in_worker, starting_workers
 
 _worker_stop: Any = None  # in a worker process only: the pool's stop event (set by _init_worker)
 
@@ -42,8 +43,7 @@ def _init_worker(stop: Any) -> None:
     """A pool worker: ignore stop signals between jobs (training installs its own handlers)."""
     global _worker_stop
     _worker_stop = stop
-    for s in STOP_SIGNALS:
-        signal.signal(s, signal.SIG_IGN)
+    ignore_in_worker(STOP_SIGNALS)
 
 
 def _run(job: TrainJob) -> TrainResult:
@@ -107,7 +107,8 @@ def train_many(
     stopped: list[TrainingStopped] = []
     with ProcessPoolExecutor(parallel, mp_context=ctx, initializer=_init_worker, initargs=(stop,)) as pool, \
             _hand_on_stop_signals(pool, stop) as arrived:  # fmt: skip
-        futures = [pool.submit(_run, job) for job in jobs]
+        with starting_workers(STOP_SIGNALS):  # the workers start with these blocked (slife.workers)
+            futures = [pool.submit(_run, job) for job in jobs]
         for job, future in zip(jobs, futures):
             try:
                 results.append(future.result())
