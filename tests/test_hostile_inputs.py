@@ -439,3 +439,23 @@ def test_ctrl_c_in_parallel_ingest_prints_one_line_and_no_worker_traceback(tmp_p
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130 and err.strip() == "slife ingest: interrupted", err
     assert not list((tmp_path / "life").rglob("*.partial"))
+
+
+# ---- low: options that were silently ignored ----------------------------------------------------
+def test_executor_slurm_without_slurm_is_refused_before_any_work(tmp_path: Path, monkeypatch, capsys) -> None:
+    from tests.test_study import tiny_study
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    assert main(["study", str(tiny_study(tmp_path)), "--out", str(tmp_path / "out"), "--executor", "slurm"]) == 2
+    err = capsys.readouterr().err
+    assert "--executor slurm: SLURM's sbatch is not on this machine's PATH" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_second_config_file_is_refused_not_dropped(tmp_path: Path, capsys) -> None:
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("steps: 5\n")
+    b.write_text("batch_size: 2\n")
+    with pytest.raises(SystemExit) as info:
+        main(["train", str(tmp_path / "life"), "--out", str(tmp_path / "run"), "--config", str(a), "--config", str(b)])
+    assert info.value.code == 2 and "--config: given twice" in capsys.readouterr().err

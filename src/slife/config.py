@@ -312,9 +312,19 @@ def save_config(cfg: Any, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
 
 
+class _Once(argparse.Action):
+    """An option that may be given once: a second ``--config`` would silently replace the first."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:  # fmt: skip
+        if getattr(namespace, self.dest, None) is not None:
+            raise argparse.ArgumentError(self, "given twice; give one file (use --set for changes on top of it)")
+        setattr(namespace, self.dest, values)
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """The standard ``--config FILE`` and ``--set key=value`` options of a configurable command."""
-    parser.add_argument("--config", type=Path, default=None, help="YAML or TOML config file")
+    parser.add_argument("--config", type=Path, default=None, action=_Once, help="YAML or TOML config file")
     parser.add_argument(
         "--set",
         dest="overrides",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -134,6 +135,11 @@ def run_study(study: Study, executor: str = "local", jobs: int | None = None, pr
     from slife.config import save_config
     from slife.study.executors import run_debug, run_local, run_slurm
 
+    if executor not in ("local", "slurm", "debug"):
+        raise SlifeError(f"unknown executor {executor!r}; use local, slurm or debug")
+    if executor == "slurm" and slurm_cluster is None and shutil.which("sbatch") is None:
+        raise SlifeError("--executor slurm: SLURM's sbatch is not on this machine's PATH; run the study where "
+                         "SLURM is, or use --executor local")  # fmt: skip
     if up_to_date(study):
         say(f"nothing to do: every run is done and {study.out / 'report.md'} is up to date")
         return {"state": "up-to-date", "report": str(study.out / "report.md")}
