@@ -459,3 +459,20 @@ def test_a_second_config_file_is_refused_not_dropped(tmp_path: Path, capsys) -> 
     with pytest.raises(SystemExit) as info:
         main(["train", str(tmp_path / "life"), "--out", str(tmp_path / "run"), "--config", str(a), "--config", str(b)])
     assert info.value.code == 2 and "--config: given twice" in capsys.readouterr().err
+
+
+# ---- low: what the analysis would refuse is refused before any training -------------------------
+def test_study_checks_of_the_analysis_come_before_training(tmp_path: Path, capsys) -> None:
+    from tests.test_study import tiny_study
+
+    path = tiny_study(tmp_path, controls=[], lives=["kitchen-1", {"name": "street-1", "set": ["model.overrides.patch_size=16"]}],
+                      analysis={"k": 5})  # fmt: skip
+    out = tmp_path / "out"
+    assert main(["study", str(path), "--out", str(out), "--executor", "debug", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "life street-1: its model reads 64 px images in 16 px patches, kitchen-1's 64 px in 8 px" in err, err
+    path = tiny_study(tmp_path, controls=[], lives=["kitchen-1"], analysis={"k": 65})
+    assert main(["study", str(path), "--out", str(out), "--executor", "debug", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "analysis.k must be in [1, 64] (patches per image), got 65" in err and "--k" not in err, err
+    assert not (out / "runs").exists() and not (out / "study.yaml").exists()

@@ -108,16 +108,18 @@ def up_to_date(study: Study) -> bool:
     return stored == fingerprint(study, run_states)
 
 
-def train_jobs(study: Study, life_dirs: dict[str, Path]) -> tuple[list[Any], list[RunState]]:
-    """The TrainJobs of the runs that are not done, and every run's state (conflicts refused)."""
+def train_jobs(study: Study, life_dirs: dict[str, Path], test_dirs: list[Path] | None = None) -> tuple[list[Any], list[RunState]]:
+    """The TrainJobs of the runs that are not done, and every run's state (conflicts, and what the
+    analysis would refuse after training, refused)."""
     from slife.life import Life
     from slife.train.parallel import TrainJob
 
-    from slife.study.plan import refuse_null_equal_to_life
+    from slife.study.plan import refuse_null_equal_to_life, refuse_unanalysable
 
     configs = {s.name: train_config(study.cfg, study.root, s, Life.open(life_dirs[s.name]).hours)
                for s in study.cfg.all_lives}  # fmt: skip
     refuse_null_equal_to_life(study.cfg, configs)
+    refuse_unanalysable(study.cfg, configs, test_dirs or [])
     jobs, run_states = [], []
     for spec in study.cfg.all_lives:
         cfg = configs[spec.name]
@@ -146,9 +148,9 @@ def run_study(study: Study, executor: str = "local", jobs: int | None = None, pr
     study.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     life_dirs = prepare_lives(study.cfg, study.root, study.paths, progress)
-    prepare_test_lives(study.cfg, study.root, study.paths, progress)
+    test_dirs = prepare_test_lives(study.cfg, study.root, study.paths, progress)
     render_s = time.perf_counter() - t0
-    todo, run_states = train_jobs(study, life_dirs)
+    todo, run_states = train_jobs(study, life_dirs, test_dirs)
     save_config(study.cfg, study.out / "study.yaml")  # only once the study is accepted (conflicts refused)
     say(f"{len(run_states) - len(todo)} of {len(run_states)} runs done; training {len(todo)}")
     for s in run_states:
