@@ -476,3 +476,13 @@ def test_study_checks_of_the_analysis_come_before_training(tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert "analysis.k must be in [1, 64] (patches per image), got 65" in err and "--k" not in err, err
     assert not (out / "runs").exists() and not (out / "study.yaml").exists()
+
+
+def test_errors_with_a_libraries_multi_line_text_print_as_one_line(tmp_path: Path, capsys) -> None:
+    """torch's load_state_dict explains a mismatch over several lines; the CLI prints one."""
+    payload = _tiny_payload()
+    payload["model_config"] = {**payload["model_config"], "enc_dim": 32}
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt", payload)
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "last.pt: weights do not fit the stored model config" in err, err
