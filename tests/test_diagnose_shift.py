@@ -112,8 +112,12 @@ def test_cli_quick_run_writes_results_curve_and_summary(tmp_path, capsys) -> Non
 
     overrides = ["--set", "steps=4", "--set", "eval_every=2", "--set", "eval_pairs=4", "--set", "batch_size=4",
                  "--set", "threads=1"]
-    assert main(["diagnose", "shift", "--out", str(tmp_path), *overrides]) == 0
+    assert main(["diagnose", "shift", "--out", str(tmp_path), *overrides, "--save-model"]) == 0
     data = json.loads((tmp_path / "results.json").read_text())
+    from slife.model.checkpoint import load_model  # #23: --save-model writes a checkpoint every command can open
+
+    model, _ = load_model(tmp_path / "model.pt")
+    assert model.cfg.img_size == data["testset"]["img_size"] and model.cfg.patch_size == data["testset"]["patch_size"]
     assert [p["step"] for p in data["curve"]] == [0, 2, 4]
     assert set(data["curve"][-1]["scores"]) == {"unmasked", "masked"}
     assert (tmp_path / "curve.png").stat().st_size > 10_000

@@ -320,3 +320,155 @@ def test_fuzzed_evaluation_data(good_eval_data: Path, tmp_path_factory, which, d
     before = _digest(folder.parent, skip=Path("/nonexistent"))
     _loads_or_names(lambda: _load_eval(kind, folder), folder)
     assert _digest(folder.parent, skip=Path("/nonexistent")) == before
+
+
+# ---- study files, YAML text, run logs, resume state, weights (issue #23) ---------------------------
+def _tiny_study_data() -> dict:
+    return {"name": "tiny", "world": {"minutes": 0.5, "fps": 2.0, "frame_size": 128}, "lives": ["kitchen-1", "street-1"],
+            "controls": ["static"], "nulls": ["shift-only"], "replicates": ["kitchen-1"],
+            "train": {"config": "train_cpu.yaml", "overrides": {"steps": 6}, "milestones": [0.5, 1.0]},
+            "testset": {"lives": ["kitchen-9"], "minutes": 0.5, "pairs_per_life": 4}, "analysis": {"read_masks": 2}}  # fmt: skip
+
+
+@FUZZ
+@given(path=st.lists(st.integers(0, 50), max_size=4), value=JSON_VALUES, raw=st.one_of(st.none(), byte_mutations(600)))
+def test_fuzzed_study_file(tmp_path_factory, path, value, raw) -> None:
+    import yaml
+
+    from slife.study.config import load_study
+
+    f = tmp_path_factory.mktemp("study") / "study.yaml"
+    text = yaml.safe_dump(_replace_somewhere(_tiny_study_data(), path, value)).encode()
+    f.write_bytes(text if raw is None else _mutate(text, raw))
+    try:
+        load_study(f)
+    except SlifeError as exc:
+        assert str(exc).startswith(str(f)) and "\n" not in str(exc), exc
+
+
+@FUZZ
+@given(depth=st.integers(1, 9), width=st.integers(1, 12), nest=st.integers(0, 80), cycle=st.booleans())
+def test_fuzzed_yaml_aliases_and_nesting(tmp_path_factory, depth, width, nest, cycle) -> None:
+    """Alias chains (width ** depth values once expanded), deep nesting and self-reference: refused
+    with the file's name, or read to data of bounded size."""
+    from slife.config import MAX_NODES, ConfigError, read_config_file
+
+    lines = ["l0: &l0 [" + ", ".join(["x"] * width) + "]"]
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]" for i in range(1, depth)]
+    lines.append("deep: " + "[" * nest + "1" + "]" * nest)
+    if cycle:
+        lines.append("loop: &loop [*loop]")
+    f = tmp_path_factory.mktemp("yaml") / "c.yaml"
+    f.write_text("\n".join(lines) + "\n")
+    try:
+        data = read_config_file(f)
+    except ConfigError as exc:
+        assert str(exc).startswith(f"{f}: ") and "\n" not in str(exc), exc
+        return
+    assert not cycle and width**depth <= MAX_NODES and nest < 64 and len(json.dumps(data)) < 8 * MAX_NODES
+
+
+@FUZZ
+@given(records=st.lists(st.dictionaries(st.sampled_from(["step", "loss", "event", "total_steps", "elapsed_s", "hours_seen",
+                                                         "name", "pairs_per_s"]), JSON_VALUES, max_size=5), max_size=8),
+       tail=st.binary(max_size=40))  # fmt: skip
+def test_fuzzed_run_log(tmp_path_factory, records, tail) -> None:
+    from slife.config import save_config
+    from slife.run import RunDir
+    from slife.study.plan import run_state
+    from slife.train import TrainConfig
+
+    run = tmp_path_factory.mktemp("log") / "run"
+    run.mkdir()
+    save_config(TrainConfig(), run / "config.yaml")
+    (run / "log.jsonl").write_bytes("".join(json.dumps(r) + "\n" for r in records).encode() + tail)
+    state = run_state("x", run, TrainConfig())
+    assert state.state in ("partial", "done") and isinstance(state.step, int) and isinstance(state.total, int)
+    assert state.line()
+    assert all(isinstance(r.get("step", 0), int) for r in RunDir(run).read_log())
+
+
+@pytest.fixture(scope="module")
+def resume_parts():
+    """A model, its optimiser after one step, and the payload last.pt would hold."""
+    import torch
+
+    from slife.model.config import ModelConfig
+    from slife.model.croco import CroCo
+    from slife.train.config import OptimConfig
+    from slife.train.optim import build_optimizer
+    from tests.test_integrity import _tiny_payload
+
+    payload = _tiny_payload()
+    model = CroCo(ModelConfig(**payload["model_config"]))
+    model.load_state_dict(payload["model"])
+    opt = build_optimizer(model, OptimConfig(), 1e-3)
+    src = torch.randn(2, 3, 32, 32)
+    out = model(src, src)
+    model.loss(out.pred, src, out.mask).backward()
+    opt.step()
+    return {**payload, "optimizer": opt.state_dict(), "rng": {"torch": torch.get_rng_state()}, "milestones_done": [0.25],
+            "loss": 0.5, "scaler": None}  # fmt: skip
+
+
+RESUME_FIELDS = ["step", "model", "optimizer", "rng", "milestones_done", "loss", "scaler"]
+
+
+@FUZZ
+@given(field=st.sampled_from(RESUME_FIELDS), path=st.lists(st.integers(0, 50), max_size=4),
+       value=st.one_of(JSON_VALUES, st.sampled_from(["tensor", "scalar tensor", "float tensor"])))  # fmt: skip
+def test_fuzzed_resume_state(resume_parts, field, path, value) -> None:
+    """Any field of last.pt replaced anywhere inside: check_resume refuses it naming the file, or the
+    loads resuming does afterwards succeed."""
+    import copy
+
+    import torch
+
+    from slife.model.checkpoint import CheckpointError
+    from slife.model.config import ModelConfig
+    from slife.model.croco import CroCo
+    from slife.train.config import OptimConfig
+    from slife.train.optim import build_optimizer
+    from slife.train.resume import check_resume
+
+    value = {"tensor": torch.zeros(3, 2), "scalar tensor": torch.tensor(7), "float tensor": torch.tensor(0.5)}.get(value, value) \
+        if isinstance(value, str) else value  # fmt: skip
+    payload = copy.deepcopy(resume_parts)
+    payload[field] = _replace_somewhere(payload[field], path, value) if isinstance(payload[field], (dict, list)) else value
+    model = CroCo(ModelConfig(**payload["model_config"]))
+    opt = build_optimizer(model, OptimConfig(), 1e-3)
+    where = Path("run/checkpoints/last.pt")
+    try:
+        check_resume(payload, where, model, opt, total=10)
+    except CheckpointError as exc:
+        assert str(exc).startswith(f"{where}: cannot resume from it: ") and "\n" not in str(exc)
+        return
+    rng = torch.get_rng_state()
+    try:
+        model.load_state_dict(payload["model"])
+        opt.load_state_dict(payload["optimizer"])
+        torch.set_rng_state(payload["rng"]["torch"])
+    finally:
+        torch.set_rng_state(rng)
+    float(payload.get("loss", 0.0))
+    {float(h) for h in payload.get("milestones_done", [])}
+
+
+@FUZZ
+@given(which=st.integers(0, 100), at=st.integers(0, 10**6), bad=st.sampled_from([float("nan"), float("inf"), -float("inf")]))
+def test_fuzzed_non_finite_weights(good_checkpoint: Path, tmp_path_factory, which, at, bad) -> None:
+    import torch
+
+    from slife.model.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
+
+    payload = read_checkpoint(good_checkpoint)
+    payload.pop("format")
+    keys = sorted(payload["model"])
+    key = keys[which % len(keys)]
+    weights = payload["model"][key].clone()
+    weights.view(-1)[at % weights.numel()] = bad
+    path = tmp_path_factory.mktemp("nanw") / "last.pt"
+    save_checkpoint(path, {**payload, "model": {**payload["model"], key: weights}})
+    with pytest.raises(CheckpointError, match=rf"{path}: weight {key} holds NaN or inf"):
+        load_model(path)
+    assert torch.isfinite(read_checkpoint(good_checkpoint)["model"][key]).all()

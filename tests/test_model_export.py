@@ -56,3 +56,36 @@ def test_bad_export_folders_are_named(run: Path, tmp_path: Path, monkeypatch) ->
     (out / "config.json").write_text("[1, 2]")
     with pytest.raises(ExportError, match="config.json: not a slife export"):
         from_pretrained(out)
+
+
+def test_export_refuses_a_non_empty_folder_and_replaces_it_whole(run: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """#23 H1: a user's README.md / an earlier export is never overwritten file by file."""
+    import slife.model.export as export
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "README.md").write_text("my notes")
+    assert main(["export", str(run), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: folder not empty (README.md)" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["README.md"] and (out / "README.md").read_text() == "my notes"
+
+    assert main(["export", str(run), "--out", str(out), "--force"]) == 0
+    first = (out / "model.safetensors").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert "kitchen-1" in (out / "README.md").read_text()
+
+    # a crash while writing the new folder leaves the old export whole and no temp folder behind
+    torch.manual_seed(1)
+    other = _tiny_payload() | {"life": "garden-2"}
+    save_checkpoint(tmp_path / "run2" / "checkpoints" / "last.pt", other)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "model_card", crash)
+    with pytest.raises(KeyboardInterrupt):
+        export.export_model(tmp_path / "run2", out, force=True)
+    assert (out / "model.safetensors").read_bytes() == first
+    assert json.loads((out / "config.json").read_text())["life"] == "kitchen-1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run", "run2"]

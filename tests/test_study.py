@@ -365,3 +365,55 @@ def test_gpu_real_study_file_runs_at_a_tiny_size_on_the_cpu(tmp_path: Path) -> N
     reward = results["copy_reward"]
     assert set(reward) == {"temporal", "spatial"} and "shifted_2" in reward["temporal"]
     assert reward["temporal"]["shifted_2"]["r2_nb_grid"] > 0.99  # a shifted pair's right patch is an exact copy
+
+
+def test_a_study_stopped_by_a_signal_exits_like_train(tmp_path: Path, monkeypatch, capsys) -> None:
+    """#23 (low): SIGTERM while a study trains saves last.pt and exits 128 + 15 (was 2)."""
+    import slife.train.loop as loop
+
+    path = tiny_study(tmp_path, controls=[], lives=["kitchen-1"])
+    real_lr_at = loop.lr_at
+
+    def lr_at(step, *args, **kwargs):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_lr_at(step, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "lr_at", lr_at)
+    assert main(["study", str(path), "--out", str(tmp_path / "out"), "--executor", "debug", "--quiet"]) == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM after step 4 of 6" in capsys.readouterr().err
+    assert [(s.state, s.step) for s in states(open_study(path, [], tmp_path / "out"))] == [("partial", 4)]
+
+
+def test_a_changed_held_out_life_makes_the_results_stale(debug_study: tuple[Path, Path]) -> None:
+    """#23 M3: a held-out test life replaced after the analysis is not 'nothing to do'."""
+    from slife.study.runner import up_to_date
+
+    path, out = debug_study
+    manifest = out / "lives" / "test" / "kitchen-9" / "life.json"
+    original = manifest.read_bytes()
+    study = open_study(path, [], out)
+    assert up_to_date(study)
+    try:
+        manifest.write_bytes(original.replace(b"{", b"{ ", 1))  # a re-ingested / re-rendered test life
+        assert not up_to_date(study)
+    finally:
+        manifest.write_bytes(original)
+    assert up_to_date(study)
+
+
+def test_a_refused_study_leaves_its_study_file_alone(debug_study: tuple[Path, Path], capsys) -> None:
+    """#23 M5: OUT/study.yaml still describes the study that ran when a changed one is refused."""
+    path, out = debug_study
+    before = (out / "study.yaml").read_bytes()
+    assert main(["study", str(path), "--out", str(out), "--executor", "debug", "--set", "train.overrides.optim.lr=0.02"]) == 2
+    assert "optim.lr" in capsys.readouterr().err
+    assert (out / "study.yaml").read_bytes() == before
+
+
+def test_a_life_given_by_path_cannot_also_be_held_out(tmp_path: Path) -> None:
+    """#23 M4: the same folder as a training life and a held-out test life is refused."""
+    path = tiny_study(tmp_path, lives=[{"name": "p01", "path": "data/p01"}], controls=[],
+                      testset={"lives": [], "paths": ["./data/../data/p01"]})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"life p01: its path data/p01 is also in testset.paths"):
+        load_study(path)

@@ -88,17 +88,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SlifeError as exc:
-        print(f"slife {args.command}: error: {exc}", file=sys.stderr)
+        print(f"slife {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # e.g. `slife info LIFE | head`: the reader left, nothing to report
         _silence_stdout()
         return 0
     except OSError as exc:  # disk full, read-only folder, permission denied, missing file
-        print(f"slife {args.command}: error: {os_error_message(exc)}", file=sys.stderr)
+        print(f"slife {args.command}: error: {_one_line(os_error_message(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(exc, FileNotFoundError) else EXIT_OS_ERROR
     except KeyboardInterrupt:
         print(f"slife {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(message: str) -> str:
+    """An error message on one line (a library's multi-line text joined with ' / ')."""
+    return " / ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def _silence_stdout() -> None:

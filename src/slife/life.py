@@ -33,12 +33,15 @@ from PIL import Image
 
 from slife.atomic import write_text_atomic
 from slife.errors import SlifeError
+from slife.imagefile import open_image
+from slife.npzfile import load_npz
 
 MANIFEST = "life.json"
 FORMAT = "slife-life/1"
 SHARD_DIR = "shards"
 DEPTH_SCALE = 1000.0  # depth PNGs store millimetres
 _TAR_HEADER = 512
+MAX_INDEX_BYTES = 1 << 30  # the arrays of one shard index (~250 bytes a frame), checked before they are read
 
 
 class LifeFormatError(SlifeError):
@@ -153,7 +156,7 @@ def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as img:
+    with open_image(io.BytesIO(data)) as img:
         return np.asarray(img.convert("RGB"))
 
 
@@ -168,7 +171,7 @@ def encode_depth_png(depth_m: np.ndarray) -> bytes:
 
 def decode_depth_png(data: bytes) -> np.ndarray:
     """16-bit PNG in millimetres -> float32 metres (0 = invalid)."""
-    with Image.open(io.BytesIO(data)) as img:
+    with open_image(io.BytesIO(data)) as img:
         return np.asarray(img, dtype=np.float32) / DEPTH_SCALE
 
 
@@ -366,8 +369,12 @@ class LifeWriter:
         self._clean_partials()
 
     def close(self) -> None:
-        """Release the life's lock (the manifest is already on disk after every video)."""
-        self._lock.release()
+        """Remove unfinished shards (a stopped write's) and release the life's lock (the manifest is
+        already on disk after every video)."""
+        try:
+            self._clean_partials()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> "LifeWriter":
         return self
@@ -507,7 +514,7 @@ class Life:
         for v_i, entry in enumerate(videos):
             npz_path = self.dir / entry.index
             try:
-                with np.load(npz_path) as idx:
+                with load_npz(npz_path, MAX_INDEX_BYTES) as idx:
                     n = len(idx["timestamps"])
                     if n != entry.frames:
                         raise LifeFormatError(f"{npz_path}: index has {n} frames, manifest says {entry.frames}")

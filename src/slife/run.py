@@ -28,6 +28,25 @@ LAST = "last.pt"
 REPORT_DIR = "report"
 
 
+# The fields readers of log.jsonl use, and their types: a record with one of them of another type
+# (a damaged or hand-edited line) is skipped like a line cut by a kill.
+_INT_FIELDS = ("step", "total_steps", "world_size", "pairs_seen")
+_NUMBER_FIELDS = ("loss", "lr", "hours_seen", "elapsed_s", "pairs_per_s", "life_hours", "prefix_hours")
+_STR_FIELDS = ("event", "name", "signal", "life")
+
+
+def _well_typed(rec: dict[str, Any]) -> bool:
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    def is_number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    return (all(is_int(rec[k]) for k in _INT_FIELDS if k in rec)
+            and all(is_number(rec[k]) for k in _NUMBER_FIELDS if k in rec)
+            and all(isinstance(rec[k], str) for k in _STR_FIELDS if k in rec))  # fmt: skip
+
+
 @dataclass(frozen=True)
 class RunDir:
     path: Path
@@ -70,7 +89,8 @@ class RunDir:
         return RunDir(p.parent.parent) if p.parent.name == CHECKPOINT_DIR else None
 
     def read_log(self) -> list[dict[str, Any]]:
-        """The records of ``log.jsonl`` (lines cut by a kill are skipped)."""
+        """The records of ``log.jsonl`` (lines cut by a kill, and records whose known fields have the
+        wrong type, are skipped)."""
         if not self.log_file.is_file():
             return []
         records = []
@@ -79,7 +99,7 @@ class RunDir:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if isinstance(rec, dict):
+            if isinstance(rec, dict) and _well_typed(rec):
                 records.append(rec)
         return records
 

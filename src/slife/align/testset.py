@@ -36,6 +36,7 @@ import numpy as np
 from slife.errors import SlifeError
 
 FORMAT = "slife-testset/1"
+MAX_BYTES = 1 << 30  # the arrays of a test set file, decompressed (32 pairs x 20 lives at 224 px: ~0.2 GB)
 
 
 class TestSetError(SlifeError):
@@ -201,8 +202,10 @@ class TestSet:
         path = Path(path)
         if not path.is_file():
             raise TestSetError(f"{path}: test set not found (make one with `slife align testset`)")
+        from slife.npzfile import load_npz
+
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with load_npz(path, MAX_BYTES) as data:  # sizes checked before anything is decompressed
                 if "format" not in data or str(data["format"]) != FORMAT:
                     raise TestSetError(f"{path}: not a slife test set (expected format {FORMAT})")
                 arrays = {name: data[name] for name in data.files}
@@ -210,6 +213,8 @@ class TestSet:
             raise
         except Exception as exc:  # zipfile / numpy raise many types for corrupt files
             raise TestSetError(f"{path}: cannot read test set: {exc}") from exc
+        if len(arrays.get("src", ())) == 0:
+            raise TestSetError(f"{path}: the test set holds no pairs")
         try:
             return cls(
                 src=arrays["src"], tgt=arrays["tgt"], patch_size=int(arrays["patch_size"]),

@@ -23,9 +23,11 @@ def run(args: argparse.Namespace) -> int:
     write_outputs(result, out)
     print(summary_markdown(result))
     if args.save_model:
+        from slife.config import to_dict
         from slife.model.checkpoint import save_checkpoint
 
-        save_checkpoint(out / "model.pt", {"model_config": result.config["model"], "model": result.model.state_dict()})
+        # the resolved ModelConfig (what load_model builds), not the config's {size, overrides} section
+        save_checkpoint(out / "model.pt", {"model_config": to_dict(result.model.cfg), "model": result.model.state_dict()})
     return 0
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from slife.errors import SlifeError
+from slife.imagefile import open_image
 
 DEPTH_FORMATS = ("nyu", "scannet", "life")
 MATCH_FORMATS = ("hpatches", "life")
@@ -64,7 +65,7 @@ class MatchPair:
 
 def _read_image(path: Path) -> np.ndarray:
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             return np.asarray(img.convert("RGB"))
     except (OSError, ValueError) as exc:
         raise EvalDataError(f"{path}: cannot read image: {exc}") from exc
@@ -212,9 +213,9 @@ class ScanNetFrames:
 def read_depth_png(path: Path) -> np.ndarray:
     """uint16 millimetre PNG -> float32 metres (0 = invalid)."""
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             arr = np.asarray(img)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise EvalDataError(f"{path}: cannot read depth png: {exc}") from exc
     if arr.ndim != 2 or arr.dtype not in (np.uint16, np.int32, np.uint8):
         raise EvalDataError(f"{path}: expected a single-channel 16-bit depth png, got {arr.dtype} {arr.shape}")
@@ -296,11 +297,18 @@ def detect_format(path: str | Path, kind: str) -> str:
 def hpatches_sequences(root: str | Path) -> list[Path]:
     """Sequence folders ``i_*`` / ``v_*`` at or directly under ``root``."""
     root = Path(root)
-    if re.match(r"^[iv]_", root.name) and (root / "H_1_2").is_file():
+    if _is_sequence(root):
         return [root]
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and re.match(r"^[iv]_", p.name) and (p / "H_1_2").is_file())
+    return sorted(p for p in root.iterdir() if _is_sequence(p))
+
+
+def _is_sequence(p: Path) -> bool:
+    """An HPatches sequence folder: ``i_*`` / ``v_*`` holding image 1 or a homography (one whose
+    ``H_1_k`` files are missing still counts, so that the missing pairs are reported)."""
+    return (re.match(r"^[iv]_", p.name) is not None and p.is_dir()
+            and (any((p / f"1{ext}").is_file() for ext in IMAGE_EXTS) or any(p.glob("H_1_*"))))  # fmt: skip
 
 
 def _find_image(seq: Path, k: int) -> Path:
@@ -317,7 +325,9 @@ def read_homography(path: Path) -> np.ndarray:
     except (OSError, ValueError) as exc:
         raise EvalDataError(f"{path}: cannot read homography: {exc}") from exc
     if H.shape != (3, 3) or not np.isfinite(H).all():
-        raise EvalDataError(f"{path}: expected a 3 x 3 homography, got shape {H.shape}")
+        raise EvalDataError(f"{path}: expected a 3 x 3 homography of finite numbers, got shape {H.shape}")
+    if np.linalg.cond(H) > 1e12:  # singular: maps the image onto a line or a point
+        raise EvalDataError(f"{path}: the homography is singular (not invertible)")
     return H
 
 
@@ -342,7 +352,7 @@ class HPatchesPairs:
         self.root = Path(root)
         seqs = hpatches_sequences(self.root)
         if not seqs:
-            raise EvalDataError(f"{self.root}: no HPatches sequences (folders i_* / v_* with H_1_2)")
+            raise EvalDataError(f"{self.root}: no HPatches sequences (folders i_* / v_*)")
         if subset not in ("all", "i", "v"):
             raise EvalDataError(f"{self.root}: HPatches subset must be all, i or v; got {subset!r}")
         seqs = [s for s in seqs if subset == "all" or s.name.startswith(subset + "_")]

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from slife.ingest.aria.frames import AriaConfig
 
+from slife.names import name_problem
+
+MAX_FPS = 1000.0  # above any camera's rate; the sampling grid is duration x fps long
 
 @dataclass
 class IngestConfig:
@@ -30,8 +33,10 @@ class IngestConfig:
     aria: AriaConfig = field(default_factory=AriaConfig)
 
     def __post_init__(self) -> None:
-        if not self.fps > 0:
-            raise ValueError(f"fps must be positive, got {self.fps}")
+        if not 0 < self.fps <= MAX_FPS:
+            raise ValueError(f"fps must be in (0, {MAX_FPS:g}], got {self.fps}")
+        if self.name is not None and name_problem(self.name):
+            raise ValueError(f"name {self.name!r} {name_problem(self.name)}")
         if self.short_side < 16:
             raise ValueError(f"short_side must be >= 16, got {self.short_side}")
         if not 1 <= self.jpeg_quality <= 100:

@@ -140,7 +140,10 @@ def _ingest_parallel(writer: LifeWriter, paths: list[Path], sources: list[str], 
     life's lock, commits them in life order as they come."""
     import dataclasses
     import multiprocessing
+    import signal
     from concurrent.futures import ProcessPoolExecutor
+
+    from slife.workers import ignore_in_worker, starting_workers
 
     from slife.ingest.video import _usable_cpus
 
@@ -149,18 +152,28 @@ def _ingest_parallel(writer: LifeWriter, paths: list[Path], sources: list[str], 
     worker_cfg = dataclasses.replace(cfg, threads=min(cfg.threads, cores) if cfg.threads else 0)
     results: list[VideoResult | None] = [None] * len(paths)
     fingerprints = [source_fingerprint(p) if p.is_file() else "" for p in paths]
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    quiet = (signal.SIGINT,)  # Ctrl-C reaches the workers too: this process alone answers it (slife.workers)
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=ignore_in_worker,
+                               initargs=(quiet,))  # fmt: skip
+    try:
         futures: dict[int, Future] = {}
-        for order, (path, source, fp) in enumerate(zip(paths, sources, fingerprints)):
-            results[order] = _skipped(writer, source, order, fp)
-            if results[order] is None:
-                futures[order] = pool.submit(_decode_job, writer.life_dir, writer.shard_stem(source, order), path,
-                                             source, order, worker_cfg, cores)  # fmt: skip
+        with starting_workers(quiet):
+            for order, (path, source, fp) in enumerate(zip(paths, sources, fingerprints)):
+                results[order] = _skipped(writer, source, order, fp)
+                if results[order] is None:
+                    futures[order] = pool.submit(_decode_job, writer.life_dir, writer.shard_stem(source, order), path,
+                                                 source, order, worker_cfg, cores)  # fmt: skip
         for order in sorted(futures):  # commit in life order, each as soon as it and all before it are done
             decoded = futures[order].result()
             results[order] = commit_video(writer, decoded, fingerprints[order], geometry)
             if bar is not None:
                 bar.update(decoded.result.decoded)
+    except BaseException:  # Ctrl-C, a failed commit: stop the decoding now (their .partial files are cleaned)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return [r for r in results if r is not None]
 
 

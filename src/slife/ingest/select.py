@@ -21,8 +21,10 @@ TIE_EPS = 1e-6  # distances within a microsecond count as a tie (timestamps are 
 
 def target_times(fps: float, duration: float) -> np.ndarray:
     """The sampling grid ``k / fps`` for ``k / fps < duration``."""
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    from slife.ingest.config import MAX_FPS
+
+    if not 0 < fps <= MAX_FPS or not math.isfinite(duration):
+        raise ValueError(f"fps must be in (0, {MAX_FPS:g}] and the duration finite, got {fps}, {duration}")
     n = max(0, math.ceil(duration * fps) + 1)
     k = np.arange(n, dtype=np.float64)
     grid = k / fps

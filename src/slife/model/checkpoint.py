@@ -60,7 +60,43 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, **payload}
     with atomic_open(path, "wb") as fh:
-        torch.save(payload, fh)
+        writer = _ReportingWriter(fh)
+        try:
+            torch.save(payload, writer)
+        except RuntimeError as exc:  # torch turns a failed write (disk full) into a RuntimeError
+            if writer.error is None:
+                raise
+            raise OSError(writer.error.errno, writer.error.strerror or str(writer.error), str(path)) from exc
+
+
+class _ReportingWriter:
+    """A file object that remembers the OSError of a failed write, so that the real cause (disk full,
+    file too large) survives torch.save's RuntimeError and reaches the user as ``PATH: what failed``."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete the temp files (``.NAME.tmp<pid>``) a killed writer left in ``folder``; call it only
+    while holding the folder's lock (no other writer can be using them)."""
+    removed = []
+    for tmp in folder.glob(".*.tmp*"):
+        if tmp.is_file() and re.fullmatch(r"\..+\.tmp\d+", tmp.name):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def _load_payload(path: Path, map_location: str | torch.device, trust: bool) -> Any:
@@ -107,7 +143,9 @@ def load_model(
     from slife.model.croco import CroCo
 
     payload = read_checkpoint(path, map_location, trust)
-    cfg = from_dict(ModelConfig, payload["model_config"], f"{path}:model_config")
+    cfg = from_dict(ModelConfig, _mapping(payload["model_config"], path, "model_config"), f"{path}:model_config")
+    check_fits(cfg, _tensor_count(payload["model"], path), path)
+    check_weights(payload["model"], path)
     model = CroCo(cfg)
     try:
         model.load_state_dict(payload["model"])
@@ -117,6 +155,40 @@ def load_model(
     meta = {k: v for k, v in payload.items() if k not in ("model", "optimizer", "scheduler", "scaler", "rng")}
     meta["path"] = str(path)
     return model, meta
+
+
+def _mapping(value: Any, path: Path, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path}: {key} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _tensor_count(state: Any, path: Path) -> int:
+    """Elements in a state dict read from ``path`` (already in memory or mapped: bounded by the file)."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: 'model' must be a mapping of tensors")
+    return sum(v.numel() for v in state.values())
+
+
+def check_weights(state: dict[str, torch.Tensor], where: Path) -> None:
+    """Refuse weights that are not floating point (they would be cast silently) or hold NaN / inf
+    (a diverged training: every number measured on them would be NaN or an error later)."""
+    for key, value in state.items():
+        if not value.is_floating_point():
+            raise CheckpointError(f"{where}: weight {key} is {value.dtype}, not floating point")
+        if not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{where}: weight {key} holds NaN or inf (did the training diverge?)")
+
+
+def check_fits(cfg: Any, held: int, where: Path) -> None:
+    """Refuse a model config much larger than the ``held`` weights that came with it, before the model
+    is built (a crafted config must not allocate more memory than its file holds)."""
+    from slife.model.config import param_estimate
+
+    wanted = param_estimate(cfg)
+    if wanted > 1.1 * held + 100_000:
+        raise CheckpointError(f"{where}: model_config describes ~{wanted:.3g} parameters but the file holds "
+                              f"{held:.3g} weights")  # fmt: skip
 
 
 def resolve_checkpoint(run_or_file: str | Path) -> Path:

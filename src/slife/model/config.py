@@ -8,12 +8,20 @@ ViT-L/16 encoder + 768-d x 12 decoder).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from slife.errors import SlifeError
 
 POS_EMBEDS = ("rope", "cosine")
+# Bounds checked before a model is built (configs and checkpoints are untrusted: a crafted size must not
+# allocate hundreds of GB). ``large`` has ~0.4e9 parameters.
+MAX_IMG_SIZE = 4096
+MAX_DIM = 8192
+MAX_DEPTH = 256
+MAX_MLP_RATIO = 64.0
+MAX_PARAMS = 4_000_000_000
 
 
 @dataclass
@@ -52,9 +60,25 @@ class ModelConfig:
 def validate(cfg: ModelConfig) -> list[str]:
     """Human-readable problems with a config (empty when valid)."""
     problems = []
-    for name in ("img_size", "patch_size", "enc_dim", "enc_depth", "enc_heads", "dec_dim", "dec_depth", "dec_heads"):
-        if getattr(cfg, name) <= 0:
-            problems.append(f"{name} must be positive, got {getattr(cfg, name)}")
+    ints = ("img_size", "patch_size", "enc_dim", "enc_depth", "enc_heads", "dec_dim", "dec_depth", "dec_heads")
+    for name in ints:
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"{name} must be an integer, got {value!r}")
+        elif value <= 0:
+            problems.append(f"{name} must be positive, got {value}")
+    for name in ("mlp_ratio", "mask_ratio", "rope_base"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            problems.append(f"{name} must be a finite number, got {value!r}")
+    if problems:
+        return problems
+    limits = {"img_size": MAX_IMG_SIZE, "enc_dim": MAX_DIM, "dec_dim": MAX_DIM, "enc_depth": MAX_DEPTH,
+              "dec_depth": MAX_DEPTH, "mlp_ratio": MAX_MLP_RATIO}  # fmt: skip
+    problems += [f"{name} {getattr(cfg, name)} is above slife's limit {limit}" for name, limit in limits.items()
+                 if getattr(cfg, name) > limit]  # fmt: skip
+    if not problems and param_estimate(cfg) > MAX_PARAMS:
+        problems.append(f"~{param_estimate(cfg):.3g} parameters, above slife's limit {MAX_PARAMS:.3g}")
     if problems:
         return problems
     if cfg.img_size % cfg.patch_size:
@@ -78,6 +102,16 @@ def validate(cfg: ModelConfig) -> list[str]:
     return problems
 
 
+def param_estimate(cfg: ModelConfig) -> int:
+    """Parameters of ``CroCo(cfg)`` to within a few percent (without building it): transformer blocks,
+    patch embedding and prediction head."""
+    hidden = lambda dim: int(dim * cfg.mlp_ratio)  # noqa: E731
+    enc = cfg.enc_depth * (4 * cfg.enc_dim**2 + 2 * cfg.enc_dim * hidden(cfg.enc_dim))
+    dec = cfg.dec_depth * (8 * cfg.dec_dim**2 + 2 * cfg.dec_dim * hidden(cfg.dec_dim))
+    patch = 3 * cfg.patch_size**2
+    return enc + dec + patch * (cfg.enc_dim + cfg.dec_dim) + cfg.enc_dim * cfg.dec_dim
+
+
 SIZES: dict[str, dict[str, Any]] = {
     # [ours] CPU size: 128 px, 8x8 patches of 16 px; see docs/model.md for the step time on 2 cores.
     "tiny": dict(img_size=128, enc_dim=128, enc_depth=4, enc_heads=4, dec_dim=128, dec_depth=2, dec_heads=4),
@@ -94,8 +128,10 @@ def model_config(size: str = "tiny", **overrides: Any) -> ModelConfig:
     """The named size (``tiny``, ``small``, ``base``, ``large``) with field overrides."""
     if size not in SIZES:
         raise SlifeError(f"model size: unknown size {size!r}; known: {sorted(SIZES)}")
+    from slife.config import from_dict
+
     fields = {f.name for f in dataclasses.fields(ModelConfig)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise SlifeError(f"model size {size!r}: unknown field(s) {unknown}; known: {sorted(fields)}")
-    return ModelConfig(**{**SIZES[size], **overrides})
+    return from_dict(ModelConfig, {**SIZES[size], **overrides}, f"model size {size!r}")  # types, finite floats

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +39,25 @@ class ExportError(SlifeError):
 
 
 def export_model(
-    run_or_checkpoint: str | Path, out_dir: str | Path, results: dict[str, Any] | None = None, licence: str | None = None
+    run_or_checkpoint: str | Path,
+    out_dir: str | Path,
+    results: dict[str, Any] | None = None,
+    licence: str | None = None,
+    force: bool = False,
 ) -> Path:
     """Write ``out_dir/{model.safetensors, config.json, README.md}`` from a run (its ``last.pt``) or a
-    checkpoint file; returns ``out_dir``. ``results``: numbers to record in the card and config."""
+    checkpoint file; returns ``out_dir``. ``results``: numbers to record in the card and config.
+
+    A non-empty ``out_dir`` is refused unless ``force`` (then it is replaced whole). The folder is
+    written beside ``out_dir`` and renamed into place, so a crash never mixes old and new files."""
     from safetensors.torch import save
 
     from slife.model.checkpoint import load_model, resolve_checkpoint
 
+    out = Path(out_dir)
+    _check_target(out, force)
     path = resolve_checkpoint(run_or_checkpoint)
     model, meta = load_model(path)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     config = {
         "format": FORMAT,
         "model_config": meta["model_config"],
@@ -61,10 +70,46 @@ def export_model(
         "source": path.name,
     }
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    write_bytes_atomic(out / WEIGHTS, save(tensors, metadata={"format": FORMAT}))
-    write_text_atomic(out / CONFIG, json.dumps(config, indent=1, default=_json_default) + "\n")
-    write_text_atomic(out / CARD, model_card(config, licence))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        write_bytes_atomic(stage / WEIGHTS, save(tensors, metadata={"format": FORMAT}))
+        write_text_atomic(stage / CONFIG, json.dumps(config, indent=1, default=_json_default) + "\n")
+        write_text_atomic(stage / CARD, model_card(config, licence))
+        _move_into_place(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return out
+
+
+def _check_target(out: Path, force: bool) -> None:
+    """Refuse to write over a file, or over a non-empty folder unless ``force``."""
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out}: exists and is not a folder")
+    if out.is_dir() and not force:
+        held = sorted(p.name for p in out.iterdir())
+        if held:
+            shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+            raise ExportError(f"{out}: folder not empty ({shown}); choose a new --out or pass --force to replace it")
+
+
+def _move_into_place(stage: Path, out: Path) -> None:
+    """Rename the finished ``stage`` folder to ``out``; an existing ``out`` is renamed aside first and
+    deleted only once the new folder is in place."""
+    if not out.exists():
+        os.rename(stage, out)
+        return
+    old = out.with_name(f".{out.name}.old{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    os.rename(out, old)
+    try:
+        os.rename(stage, out)
+    except BaseException:
+        os.rename(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _json_default(value: Any) -> Any:
@@ -129,6 +174,7 @@ def from_pretrained(path_or_repo_id: str | Path, map_location: str | torch.devic
     from safetensors.torch import load_file
 
     from slife.config import from_dict
+    from slife.model.checkpoint import check_fits, check_weights
     from slife.model.config import ModelConfig
     from slife.model.croco import CroCo
 
@@ -146,10 +192,15 @@ def from_pretrained(path_or_repo_id: str | Path, map_location: str | torch.devic
     if not isinstance(config.get("model_config"), dict):
         raise ExportError(f"{cfg_path}: model_config must be a mapping")
     cfg = from_dict(ModelConfig, config["model_config"], f"{cfg_path}:model_config")
+    check_fits(cfg, weights_path.stat().st_size // 2, weights_path)  # at least 2 bytes a weight
     try:
         state = load_file(str(weights_path), device=str(map_location))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ExportError(f"{weights_path}: cannot read the weights: {exc}") from exc
+    try:
+        check_weights(state, weights_path)
+    except SlifeError as exc:
+        raise ExportError(str(exc)) from None
     model = CroCo(cfg)
     try:
         model.load_state_dict(state)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,12 +188,14 @@ def covisible_index(life, temporal, spatial, progress: bool = False, rebuild: bo
     path = Path(life.dir) / "pairs" / f"covisible-{digest}.npz"
     if path.is_file() and not rebuild:
         try:
-            with np.load(path) as data:
+            from slife.npzfile import load_npz
+
+            with load_npz(path) as data:
                 pairs, overlap = data["pairs"], data["overlap"]
             if np.array_equal(pairs, candidates):
                 return CovisibleIndex(pairs.astype(np.int64), overlap.astype(np.float32), params["source"], params, path)
-        except (OSError, KeyError, ValueError):
-            pass  # unreadable or stale: recompute and replace it
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            pass  # unreadable, too large or stale: recompute and replace it
     if params["source"] == "depth":
         overlap = depth_overlaps(life, candidates, spatial, progress)
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -263,9 +264,11 @@ def index_path(life, cfg: SpatialConfig) -> Path:
 
 def load_index(path: Path) -> SpatialIndex:
     try:
-        with np.load(path) as data:
+        from slife.npzfile import load_npz
+
+        with load_npz(path) as data:
             return SpatialIndex(data["pairs"], data["jaccard"], json.loads(str(data["params"])), path)
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise SlifeError(f"{path}: cannot read spatial pair index: {exc} (delete it to rebuild)") from exc
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -30,23 +31,35 @@ def _status(study) -> int:
     return 0
 
 
+def _run(command: str, study, executor: str, jobs: int | None, progress: bool, cluster: str | None = None) -> int:
+    """Run the study; a signal that stopped the trainings (after saving) exits 128 + its number, as
+    ``slife train`` does."""
+    from slife.study.runner import run_study
+    from slife.train.signals import TrainingStopped
+
+    try:
+        run_study(study, executor, jobs, progress=progress, slurm_cluster=cluster)
+    except TrainingStopped as exc:
+        print(f"slife {command}: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    return 0
+
+
 def _run_study(args: argparse.Namespace) -> int:
-    from slife.study.runner import open_study, run_study
+    from slife.study.runner import open_study
 
     study = open_study(args.study, args.overrides, args.out)
     if args.status:
         return _status(study)
-    run_study(study, args.executor, args.jobs, progress=not args.quiet, slurm_cluster=args.cluster)
-    return 0
+    return _run("study", study, args.executor, args.jobs, not args.quiet, args.cluster)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from slife.study.runner import open_study, run_study
+    from slife.study.runner import open_study
 
     study_file = args.config or demo_study_file()
     study = open_study(study_file, (QUICK if args.quick else []) + args.overrides, args.out)
-    run_study(study, "local", None, progress=not args.quiet)
-    return 0
+    return _run("demo", study, "local", None, not args.quiet)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

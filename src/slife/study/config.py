@@ -16,6 +16,7 @@ from typing import Any, Literal
 from slife.align.names import BASELINE_NAMES
 from slife.config import ConfigError, from_dict, merge, parse_overrides, read_config_file
 from slife.errors import SlifeError
+from slife.names import name_problem
 
 CONTROL_KINDS = ("diverse", "static", "screen")  # the paper's controls, as the world renders them
 NULL_KINDS = ("deadleaves",)  # lives that are no life: the shift-only null trains on them
@@ -63,8 +64,10 @@ class LifeSpec:
     aria_time: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not self.name or "/" in self.name or self.name.startswith(".") or self.name in RESERVED_NAMES:
-            raise SlifeError(f"life name {self.name!r} must be a plain folder name (not one of {list(RESERVED_NAMES)})")
+        problem = name_problem(self.name)
+        if problem or self.name in RESERVED_NAMES:
+            raise SlifeError(f"life name {self.name!r} must be a plain folder name (not one of {list(RESERVED_NAMES)})"
+                             + (f": it {problem}" if problem else ""))
         if self.of is not None and (self.path is not None or self.kind is not None or self.minutes is not None):
             raise SlifeError(f"life {self.name}: an entry with 'of' trains on that entry's life; give no path, kind or minutes")
         if self.videos and (self.of is not None or self.kind is not None or self.minutes is not None):
@@ -253,6 +256,8 @@ class StudyConfig:
     note: str = ""  # a paragraph for the end of the report (e.g. what the scale of the study means)
 
     def __post_init__(self) -> None:
+        if name_problem(self.name):
+            raise SlifeError(f"name {self.name!r} {name_problem(self.name)}")
         self.lives = [LifeSpec(x) if isinstance(x, str) else x for x in self.lives]
         self.controls = [LifeSpec(x) if isinstance(x, str) else x for x in self.controls]
         if not self.lives:
@@ -328,8 +333,21 @@ def load_study(path: str | Path | None, overrides: list[str] = (), base: dict[st
     if overrides:
         data = merge(data, parse_overrides(list(overrides)))
     try:
-        return from_dict(StudyConfig, data, where), root
+        cfg = from_dict(StudyConfig, data, where)
     except ConfigError:
         raise
     except SlifeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+    _refuse_trained_test_paths(cfg, root, where)
+    return cfg, root
+
+
+def _refuse_trained_test_paths(cfg: StudyConfig, root: Path, where: str) -> None:
+    """A life given by path must not also be a held-out test life (testset.paths)."""
+    from slife.study.plan import study_path
+
+    held = {study_path(root, p).resolve(): p for p in cfg.testset.paths}
+    for spec in cfg.all_lives:
+        if spec.path is not None and study_path(root, spec.path).resolve() in held:
+            raise ConfigError(f"{where}: life {spec.name}: its path {spec.path} is also in testset.paths; "
+                              "test lives must be held out")  # fmt: skip

@@ -168,6 +168,31 @@ def refuse_null_equal_to_life(study: StudyConfig, configs: dict[str, Any]) -> No
                              "shifted crops?), so it is no null; give it a recipe change in its set, or drop it")
 
 
+def refuse_unanalysable(study: StudyConfig, configs: dict[str, Any], test_dirs: list[Path]) -> None:
+    """What the analysis would refuse after all training, refused before it (``configs``: entry name
+    -> TrainConfig): every model reads the test set at one size, ``analysis.k`` fits its patches, and
+    the held-out lives have the ground truth that ``testset``'s options need."""
+    from slife.life import Life
+    from slife.model.config import model_config
+
+    sizes = {name: model_config(c.model.size, **c.model.overrides) for name, c in configs.items()}
+    first = next(iter(sizes))
+    ref = sizes[first]
+    for name, m in sizes.items():
+        if (m.img_size, m.patch_size) != (ref.img_size, ref.patch_size):
+            raise SlifeError(f"life {name}: its model reads {m.img_size} px images in {m.patch_size} px patches, "
+                             f"{first}'s {ref.img_size} px in {ref.patch_size} px; the test set has one size for all")  # fmt: skip
+    if not 1 <= study.analysis.k <= ref.num_patches:
+        raise SlifeError(f"analysis.k must be in [1, {ref.num_patches}] (patches per image), got {study.analysis.k}")
+    t = study.testset
+    needs = [f for f, on in (("testset.min_moving", t.min_moving > 0), ("testset.hard_pairs_per_life", t.hard_pairs_per_life > 0),
+                             ("testset.sampler: spatial", t.sampler == "spatial")) if on]  # fmt: skip
+    for d in test_dirs if needs else []:
+        life = Life.open(d)
+        if not (life.has_depth and life.has_poses):
+            raise SlifeError(f"{d}: {needs[0]} needs ground truth, but this held-out life has no depth + poses")
+
+
 @dataclass
 class RunState:
     name: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -90,8 +91,26 @@ def analysis_code_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def _test_life_dirs(study: Study) -> list[Path]:
+    from slife.study.plan import study_path
+
+    t = study.cfg.testset
+    return [study.paths.test_life(n) for n in t.lives] + [study_path(study.root, p) for p in t.paths]
+
+
+def _manifest_digest(life_dir: Path) -> str | None:
+    """sha256 of a life's manifest (changes whenever a video is added, replaced or removed); None if absent."""
+    try:
+        return hashlib.sha256((life_dir / "life.json").read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def fingerprint(study: Study, run_states: list[RunState]) -> str:
+    """What the results were computed from: the study, every run's state, every held-out life and the
+    code that measures."""
     data = {"study": to_dict(study.cfg), "runs": [(s.name, s.state, s.step, s.total) for s in run_states],
+            "test_lives": [(str(d), _manifest_digest(d)) for d in _test_life_dirs(study)],
             "code": analysis_code_digest()}  # fmt: skip
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -109,16 +128,18 @@ def up_to_date(study: Study) -> bool:
     return stored == fingerprint(study, run_states)
 
 
-def train_jobs(study: Study, life_dirs: dict[str, Path]) -> tuple[list[Any], list[RunState]]:
-    """The TrainJobs of the runs that are not done, and every run's state (conflicts refused)."""
+def train_jobs(study: Study, life_dirs: dict[str, Path], test_dirs: list[Path] | None = None) -> tuple[list[Any], list[RunState]]:
+    """The TrainJobs of the runs that are not done, and every run's state (conflicts, and what the
+    analysis would refuse after training, refused)."""
     from slife.life import Life
     from slife.train.parallel import TrainJob
 
-    from slife.study.plan import refuse_null_equal_to_life
+    from slife.study.plan import refuse_null_equal_to_life, refuse_unanalysable
 
     configs = {s.name: train_config(study.cfg, study.root, s, Life.open(life_dirs[s.name]).hours)
                for s in study.cfg.all_lives}  # fmt: skip
     refuse_null_equal_to_life(study.cfg, configs)
+    refuse_unanalysable(study.cfg, configs, test_dirs or [])
     jobs, run_states = [], []
     for spec in study.cfg.all_lives:
         cfg = configs[spec.name]
@@ -136,16 +157,21 @@ def run_study(study: Study, executor: str = "local", jobs: int | None = None, pr
     from slife.config import save_config
     from slife.study.executors import run_debug, run_local, run_slurm
 
+    if executor not in ("local", "slurm", "debug"):
+        raise SlifeError(f"unknown executor {executor!r}; use local, slurm or debug")
+    if executor == "slurm" and slurm_cluster is None and shutil.which("sbatch") is None:
+        raise SlifeError("--executor slurm: SLURM's sbatch is not on this machine's PATH; run the study where "
+                         "SLURM is, or use --executor local")  # fmt: skip
     if up_to_date(study):
         say(f"nothing to do: every run is done and {study.out / 'report.md'} is up to date")
         return {"state": "up-to-date", "report": str(study.out / "report.md")}
     study.out.mkdir(parents=True, exist_ok=True)
-    save_config(study.cfg, study.out / "study.yaml")
     t0 = time.perf_counter()
     life_dirs = prepare_lives(study.cfg, study.root, study.paths, progress)
-    prepare_test_lives(study.cfg, study.root, study.paths, progress)
+    test_dirs = prepare_test_lives(study.cfg, study.root, study.paths, progress)
     render_s = time.perf_counter() - t0
-    todo, run_states = train_jobs(study, life_dirs)
+    todo, run_states = train_jobs(study, life_dirs, test_dirs)
+    save_config(study.cfg, study.out / "study.yaml")  # only once the study is accepted (conflicts refused)
     say(f"{len(run_states) - len(todo)} of {len(run_states)} runs done; training {len(todo)}")
     for s in run_states:
         say(s.line())

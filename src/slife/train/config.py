@@ -11,6 +11,10 @@ from slife.pairs.config import PairsConfig
 from slife.pairs.shifted import ShiftedPairsConfig
 
 PRECISIONS = ("bf16", "fp16", "fp32")
+# Bounds on what a config may ask for (the schedules hold a few numbers per step; a batch is held in memory)
+MAX_STEPS = 20_000_000  # the paper's longest life is ~550k steps
+MAX_BATCH = 4096  # pairs per process and step
+MAX_SEED = 2**31 - 1
 
 
 @dataclass
@@ -96,8 +100,12 @@ class TrainConfig:
     tensorboard: bool = True
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise SlifeError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise SlifeError(f"batch_size must be in [1, {MAX_BATCH}], got {self.batch_size}")
+        if self.steps > MAX_STEPS:
+            raise SlifeError(f"steps must be at most {MAX_STEPS}, got {self.steps}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SlifeError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
         if (self.steps > 0) == (self.pairs_per_hour > 0):
             raise SlifeError(
                 f"set exactly one of steps (> 0) and pairs_per_hour (> 0), got steps={self.steps}, "

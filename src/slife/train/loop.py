@@ -30,15 +30,16 @@ from torch import nn
 from slife.config import read_config_file, save_config, to_dict
 from slife.errors import SlifeError
 from slife.life import Life
-from slife.model.checkpoint import read_checkpoint
+from slife.model.checkpoint import remove_stale_temp_files, read_checkpoint
 from slife.run import RunDir
-from slife.train.config import TrainConfig, stored_differences
+from slife.train.config import MAX_STEPS, TrainConfig, stored_differences
 from slife.train.distributed import DistContext, max_over_ranks, mean_over_ranks, setup
 from slife.train.optim import build_optimizer, peak_lr, warmup_steps
 from slife.train.precision import autocast_dtype
 from slife.train.schedule import first_steps, lr_at, plan_milestones, stream
 from slife.train.checkpointer import Checkpointer
 from slife.train.logger import TrainLogger
+from slife.train.resume import check_resume
 from slife.train.signals import TrainingStopped, stop_on_signals
 from slife.train.step import NonFiniteLoss, Stepper
 
@@ -188,6 +189,7 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
             if moved is not None:
                 _note(f"previous run in {run_dir} moved to {moved}", ctx)
         run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(run.checkpoint_dir)  # left by a killed save; we hold the run's lock
         save_config(cfg, run.config_file)
         sampler = build_sampler(life, cfg.data, progress=progress)  # builds + caches the spatial index
     ctx.barrier()
@@ -199,6 +201,9 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
     span_s = life.seconds if cfg.data.prefix_hours <= 0 else min(life.seconds, cfg.data.prefix_hours * 3600.0)
     span_h = span_s / 3600.0
     total = cfg.steps if cfg.steps > 0 else max(1, math.ceil(cfg.pairs_per_hour * span_h / global_batch))
+    if total > MAX_STEPS:
+        raise SlifeError(f"{life_dir}: pairs_per_hour {cfg.pairs_per_hour:g} on {span_h:.4g} h makes {total} steps, "
+                         f"more than the {MAX_STEPS} slife allows")  # fmt: skip
     strm = stream(life.timestamps, span_s, total, cfg.data.stream_fraction, sampler.min_end)
     plan = plan_milestones(cfg.milestones, span_h, streaming=cfg.data.stream_fraction > 0)
     if plan.skipped:
@@ -215,13 +220,17 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     start, done, last_loss = 0, set(), float("nan")
     if payload is not None:
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        if payload.get("scaler"):
-            scaler.load_state_dict(payload["scaler"])
-        torch.set_rng_state(payload["rng"]["torch"])
-        start = int(payload["step"])
-        done = set(payload.get("milestones_done", []))
+        check_resume(payload, run.last, model, optimizer, total)
+        try:
+            model.load_state_dict(payload["model"])
+            optimizer.load_state_dict(payload["optimizer"])
+            if payload.get("scaler"):
+                scaler.load_state_dict(payload["scaler"])
+            torch.set_rng_state(payload["rng"]["torch"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:  # what check_resume cannot foresee
+            raise SlifeError(f"{run.last}: cannot resume from it: {' '.join(str(exc).split())[:300]}") from exc
+        start = payload["step"]
+        done = {float(h) for h in payload.get("milestones_done", [])}
         last_loss = float(payload.get("loss", float("nan")))
         if payload.get("world_size") != ctx.world_size:
             _note(f"resuming a run from {payload.get('world_size')} process(es) on {ctx.world_size}", ctx)

@@ -23,6 +23,9 @@ class TrainingStopped(SlifeError):
         super().__init__(message)
         self.signum = signum
 
+    def __reduce__(self) -> tuple:  # pickled across processes (slife.train.parallel): rebuild with signum
+        return (type(self), (str(self), self.signum))
+
 
 class StopRequest:
     """Which stop signal arrived first (None = none yet)."""
