@@ -168,7 +168,7 @@ def test_an_empty_test_set_is_refused_naming_the_file(tmp_path: Path) -> None:
 # ---- M8: resuming from a last.pt whose fields are missing or wrong ------------------------------
 @pytest.fixture(scope="module")
 def stopped_run(tmp_path_factory):
-    from slife.pairs.testing import make_test_life
+    from lives import make_test_life
     from slife.train import train
     from tests.test_train_loop import _cfg
 
@@ -237,7 +237,7 @@ def test_a_checkpoint_that_cannot_be_written_is_a_one_line_os_error_and_leaves_n
     import subprocess
     import sys
 
-    from slife.pairs.testing import make_test_life
+    from lives import make_test_life
     from tests.test_train_loop import FAST
 
     life = make_test_life(tmp_path / "life", durations=(6.0,), fps=2.0)
@@ -330,7 +330,7 @@ def test_train_values_beyond_what_can_run_are_refused(override: str, message: st
 @pytest.mark.parametrize("device, message", [("cuda", "CUDA is not available on this machine"), ("cuda:0", "CUDA is not available"),
                                              ("tpu", "not a device"), ("meta", "slife runs on cpu or cuda")])  # fmt: skip
 def test_a_device_this_machine_lacks_is_one_line(tmp_path: Path, capsys, device: str, message: str) -> None:
-    from slife.pairs.testing import make_test_life
+    from lives import make_test_life
 
     life = make_test_life(tmp_path / "life", durations=(2.0,), fps=2.0)
     assert main(["train", str(life.dir), "--out", str(tmp_path / "run"), "--set", f"device={device}", "--no-progress"]) == 2

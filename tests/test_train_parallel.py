@@ -41,7 +41,7 @@ def test_training_stopped_survives_pickling():
 SCRIPT = """
 import sys
 from pathlib import Path
-from slife.pairs.testing import make_test_life
+from lives import make_test_life
 from slife.train.parallel import TrainJob, train_many
 from slife.train.signals import TrainingStopped
 from tests.test_train_loop import _cfg
