@@ -8,6 +8,7 @@ import torch
 from slife.model import reference as ref
 from slife.model.official import OfficialCheckpointError, load_official_croco, official_to_ours, ours_to_official
 from slife.model.posenc import grid_positions
+from slife.model.record import CrossAttentionRecorder
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -97,8 +98,9 @@ def test_v2_rope_checkpoint_file(tmp_path):
     torch.testing.assert_close(ours, ref.encoder_block(sd, 1, x, pos, cfg), atol=1e-5, rtol=1e-5)
     xd, yd = torch.randn(2, 16, D), torch.randn(2, 16, D)
     rope = model._rope(model.positions, D, 2)
-    with torch.no_grad():
-        ours_x, ours_attn = model.dec_blocks[0](xd, yd, rope, rope, explicit=True)
+    with torch.no_grad(), CrossAttentionRecorder(model, layers=[0]) as rec:
+        ours_x = model.dec_blocks[0](xd, yd, rope, rope)
+    ours_attn = rec.maps()[0]
     want_x, want_attn = ref.decoder_block(sd, 0, xd, yd, pos, cfg)
     torch.testing.assert_close(ours_x, want_x, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(ours_attn, want_attn, atol=1e-6, rtol=1e-5)

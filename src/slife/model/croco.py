@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from slife.model.config import ModelConfig
 from slife.model.layers import DecoderBlock, EncoderBlock, layer_norm
 from slife.model.posenc import grid_positions, rope_tables, sincos_2d
+from slife.model.record import CrossAttentionRecorder
 
 NORM_PIX_EPS = 1e-6
 
@@ -196,8 +197,13 @@ class CroCo(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         """Predicted patches (B, N, p*p*3) from visible target tokens and all source tokens.
 
-        Returns the stacked cross-attention maps (L, B, H, N, N) too when ``return_attention``.
+        Returns the stacked cross-attention maps (L, B, H, N, N) too when ``return_attention`` (read
+        by :class:`~slife.model.record.CrossAttentionRecorder`, which also gives the pre-softmax logits).
         """
+        if return_attention:
+            with CrossAttentionRecorder(self) as rec:
+                pred, _ = self.decode(tgt_tokens, mask, src_tokens)
+            return pred, rec.maps()
         x = self.decoder_embed(tgt_tokens)
         y = self.decoder_embed(src_tokens)
         b, _, d = x.shape
@@ -209,13 +215,9 @@ class CroCo(nn.Module):
             x = x + self.dec_pos_embed.to(x.dtype)
             y = y + self.dec_pos_embed.to(y.dtype)
         rope = self._rope(self.positions, self.cfg.dec_dim, self.cfg.dec_heads)
-        maps = []
         for blk in self.dec_blocks:
-            x, attn = blk(x, y, rope, rope, explicit=return_attention)
-            if attn is not None:
-                maps.append(attn)
-        pred = self.head(self.dec_norm(x))
-        return pred, (torch.stack(maps) if return_attention else None)
+            x = blk(x, y, rope, rope)
+        return self.head(self.dec_norm(x)), None
 
     # ----------------------------------------------------------------------------------- model
     def forward(
@@ -224,7 +226,7 @@ class CroCo(nn.Module):
         """Reconstruct the hidden patches of ``tgt`` given ``src``.
 
         ``mask=None`` draws :meth:`random_mask`. Fused attention unless ``return_attention``, which
-        switches the decoder to the explicit softmax path and returns its cross-attention maps for
+        records the decoder's cross-attention (explicit softmax path) and returns its maps for
         the given mask (use :meth:`cross_attention` for maps without masking).
         """
         self._check_images(src, tgt)

@@ -19,20 +19,39 @@ def layer_norm(dim: int) -> nn.LayerNorm:
     return nn.LayerNorm(dim, eps=1e-6)
 
 
-def attend(q: Tensor, k: Tensor, v: Tensor, explicit: bool = False) -> tuple[Tensor, Tensor | None]:
+def scaled_scores(q: Tensor, k: Tensor) -> Tensor:
+    """The attention logits q k^T / sqrt(d) of (B, H, N, D) tensors -> (B, H, Nq, Nk), before softmax."""
+    return (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
+
+
+class Scores(nn.Module):
+    """:func:`scaled_scores` as a parameter-free module, so a forward hook can read the logits.
+
+    An attention module holding one materialises its map (the explicit path) exactly when a forward
+    hook is registered on it; that is how :mod:`slife.model.record` reads attention.
+    """
+
+    def forward(self, q: Tensor, k: Tensor) -> Tensor:
+        return scaled_scores(q, k)
+
+    @property
+    def hooked(self) -> bool:
+        return bool(self._forward_hooks)
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, scores: Scores | None = None) -> Tensor:
     """softmax(q k^T / sqrt(d)) v for (B, H, N, D) tensors.
 
-    ``explicit=False``: fused ``scaled_dot_product_attention``, no map, except for bf16/fp16 on CPU,
-    where PyTorch's CPU flash kernel is the slow one (forward + backward at 64 tokens, 1 thread:
-    7.8 ms vs 1.2 ms explicit; in float32 the fused kernel is as fast or faster) and the explicit
-    product is used instead. ``explicit=True``: the attention map is materialised (softmax in
-    float32) and returned as (B, H, Nq, Nk) float32.
+    Fused ``scaled_dot_product_attention`` unless ``scores`` is hooked (then the logits come from
+    ``scores(q, k)``, where the hook sees them) or for bf16/fp16 on CPU, where PyTorch's CPU flash
+    kernel is the slow one (forward + backward at 64 tokens, 1 thread: 7.8 ms vs 1.2 ms explicit; in
+    float32 the fused kernel is as fast or faster). The explicit path takes the softmax in float32.
     """
+    explicit = scores is not None and scores.hooked
     if not explicit and not (q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16)):
-        return F.scaled_dot_product_attention(q, k, v), None
-    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
-    attn = scores.float().softmax(dim=-1)
-    return attn.to(v.dtype) @ v, (attn if explicit else None)
+        return F.scaled_dot_product_attention(q, k, v)
+    logits = scores(q, k) if explicit else scaled_scores(q, k)
+    return logits.float().softmax(dim=-1).to(v.dtype) @ v
 
 
 class SelfAttention(nn.Module):
@@ -44,7 +63,7 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, rope: Rope = None, explicit: bool = False) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, rope: Rope = None) -> Tensor:
         b, n, c = x.shape
         qkv = self.qkv(x).view(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         if rope is not None:  # rotate q and k in one go
@@ -52,12 +71,14 @@ class SelfAttention(nn.Module):
             v = qkv[2]
         else:
             q, k, v = qkv.unbind(0)
-        out, attn = attend(q, k, v, explicit)
-        return self.proj(out.transpose(1, 2).reshape(b, n, c)), attn
+        return self.proj(attend(q, k, v).transpose(1, 2).reshape(b, n, c))
 
 
 class CrossAttention(nn.Module):
-    """Multi-head attention from queries ``x`` to keys/values ``y`` with optional 2D RoPE."""
+    """Multi-head attention from queries ``x`` to keys/values ``y`` with optional 2D RoPE.
+
+    ``scores`` computes its logits (B, H, N_x, N_y); hook it to read them (slife.model.record).
+    """
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
@@ -66,10 +87,9 @@ class CrossAttention(nn.Module):
         self.k = nn.Linear(dim, dim)
         self.v = nn.Linear(dim, dim)
         self.proj = nn.Linear(dim, dim)
+        self.scores = Scores()
 
-    def forward(
-        self, x: Tensor, y: Tensor, rope_x: Rope = None, rope_y: Rope = None, explicit: bool = False
-    ) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor, y: Tensor, rope_x: Rope = None, rope_y: Rope = None) -> Tensor:
         b, n, c = x.shape
         m = y.shape[1]
         h, d = self.heads, c // self.heads
@@ -80,8 +100,7 @@ class CrossAttention(nn.Module):
             q = apply_rope(q, *rope_x)
         if rope_y is not None:
             k = apply_rope(k, *rope_y)
-        out, attn = attend(q, k, v, explicit)
-        return self.proj(out.transpose(1, 2).reshape(b, n, c)), attn
+        return self.proj(attend(q, k, v, self.scores).transpose(1, 2).reshape(b, n, c))
 
 
 class Mlp(nn.Module):
@@ -105,7 +124,7 @@ class EncoderBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor, rope: Rope = None) -> Tensor:
-        x = x + self.attn(self.norm1(x), rope)[0]
+        x = x + self.attn(self.norm1(x), rope)
         return x + self.mlp(self.norm2(x))
 
 
@@ -122,11 +141,8 @@ class DecoderBlock(nn.Module):
         self.norm_mlp = layer_norm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
-    def forward(
-        self, x: Tensor, y: Tensor, rope_x: Rope = None, rope_y: Rope = None, explicit: bool = False
-    ) -> tuple[Tensor, Tensor | None]:
-        """Returns the updated target tokens and (if ``explicit``) the cross-attention map."""
-        x = x + self.self_attn(self.norm1(x), rope_x)[0]
-        ca, attn = self.cross_attn(self.norm_cross(x), self.norm_y(y), rope_x, rope_y, explicit)
-        x = x + ca
-        return x + self.mlp(self.norm_mlp(x)), attn
+    def forward(self, x: Tensor, y: Tensor, rope_x: Rope = None, rope_y: Rope = None) -> Tensor:
+        """The updated target tokens (read the cross-attention with slife.model.record)."""
+        x = x + self.self_attn(self.norm1(x), rope_x)
+        x = x + self.cross_attn(self.norm_cross(x), self.norm_y(y), rope_x, rope_y)
+        return x + self.mlp(self.norm_mlp(x))
