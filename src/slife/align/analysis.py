@@ -7,7 +7,7 @@ chance level k / N_src and the baselines next to the numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,16 +22,53 @@ from slife.align.testset import MOVING_MIN_PATCHES, TestSet, TestSetError, gt_di
 from slife.errors import SlifeError
 
 
+DIRECTIONS = ("target", "source", "both")  # CAS rows: target queries, the swapped pass's, or both
+
+
 @dataclass
 class Ranked:
-    """A source's top-k source patches on a test set, best first."""
+    """A source's top-k source patches on a test set, best first.
 
-    sets: torch.Tensor  # (P, Nt, k), from the layer-and-head-averaged map
+    ``sets`` are the target patches' rows (GT numbers and patch selections always use them); ``swapped``
+    the rows of the swapped pass (the source view as target). ``direction`` says which rows CAS compares.
+    """
+
+    sets: torch.Tensor | None  # (P, Nt, k), from the layer-and-head-averaged map
     layer_sets: torch.Tensor | None = None  # (L, P, Nt, k), per layer (head-averaged)
+    swapped: torch.Tensor | None = None  # (P, Ns, k): the swapped pass
+    swapped_layer_sets: torch.Tensor | None = None  # (L, P, Ns, k)
+    direction: str = "target"
 
     @property
     def top1(self) -> torch.Tensor:
-        return self.sets[..., 0]
+        return self.target_sets[..., 0]
+
+    @property
+    def target_sets(self) -> torch.Tensor:
+        if self.sets is None:
+            raise SlifeError("the target rows were not read (direction 'source' on a test set without GT)")
+        return self.sets
+
+    @property
+    def cas_sets(self) -> torch.Tensor:
+        """The rows CAS compares (P, R, k): target, swapped, or both side by side (R = 2 N: each pair's
+        CAS is then the mean of the two directions')."""
+        return _directional(self.sets, self.swapped, self.direction)
+
+    @property
+    def cas_layer_sets(self) -> torch.Tensor | None:
+        if self.layer_sets is None and self.swapped_layer_sets is None:
+            return None
+        return _directional(self.layer_sets, self.swapped_layer_sets, self.direction)
+
+
+def _directional(target: torch.Tensor | None, swapped: torch.Tensor | None, direction: str) -> torch.Tensor:
+    if direction not in DIRECTIONS:
+        raise SlifeError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+    need = {"target": (target,), "source": (swapped,), "both": (target, swapped)}[direction]
+    if any(t is None for t in need):
+        raise SlifeError(f"CAS direction {direction!r}: those rows were not read (use an AttentionCache of that direction)")
+    return torch.cat(need, dim=-2) if direction == "both" else need[0]
 
 
 def rank(attn: torch.Tensor, k: int, per_layer_attn: torch.Tensor | None = None) -> Ranked:
@@ -40,21 +77,37 @@ def rank(attn: torch.Tensor, k: int, per_layer_attn: torch.Tensor | None = None)
 
 
 class AttentionCache:
-    """Computes each named source's ranked attention once for a test set and keeps only the top-k."""
+    """Computes each named source's ranked attention once for a test set and keeps only the top-k.
 
-    def __init__(self, testset: TestSet, k: int = 5, per_layer: bool = False):
+    ``direction`` (:data:`DIRECTIONS`): ``target`` reads the test pairs as they are; ``source`` also
+    reads the swapped pass (:meth:`TestSet.swapped`) and CAS compares its rows; ``both`` compares both.
+    The target rows are read whenever the direction needs them or the test set has GT.
+    """
+
+    def __init__(self, testset: TestSet, k: int = 5, per_layer: bool = False, direction: str = "target"):
         if not 1 <= k <= testset.num_patches:
             raise SlifeError(f"--k: must be in [1, {testset.num_patches}] (patches per image), got {k}")
-        self.testset, self.k, self.per_layer = testset, k, per_layer
+        if direction not in DIRECTIONS:
+            raise SlifeError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+        self.testset, self.k, self.per_layer, self.direction = testset, k, per_layer, direction
+        self._swapped = testset.swapped() if direction != "target" else None
         self._ranked: dict[str, Ranked] = {}
+
+    def _rank(self, source: AttentionSource, testset: TestSet) -> Ranked:
+        if self.per_layer:
+            layers = source.attention(testset, per_layer=True)  # (L, P, Nt, Ns)
+            return rank(layers.mean(dim=0), self.k, layers)
+        return rank(source.attention(testset), self.k)
 
     def get(self, name: str, source: AttentionSource) -> Ranked:
         if name not in self._ranked:
-            if self.per_layer:
-                layers = source.attention(self.testset, per_layer=True)  # (L, P, Nt, Ns)
-                self._ranked[name] = rank(layers.mean(dim=0), self.k, layers)
-            else:
-                self._ranked[name] = rank(source.attention(self.testset), self.k)
+            ranked = Ranked(None, direction=self.direction)
+            if self.direction != "source" or self.testset.has_gt:
+                ranked = replace(self._rank(source, self.testset), direction=self.direction)
+            if self._swapped is not None:
+                other = self._rank(source, self._swapped)
+                ranked = replace(ranked, swapped=other.sets, swapped_layer_sets=other.layer_sets)
+            self._ranked[name] = ranked
         return self._ranked[name]
 
     def __contains__(self, name: str) -> bool:
@@ -71,16 +124,24 @@ def _mean_sem(per_pair: np.ndarray) -> tuple[float, float]:
 
 
 def ranked_cas(a: Ranked, b: Ranked, where: np.ndarray | None = None) -> tuple[float, float]:
-    """(CAS, standard error over pairs) of two ranked sources; ``where`` (P, N) bool restricts the mean
-    to some target patches (e.g. :func:`moving_patches`; pairs with none are left out)."""
-    return _mean_sem(cas_from_sets(a.sets, b.sets, where).double().numpy())
+    """(CAS, standard error over pairs) of two ranked sources, on the rows of their direction;
+    ``where`` (P, N) bool restricts the mean to some target patches (e.g. :func:`moving_patches`;
+    pairs with none are left out), on the target rows whatever the direction."""
+    return _mean_sem(ranked_cas_per_pair(a, b, where))
+
+
+def ranked_cas_per_pair(a: Ranked, b: Ranked, where: np.ndarray | None = None) -> np.ndarray:
+    """(P,) CAS of every test pair (see :func:`ranked_cas`); NaN for pairs with no patch in ``where``."""
+    if where is None:
+        return cas_from_sets(a.cas_sets, b.cas_sets).double().numpy()
+    return cas_from_sets(a.target_sets, b.target_sets, where).double().numpy()
 
 
 def ranked_cas_per_layer(a: Ranked, b: Ranked) -> np.ndarray:
     """(L,) CAS per decoder layer; a one-layer baseline is compared with every layer of the other."""
-    if a.layer_sets is None or b.layer_sets is None:
+    la, lb = a.cas_layer_sets, b.cas_layer_sets
+    if la is None or lb is None:
         raise SlifeError("per-layer CAS needs per-layer attention (compute with per_layer=True)")
-    la, lb = a.layer_sets, b.layer_sets
     if la.shape[0] != lb.shape[0]:
         if la.shape[0] == 1:
             la = la.expand_as(lb)
@@ -164,7 +225,7 @@ def cas_by_correctness(a: Ranked, b: Ranked, testset: TestSet, r: int = 1, where
     valid = _select(testset, where)
     ha, hb = gt_hits(a, testset, r), gt_hits(b, testset, r)
     right = ha.astype(np.int64) + hb.astype(np.int64)
-    overlap = overlap_fraction(a.sets, b.sets).numpy()
+    overlap = overlap_fraction(a.target_sets, b.target_sets).numpy()
     total = int(valid.sum())
     out = {}
     for name, count in zip(CORRECTNESS, (2, 1, 0)):
@@ -249,7 +310,7 @@ def alignment_report(
         per = {}
         for i, a in enumerate(names):
             for b in names[i + 1 :]:
-                la, lb = ranked[a].layer_sets.shape[0], ranked[b].layer_sets.shape[0]
+                la, lb = ranked[a].cas_layer_sets.shape[0], ranked[b].cas_layer_sets.shape[0]
                 comparable = la == lb or 1 in (la, lb)  # else: different decoder depths -> None
                 per[f"{a} | {b}"] = ranked_cas_per_layer(ranked[a], ranked[b]).tolist() if comparable else None
         report["cas_per_layer"] = per

@@ -45,7 +45,8 @@ def _align_config(args: argparse.Namespace) -> Any:
     from slife.config import load_config
 
     flags = {"k": "k", "per_layer": "per_layer", "batch_size": "batch_size", "device": "device", "seed": "seed",
-             "protocol": "protocol"}  # fmt: skip
+             "protocol": "protocol", "logits": "logits", "layers": "layers", "heads": "heads",
+             "direction": "direction", "metrics": "metrics", "bootstrap": "bootstrap"}  # fmt: skip
     cfg = load_config(AlignConfig, args.config, _overrides(args, flags))
     if args.radius is not None:
         cfg.radii = tuple(sorted({0, args.radius}))
@@ -210,6 +211,18 @@ def _add_align_options(p: argparse.ArgumentParser, per_layer: bool = True) -> No
     p.add_argument("--protocol", choices=["unmasked", "masked"], default=None,
                    help="read cross-attention from hidden target patches under training-ratio masks (masked, "
                         "default) or with the whole target visible (unmasked, ZeroCo's reading)")
+    p.add_argument("--logits", choices=["softmax", "pre-softmax"], default=None,
+                   help="rank softmax maps (default) or the pre-softmax query-key products (the paper's CAS)")
+    p.add_argument("--layers", type=int, nargs="+", default=None, metavar="L",
+                   help="decoder blocks to average (0-based; default all)")
+    p.add_argument("--heads", type=int, nargs="+", default=None, metavar="H",
+                   help="decoder heads to average (0-based; default all)")
+    p.add_argument("--direction", choices=["target", "source", "both"], default=None,
+                   help="CAS rows: target patches (default), source patches (the swapped pass), or both (mean)")
+    p.add_argument("--metrics", action="store_true", default=None,
+                   help="also mutual k-NN, linear/unbiased CKA and CKNNA on the models' patch features")
+    p.add_argument("--bootstrap", type=int, default=None, metavar="N",
+                   help="bootstrap resamples of the test pairs for the intervals (default 1000; 0 = none)")
     add_config_arguments(p)
 
 

@@ -23,16 +23,38 @@ class AlignConfig:
     seed: int = 0  # seed of the random-init baseline model (and of the masked protocol's masks)
     protocol: str = "masked"  # cross-attention reading: masked (hidden-patch rows, default) | unmasked (ZeroCo)
     read_masks: int = 8  # masks averaged by the masked protocol
+    logits: str = "softmax"  # softmax maps (default) | pre-softmax q k^T / sqrt(d) (the paper's CAS)
+    layers: tuple[int, ...] | None = None  # decoder blocks averaged (None = all)
+    heads: tuple[int, ...] | None = None  # decoder heads averaged (None = all)
+    direction: str = "target"  # target queries over source keys | source (the swapped pass) | both (their mean)
+    metrics: bool = False  # also the representation-similarity metrics (mutual k-NN, CKA, CKNNA) beside CAS
+    bootstrap: int = 1000  # percentile-bootstrap resamples of the test pairs for intervals (0 = none)
+    confidence: float = 0.95  # interval coverage
 
     def __post_init__(self) -> None:
-        from slife.align.sources import ReadProtocol
+        from slife.align.analysis import DIRECTIONS
+        from slife.errors import SlifeError
 
-        ReadProtocol(self.protocol, self.read_masks)  # validates
+        self.read_protocol()  # validates protocol, read_masks, logits, layers, heads
+        if self.k < 1:
+            raise SlifeError(f"align config: k must be >= 1, got {self.k}")
+        if self.direction not in DIRECTIONS:
+            raise SlifeError(f"align config: direction must be one of {list(DIRECTIONS)}, got {self.direction!r}")
+        if self.bootstrap < 0 or not 0.0 < self.confidence < 1.0:
+            raise SlifeError(f"align config: bootstrap must be >= 0 and confidence in (0, 1), got "
+                             f"{self.bootstrap}, {self.confidence}")  # fmt: skip
 
     def read_protocol(self) -> Any:
         from slife.align.sources import ReadProtocol
 
-        return ReadProtocol(self.protocol, self.read_masks, self.seed)
+        return ReadProtocol(self.protocol, self.read_masks, self.seed, self.logits, self.layers, self.heads)
+
+    def recorded(self) -> dict[str, Any]:
+        """The options every result file records: how CAS was read and scored."""
+        return {"k": self.k, "protocol": self.protocol, "read_masks": self.read_masks, "logits": self.logits,
+                "layers": None if self.layers is None else list(self.layers),
+                "heads": None if self.heads is None else list(self.heads), "direction": self.direction,
+                "seed": self.seed, "bootstrap": self.bootstrap, "confidence": self.confidence}  # fmt: skip
 
 
 @dataclass
@@ -63,7 +85,7 @@ def score(a: str | Path, b: str | Path, testset: Any, cfg: AlignConfig) -> dict[
     proto = cfg.read_protocol()
     sa = checkpoint_source(a, "A", cfg.batch_size, cfg.device, proto)
     sb = checkpoint_source(b, "B", cfg.batch_size, cfg.device, proto)
-    cache = AttentionCache(testset, cfg.k, cfg.per_layer)
+    cache = AttentionCache(testset, cfg.k, cfg.per_layer, cfg.direction)
     base = _baselines(sa, cfg, 0, testset)
     sources = {"A": sa, "B": sb, **base}
     ranked = {n: cache.get(n, s) for n, s in sources.items()}
@@ -71,7 +93,7 @@ def score(a: str | Path, b: str | Path, testset: Any, cfg: AlignConfig) -> dict[
     result: dict[str, Any] = {
         "a": str(sa.path), "b": str(sb.path), "k": cfg.k, "num_patches": testset.num_patches,
         "chance": chance_cas(cfg.k, testset.num_patches), "testset": testset.summary(), "protocol": proto.label,
-        "cas": {}, "cas_sem": {},
+        "options": cfg.recorded(), "cas": {}, "cas_sem": {},
     }  # fmt: skip
     for x, y in pairs:
         result["cas"][f"{x} | {y}"], result["cas_sem"][f"{x} | {y}"] = ranked_cas(ranked[x], ranked[y])
@@ -103,10 +125,11 @@ def matrix(models: Mapping[str, str | Path], testset: Any, cfg: AlignConfig, out
     sources: dict[str, Any] = {n: checkpoint_source(m, n, cfg.batch_size, cfg.device, proto) for n, m in models.items()}
     baselines = _baselines(next(iter(sources.values())), cfg, seed_offset, testset)
     sources.update(baselines)
-    cache = AttentionCache(testset, cfg.k, cfg.per_layer)
+    cache = AttentionCache(testset, cfg.k, cfg.per_layer, cfg.direction)
     report = alignment_report(sources, testset, cfg.k, cfg.radii, cfg.per_layer, tuple(baselines), cache)
     report["models"] = {n: str(s.path) for n, s in sources.items() if hasattr(s, "path")}
     report["protocol"] = proto.label
+    report["options"] = cfg.recorded()
     write_json_atomic(out / "cas_matrix.json", report)
     plot_matrix(report["names"], report["cas"], out / "cas_matrix.png", report["chance"], report["baselines"],
                 title=title or f"CAS (k={cfg.k}, {len(testset)} pairs, {proto.label})")  # fmt: skip
@@ -119,12 +142,14 @@ def emergence(runs: str | Path | list[str | Path], reference: Any, testset: Any,
     """CAS with ``reference`` (a run, checkpoint or source) over a run's milestones (or, with a list,
     the final milestones of nested-subset runs), with GT alignment when known and the CAS of
     ``extra_baselines`` (name -> source, e.g. null models) with the reference beside the baselines; JSON + plot."""
-    from slife.align.analysis import emergence_report
+    from slife.align.analysis import AttentionCache, emergence_report
     from slife.align.plots import plot_emergence
 
+    cache = cache or AttentionCache(testset, cfg.k, direction=cfg.direction)
     report = emergence_report(runs, reference, testset, cfg.k, cfg.radii, include_last, cfg.seed + seed_offset,
                               cfg.batch_size, cfg.device, cache=cache, protocol=cfg.read_protocol(),
                               extra_baselines=extra_baselines)  # fmt: skip
+    report["options"] = cfg.recorded()
     write_json_atomic(out_json, report)
     pts = report["points"]
     gt = {r: [p["gt_alignment"][r] for p in pts] for r in report["gt_alignment_chance"]} if testset.has_gt else None

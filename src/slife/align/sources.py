@@ -44,6 +44,14 @@ class AttentionSource(Protocol):
 
 
 PROTOCOLS = ("unmasked", "masked")
+LOGITS = ("softmax", "pre-softmax")
+
+
+def _indices(value: tuple[int, ...] | None, what: str) -> None:
+    if value is None:
+        return
+    if not value or len(set(value)) != len(value) or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in value):
+        raise SlifeError(f"reading protocol: {what} must be distinct non-negative indices (or all), got {list(value)}")
 
 
 @dataclass(frozen=True)
@@ -54,22 +62,39 @@ class ReadProtocol:
     - ``masked``: the target is masked at the model's training ratio, as in training, and each row is
       the attention of that patch *while hidden* (a mask-token query), averaged over ``masks`` random
       masks drawn from ``seed`` (the same masks for every model, so maps stay comparable). A patch
-      never hidden by any of them (probability (1 - ratio)^masks) keeps a uniform row.
+      never hidden by any of them (probability (1 - ratio)^masks) keeps a constant row (uniform).
+    - ``logits``: ``softmax`` maps (default) or the ``pre-softmax`` query-key products q k^T / sqrt(d)
+      (the paper's CAS); either is averaged over ``heads`` then ``layers``.
+    - ``layers`` / ``heads``: which decoder blocks and heads (None = all).
     """
 
     name: str = "unmasked"
     masks: int = 8
     seed: int = 0
+    logits: str = "softmax"
+    layers: tuple[int, ...] | None = None
+    heads: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.name not in PROTOCOLS:
             raise SlifeError(f"reading protocol must be one of {list(PROTOCOLS)}, got {self.name!r}")
         if self.masks < 1:
             raise SlifeError(f"reading protocol: masks must be >= 1, got {self.masks}")
+        if self.logits not in LOGITS:
+            raise SlifeError(f"reading protocol: logits must be one of {list(LOGITS)}, got {self.logits!r}")
+        _indices(self.layers, "layers")
+        _indices(self.heads, "heads")
 
     @property
     def label(self) -> str:
-        return self.name if self.name == "unmasked" else f"masked x{self.masks}"
+        parts = [self.name if self.name == "unmasked" else f"masked x{self.masks}"]
+        if self.logits != "softmax":
+            parts.append(self.logits)
+        if self.layers is not None:
+            parts.append("layers " + ",".join(map(str, self.layers)))
+        if self.heads is not None:
+            parts.append("heads " + ",".join(map(str, self.heads)))
+        return ", ".join(parts)
 
 
 UNMASKED = ReadProtocol("unmasked")
@@ -86,17 +111,35 @@ def protocol_masks(model: torch.nn.Module, pairs: int, protocol: ReadProtocol) -
     return torch.zeros(protocol.masks, pairs, n, dtype=torch.bool).scatter_(-1, order, True)
 
 
-def _masked_rows(model: torch.nn.Module, src: torch.Tensor, tgt: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+def _one_pass(model: torch.nn.Module, src: torch.Tensor, tgt: torch.Tensor, mask: torch.Tensor | None,
+              protocol: ReadProtocol) -> torch.Tensor:  # fmt: skip
+    """(L, B, Nt, Ns) maps of the chosen layers, averaged over the chosen heads, for one mask."""
+    pre = protocol.logits == "pre-softmax"
+    depth = len(model.dec_blocks) if protocol.layers is not None else 0
+    if protocol.layers is not None and max(protocol.layers) >= depth:
+        raise SlifeError(f"reading protocol: layers {list(protocol.layers)} out of range (the model has {depth} decoder layers)")
+    attn = model.cross_attention(src, tgt, mask=mask, logits=pre, layers=protocol.layers).float()
+    if protocol.heads is not None:
+        heads = attn.shape[2]
+        bad = [h for h in protocol.heads if h >= heads]
+        if bad:
+            raise SlifeError(f"reading protocol: heads {bad} out of range (the model has {heads} decoder heads)")
+        attn = attn[:, :, list(protocol.heads)]
+    return attn.mean(dim=2)
+
+
+def _masked_rows(model: torch.nn.Module, src: torch.Tensor, tgt: torch.Tensor, masks: torch.Tensor,
+                 protocol: ReadProtocol) -> torch.Tensor:  # fmt: skip
     """(L, B, Nt, Ns) head-averaged maps from the rows of hidden patches, averaged over ``masks`` (M, B, N)."""
     total, count = None, None
     for mask in masks.to(src.device):
-        out = model(src, tgt, mask=mask, return_attention=True)
-        attn = out.cross_attention.float().mean(dim=2)  # (L, B, Nt, Ns)
+        attn = _one_pass(model, src, tgt, mask, protocol)  # (L, B, Nt, Ns)
         hidden = mask[None, :, :, None].to(attn.dtype)
         total = attn * hidden if total is None else total + attn * hidden
         count = hidden if count is None else count + hidden
     n_src = total.shape[-1]
-    return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, 1.0 / n_src))
+    fill = 1.0 / n_src if protocol.logits == "softmax" else 0.0  # a constant row: uniform either way
+    return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, fill))
 
 
 def read_attention(
@@ -106,16 +149,17 @@ def read_attention(
     protocol: ReadProtocol = UNMASKED,
     masks: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Head-averaged cross-attention (L, B, Nt, Ns) float32 of one batch, read with ``protocol``.
+    """Head-averaged cross-attention (L, B, Nt, Ns) float32 of one batch, read with ``protocol``
+    (softmax maps or pre-softmax logits, of its layers and heads).
 
     ``masks`` (M, B, N): the masked protocol's masks for this batch (default: drawn from its seed for a
     batch of this size). Call under ``torch.no_grad()`` with the model in eval mode.
     """
     if protocol.name == "unmasked":
-        return model.cross_attention(src, tgt).float().mean(dim=2)
+        return _one_pass(model, src, tgt, None, protocol)
     if masks is None:
         masks = protocol_masks(model, src.shape[0], protocol)
-    return _masked_rows(model, src, tgt, masks)
+    return _masked_rows(model, src, tgt, masks, protocol)
 
 
 def model_attention(

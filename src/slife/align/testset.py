@@ -140,6 +140,17 @@ class TestSet:
             meta=dict(self.meta), path=self.path,
         )  # fmt: skip
 
+    def swapped(self) -> "TestSet":
+        """The same pairs with the two views exchanged (the source view becomes the target): the
+        swapped pass of CAS's ``source`` direction. Its ground truth, when this set has one, is
+        :func:`inverse_gt` of this one's (source patch -> a target patch that sees the same point)."""
+        return TestSet(
+            src=self.tgt, tgt=self.src, patch_size=self.patch_size, life=self.life, src_index=self.tgt_index,
+            tgt_index=self.src_index, src_time=self.tgt_time, tgt_time=self.src_time, video=self.video,
+            gt=None if self.gt is None else inverse_gt(self.gt, self.grid), src_K=self.tgt_K, tgt_K=self.src_K,
+            src_pose=self.tgt_pose, tgt_pose=self.src_pose, meta={**self.meta, "swapped": True}, path=self.path,
+        )  # fmt: skip
+
     def summary(self) -> dict[str, Any]:
         lives, counts = np.unique(self.life, return_counts=True)
         gaps = np.abs(self.tgt_time - self.src_time)
@@ -214,6 +225,25 @@ class TestSet:
 
 
 # ---- ground truth -------------------------------------------------------------------------------
+def inverse_gt(gt: np.ndarray, grid: int) -> np.ndarray:
+    """(P, N) target patch of each source patch from a target -> source ``gt`` (P, N), -1 where no
+    target patch maps to it. [ours] Several target patches can map to one source patch (the source
+    view is zoomed out); the one nearest (Euclidean, on the grid) to their mean position wins, ties to
+    the lower index. Approximate: the true inverse would need the source view's depth."""
+    gt = np.asarray(gt, dtype=np.int64)
+    p, n = gt.shape
+    rc = np.stack(np.divmod(np.arange(n), grid), axis=1).astype(np.float64)  # (N, 2)
+    out = np.full((p, n), -1, dtype=np.int64)
+    for i in range(p):
+        valid = gt[i] >= 0
+        tgt_idx, src_idx = np.nonzero(valid)[0], gt[i][valid]
+        for s in np.unique(src_idx):
+            members = tgt_idx[src_idx == s]
+            d = ((rc[members] - rc[members].mean(axis=0)) ** 2).sum(axis=1)
+            out[i, s] = members[np.argmin(d)]  # argmin: first (lowest index) among ties
+    return out
+
+
 def patch_centers(img_size: int, patch_size: int) -> np.ndarray:
     """(N, 2) continuous (x, y) centres of the patches of an ``img_size`` crop, row-major."""
     g = img_size // patch_size

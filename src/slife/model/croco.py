@@ -11,6 +11,7 @@ pixels; the loss is the MSE on hidden patches against per-patch normalised pixel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -261,12 +262,18 @@ class CroCo(nn.Module):
             return pred.float().sum() * 0.0
         return (hidden - target).pow(2).mean()
 
-    def cross_attention(self, src: Tensor, tgt: Tensor) -> Tensor:
-        """Every decoder layer's cross-attention (L, B, H, N_tgt, N_src), float32, target unmasked.
+    def cross_attention(
+        self, src: Tensor, tgt: Tensor, mask: Tensor | None = None, logits: bool = False,
+        layers: Sequence[int] | None = None,
+    ) -> Tensor:  # fmt: skip
+        """The decoder's cross-attention (L, B, H, N_tgt, N_src), float32, for ``mask`` (None = target
+        unmasked), recorded by hooks (:class:`~slife.model.record.CrossAttentionRecorder`).
 
-        Rows (target patches) sum to 1 over source patches. Call under ``torch.no_grad()``.
+        Softmax maps (rows sum to 1 over source patches), or with ``logits`` the pre-softmax
+        q k^T / sqrt(d); ``layers`` picks decoder blocks (None = all, in order). Call under ``torch.no_grad()``.
         """
-        mask = torch.zeros(tgt.shape[0], self.num_patches, dtype=torch.bool, device=tgt.device)
-        out = self.forward(src, tgt, mask=mask, return_attention=True)
-        assert out.cross_attention is not None
-        return out.cross_attention
+        if mask is None:
+            mask = torch.zeros(tgt.shape[0], self.num_patches, dtype=torch.bool, device=tgt.device)
+        with CrossAttentionRecorder(self, layers) as rec:
+            self.forward(src, tgt, mask=mask)
+        return rec.logits() if logits else rec.maps()
