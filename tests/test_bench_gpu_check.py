@@ -1,7 +1,8 @@
 """The GPU check's CPU path (bench/gpu_check.py at tiny size): every part runs and writes its results."""
 
-import importlib.util
+import importlib
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,9 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    return importlib.import_module(name)
 
 
 @pytest.mark.usefixtures("one_torch_thread")
