@@ -138,9 +138,11 @@ class CroCo(nn.Module):
         """Run :meth:`forward` and :meth:`loss` through ``torch.compile``d copies of their fixed-shape
         cores (``options`` go to ``torch.compile``); ``False`` goes back to eager.
 
-        The mask checks stay eager, in front. While a :class:`~slife.model.record.CrossAttentionRecorder`
-        is recording, the eager cores run (the explicit attention path its hooks read). If compiling or
-        running a compiled core fails, a warning is given and the model runs eager from then on.
+        It compiles the training step: passes without gradients (evaluation) and passes while a
+        :class:`~slife.model.record.CrossAttentionRecorder` is recording (the explicit attention path its
+        hooks read) run the eager cores, so they never recompile. The mask checks stay eager, in front.
+        If compiling or running a compiled core fails, a warning is given and the model runs eager
+        from then on.
         """
         self._compiled = {name: torch.compile(getattr(self, name), dynamic=False, **options)
                           for name in ("_forward", "_loss")} if enabled else {}  # fmt: skip
@@ -156,7 +158,7 @@ class CroCo(nn.Module):
     def _call(self, name: str, *args: Any) -> Tensor:
         """The core ``name`` (``_forward`` or ``_loss``), compiled when :meth:`use_compile` is on."""
         fn = self._compiled.get(name)
-        if fn is None or self._recording():
+        if fn is None or not torch.is_grad_enabled() or self._recording():
             return getattr(self, name)(*args)
         try:
             return fn(*args)
