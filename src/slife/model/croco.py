@@ -124,6 +124,11 @@ class CroCo(nn.Module):
         self.dec_norm = layer_norm(cfg.dec_dim)
         self.head = nn.Linear(cfg.dec_dim, cfg.patch_size * cfg.patch_size * 3)
         self.register_buffer("positions", grid_positions(g, g), persistent=False)
+        if cfg.pos_embed == "rope":  # RoPE tables of the whole grid, built once (no trig in the step)
+            for part, dim, heads in (("enc", cfg.enc_dim, cfg.enc_heads), ("dec", cfg.dec_dim, cfg.dec_heads)):
+                cos, sin = rope_tables(self.positions, dim // heads, cfg.rope_base)
+                self.register_buffer(f"{part}_rope_cos", cos, persistent=False)
+                self.register_buffer(f"{part}_rope_sin", sin, persistent=False)
         if cfg.pos_embed == "cosine":
             self.register_buffer("enc_pos_embed", sincos_2d(cfg.enc_dim, g, g))
             self.register_buffer("dec_pos_embed", sincos_2d(cfg.dec_dim, g, g))
@@ -205,10 +210,13 @@ class CroCo(nn.Module):
         mask = torch.zeros(batch, self.num_patches, dtype=torch.bool, device=device)
         return mask.scatter_(1, hidden, True).to(self.positions.device)
 
-    def _rope(self, positions: Tensor, dim: int, heads: int) -> tuple[Tensor, Tensor] | None:
+    def _rope(self, part: str, index: Tensor | None = None) -> tuple[Tensor, Tensor] | None:
+        """RoPE tables (cos, sin) of the encoder or decoder (``part``) for every patch (N, D), or for
+        the patches at ``index`` (B, K) -> (B, K, D); None without RoPE."""
         if self.cfg.pos_embed != "rope":
             return None
-        return rope_tables(positions, dim // heads, self.cfg.rope_base)
+        cos, sin = getattr(self, f"{part}_rope_cos").float(), getattr(self, f"{part}_rope_sin").float()
+        return (cos, sin) if index is None else (cos[index], sin[index])
 
     def _check_images(self, *imgs: Tensor) -> None:
         s = self.cfg.img_size
@@ -237,12 +245,11 @@ class CroCo(nn.Module):
 
     def _encode(self, img: Tensor, visible: Tensor | None) -> Tensor:
         """:meth:`encode` of the patches at indices ``visible`` (B, K) (None = all), at their grid positions."""
-        pos = self.positions if visible is None else self.positions[visible]  # (N, 2) or (B, K, 2)
         x = self.patch_embed(img, visible)  # hidden patches are never embedded
         if self.enc_pos_embed is not None:
             pos_embed = self.enc_pos_embed.to(x.dtype)
             x = x + (pos_embed if visible is None else pos_embed[visible])
-        rope = self._rope(pos, self.cfg.enc_dim, self.cfg.enc_heads)
+        rope = self._rope("enc", visible)
         for blk in self.enc_blocks:
             x = blk(x, rope)
         return self.enc_norm(x)
@@ -274,7 +281,7 @@ class CroCo(nn.Module):
         if self.dec_pos_embed is not None:
             x = x + self.dec_pos_embed.to(x.dtype)
             y = y + self.dec_pos_embed.to(y.dtype)
-        rope = self._rope(self.positions, self.cfg.dec_dim, self.cfg.dec_heads)
+        rope = self._rope("dec")
         for blk in self.dec_blocks:
             x = blk(x, y, rope, rope)
         return self.head(self.dec_norm(x))
