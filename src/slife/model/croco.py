@@ -210,7 +210,13 @@ class CroCo(nn.Module):
         mask = torch.zeros(batch, self.num_patches, dtype=torch.bool, device=device)
         return mask.scatter_(1, hidden, True).to(self.positions.device)
 
-    def _rope(self, part: str, index: Tensor | None = None) -> tuple[Tensor, Tensor] | None:
+    def _rope(self, positions: Tensor, dim: int, heads: int) -> tuple[Tensor, Tensor] | None:
+        """RoPE tables for any ``positions`` (..., 2) and width ``dim`` with ``heads`` heads; None without RoPE."""
+        if self.cfg.pos_embed != "rope":
+            return None
+        return rope_tables(positions, dim // heads, self.cfg.rope_base)
+
+    def _rope_tables(self, part: str, index: Tensor | None = None) -> tuple[Tensor, Tensor] | None:
         """RoPE tables (cos, sin) of the encoder or decoder (``part``) for every patch (N, D), or for
         the patches at ``index`` (B, K) -> (B, K, D); None without RoPE."""
         if self.cfg.pos_embed != "rope":
@@ -249,7 +255,7 @@ class CroCo(nn.Module):
         if self.enc_pos_embed is not None:
             pos_embed = self.enc_pos_embed.to(x.dtype)
             x = x + (pos_embed if visible is None else pos_embed[visible])
-        rope = self._rope("enc", visible)
+        rope = self._rope_tables("enc", visible)
         for blk in self.enc_blocks:
             x = blk(x, rope)
         return self.enc_norm(x)
@@ -281,7 +287,7 @@ class CroCo(nn.Module):
         if self.dec_pos_embed is not None:
             x = x + self.dec_pos_embed.to(x.dtype)
             y = y + self.dec_pos_embed.to(y.dtype)
-        rope = self._rope("dec")
+        rope = self._rope_tables("dec")
         for blk in self.dec_blocks:
             x = blk(x, y, rope, rope)
         return self.head(self.dec_norm(x))
