@@ -35,13 +35,17 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-import torch
+from slife.train.threads import wait_quietly
 
-from slife.model.config import model_config
-from slife.model.croco import CroCo
-from slife.train.config import OptimConfig
-from slife.train.optim import build_optimizer
-from slife.train.precision import autocast_dtype
+wait_quietly()  # OpenMP threads wait passively, as in `slife train` (before torch loads; slife.train.threads)
+
+import torch  # noqa: E402
+
+from slife.model.config import model_config  # noqa: E402
+from slife.model.croco import CroCo  # noqa: E402
+from slife.train.config import OptimConfig  # noqa: E402
+from slife.train.optim import build_optimizer  # noqa: E402
+from slife.train.precision import autocast_dtype  # noqa: E402
 
 RECIPE = {"img_size": 64, "patch_size": 8, "enc_dim": 64, "enc_heads": 4, "enc_depth": 4, "dec_dim": 64,
           "dec_heads": 4, "dec_depth": 4, "mask_ratio": 0.5}  # configs/train_cpu.yaml  # fmt: skip
