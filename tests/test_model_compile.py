@@ -103,6 +103,7 @@ def _step(model: CroCo, src, tgt, mask, amp: bool):
     return out.pred.float(), loss, {k: p.grad.clone() for k, p in model.named_parameters()}
 
 
+@pytest.mark.slow  # a cold inductor cache compiles for tens of seconds (a warm one: a few)
 @pytest.mark.parametrize("amp", [False, True], ids=["fp32", "bf16"])
 def test_compiled_equals_eager(amp):
     """torch.compile'd forward + loss + backward equals eager: float32 to summation order, bf16 autocast
