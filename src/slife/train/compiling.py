@@ -25,7 +25,7 @@ from slife.model.croco import CroCo
 # ``auto`` compiles when this call trains at least this many steps (see auto_compile). CPU: the CPU
 # recipe's step (bf16, 1 thread) measured 0.152 s eager, 0.113 s compiled; the compile took 74-116 s
 # with a cold inductor cache on the shared 2-core machine (load 4-6), so it pays after ~2200 steps
-# (after ~500 once the cache holds the graphs). CUDA: not measured yet (no GPU lent so far); set
+# (after ~300 once the cache holds the graphs: a 10 s compile). CUDA: not measured yet (no GPU lent so far); set
 # where a base step's expected gain (~0.05 s) pays for a ~1 minute compile.
 AUTO_MIN_STEPS = {"cpu": 2500, "cuda": 1000}
 
