@@ -129,10 +129,18 @@ class Trainer:
         return float(loss.detach())
 
     def flops(self) -> float:
-        """FLOPs of one step (forward + backward), counted by torch.utils.flop_counter."""
-        from torch.utils.flop_counter import FlopCounterMode
+        """FLOPs of one step (forward + backward), counted by torch.utils.flop_counter (which does not
+        know PyTorch's CPU flash-attention kernels: counted here with its SDPA formulas)."""
+        from torch.utils import flop_counter as fc
 
-        counter = FlopCounterMode(display=False)
+        aten = torch.ops.aten
+        cpu_sdpa = {
+            aten._scaled_dot_product_flash_attention_for_cpu:
+                lambda q, k, v, *args, **kw: fc.sdpa_flop_count(q, k, v),
+            aten._scaled_dot_product_flash_attention_for_cpu_backward:
+                lambda g, q, k, v, *args, **kw: fc.sdpa_backward_flop_count(g, q, k, v),
+        }  # fmt: skip
+        counter = fc.FlopCounterMode(display=False, custom_mapping=cpu_sdpa)
         with counter:
             self.step()
         return float(counter.get_total_flops())

@@ -156,7 +156,9 @@ def test_compile_failure_falls_back_to_eager(monkeypatch):
 
 def test_auto_compiles_long_runs_only_and_config_values():
     cpu = torch.device("cpu")
-    assert auto_compile(cpu, AUTO_MIN_STEPS["cpu"])[0] and not auto_compile(cpu, AUTO_MIN_STEPS["cpu"] - 1)[0]
+    bf16 = torch.bfloat16
+    assert auto_compile(cpu, AUTO_MIN_STEPS["cpu"], bf16)[0] and not auto_compile(cpu, AUTO_MIN_STEPS["cpu"] - 1, bf16)[0]
+    assert not auto_compile(cpu, AUTO_MIN_STEPS["cpu"])[0] and auto_compile(cpu, AUTO_MIN_STEPS["cpu-fp32"])[0]  # fp32 gains less
     assert not auto_compile(torch.device("meta"), 10**6)[0]
     assert TrainConfig().model.compile == "auto"
     for text, want in (("true", True), ("false", False), ("auto", "auto")):

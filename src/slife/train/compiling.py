@@ -22,12 +22,13 @@ import torch
 
 from slife.model.croco import CroCo
 
-# ``auto`` compiles when this call trains at least this many steps (see auto_compile). CPU: the CPU
-# recipe's step (bf16, 1 thread) measured 0.152 s eager, 0.113 s compiled; the compile took 74-116 s
-# with a cold inductor cache on the shared 2-core machine (load 4-6), so it pays after ~2200 steps
-# (after ~300 once the cache holds the graphs: a 10 s compile). CUDA: not measured yet (no GPU lent so far); set
-# where a base step's expected gain (~0.05 s) pays for a ~1 minute compile.
-AUTO_MIN_STEPS = {"cpu": 2500, "cuda": 1000}
+# ``auto`` compiles when this call trains at least this many steps (see auto_compile). CPU, bf16: the
+# CPU recipe's step (1 thread) measured 1.19-1.38x faster compiled (0.152 -> 0.113 s under load),
+# for a 74-116 s compile with a cold inductor cache on the shared 2-core machine (10 s once the cache
+# holds the graphs), so it pays after ~2200 steps (~300 with a warm cache). CPU, float32: 1.09x
+# (0.154 -> 0.141 s) for a 50 s compile: pays after ~4000. CUDA: not measured yet (no GPU lent so
+# far); set where a base step's expected gain (~0.05 s) pays for a ~1 minute compile.
+AUTO_MIN_STEPS = {"cpu": 2500, "cpu-fp32": 5000, "cuda": 1000}
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,11 @@ class CompileChoice:
     seconds: float = 0.0  # time spent compiling
 
 
-def auto_compile(device: torch.device, steps: int) -> tuple[bool, str]:
-    """``auto``: compile when this call trains at least ``AUTO_MIN_STEPS[device type]`` steps."""
-    need = AUTO_MIN_STEPS.get(device.type)
+def auto_compile(device: torch.device, steps: int, amp_dtype: torch.dtype | None = None) -> tuple[bool, str]:
+    """``auto``: compile when this call trains at least ``AUTO_MIN_STEPS[device type]`` steps
+    (``cpu-fp32`` for a CPU without autocast)."""
+    key = "cpu-fp32" if device.type == "cpu" and amp_dtype is None else device.type
+    need = AUTO_MIN_STEPS.get(key)
     if need is None:
         return False, f"auto: not on {device.type}"
     if steps < need:
@@ -57,7 +60,7 @@ def compile_for_training(
     """
     device = model.positions.device
     if option == "auto":
-        enabled, reason = auto_compile(device, steps)
+        enabled, reason = auto_compile(device, steps, amp_dtype)
     else:
         enabled, reason = bool(option), f"model.compile: {str(bool(option)).lower()}"
     if not enabled:
