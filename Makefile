@@ -31,6 +31,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/train_step.py
+	$(BIN)/python bench/concurrent_train.py
 	$(BIN)/python bench/dataloader.py
 	$(BIN)/python bench/align_cas.py
 	$(BIN)/python bench/eval.py

@@ -61,8 +61,9 @@ def data_rate(life, size: str, batch: int, steps: int, workers: int, cache_mb: f
     return n * batch / (time.perf_counter() - t0)
 
 
-def model_rate(size: str, batch: int, steps: int, device: torch.device) -> float:
-    """Pairs/s of forward + loss + backward + optimiser step (1 thread on CPU)."""
+def model_rate(size: str, batch: int, steps: int, device: torch.device, compiled: bool = False) -> float:
+    """Pairs/s of forward + loss + backward + optimiser step (1 thread on CPU); ``compiled``: the
+    torch.compile'd step (CroCo.use_compile; compiled by the untimed first step)."""
     from slife.model.config import model_config
     from slife.model.croco import CroCo
     from slife.train.config import OptimConfig
@@ -71,6 +72,7 @@ def model_rate(size: str, batch: int, steps: int, device: torch.device) -> float
 
     name, overrides, _ = SIZES[size]
     model = CroCo(model_config(name, **overrides)).to(device)
+    model.use_compile(compiled)
     opt = build_optimizer(model, OptimConfig(lr=1e-3), 1e-3)
     s = model.cfg.img_size
     src, tgt = torch.randn(batch, 3, s, s, device=device), torch.randn(batch, 3, s, s, device=device)
@@ -106,6 +108,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--base-model", action="store_true", help="also time the base model on CPU (slow)")
+    ap.add_argument("--compiled", action="store_true", help="time the torch.compile'd step (what model.compile does)")
     ap.add_argument("--life", type=Path, help="a rendered life to read (default: render 2 minutes)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -120,7 +123,7 @@ def main() -> None:
         ok = True
         for size in args.sizes.split(","):
             timed_model = device.type == "cuda" or size != "base" or args.base_model
-            m = model_rate(size, args.batch, max(2, args.steps // 4), device) if timed_model else float("nan")
+            m = model_rate(size, args.batch, max(2, args.steps // 4), device, args.compiled) if timed_model else float("nan")
             for workers in (int(w) for w in args.workers.split(",")):
                 for cache in ((1024.0, 0.0) if workers == 0 else (1024.0,)):
                     d = data_rate(life, size, args.batch, args.steps, workers, cache)

@@ -87,7 +87,7 @@ def test_sigterm_to_parallel_trainings_saves_and_stops_every_worker(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in (root / "src", root, root / "tests")), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, stdout=subprocess.PIPE, text=True)
     workers: set[int] = set()
     try:

@@ -24,3 +24,55 @@ def test_torch_threads_restores_the_previous_count(monkeypatch) -> None:
     with torch_threads(1) as n:
         assert n == 1 and torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_quiet_wait_env_keeps_what_the_user_set() -> None:
+    from slife.train.threads import QUIET_WAIT, quiet_wait_env
+
+    assert quiet_wait_env({}) == QUIET_WAIT == {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+    assert quiet_wait_env({"OMP_WAIT_POLICY": "active"}) == {"KMP_BLOCKTIME": "0"}
+
+
+def test_wait_quietly_only_before_torch_loads() -> None:
+    """The command line sets the passive wait policy before torch (and its OpenMP runtime) loads;
+    once torch is imported it changes nothing."""
+    import os
+    import subprocess
+    import sys
+
+    from slife.train.threads import wait_quietly
+
+    before = dict(os.environ)
+    assert wait_quietly() is False and dict(os.environ) == before  # torch is imported in this process
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "KMP_BLOCKTIME")}
+    code = ("import os, sys; import slife.cli; from slife.train.threads import wait_quietly; assert 'torch' not in sys.modules; "
+            "print(wait_quietly(), os.environ['OMP_WAIT_POLICY'], os.environ['KMP_BLOCKTIME'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "PASSIVE", "0"]
+    env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's choice stays
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "ACTIVE", "0"]
+
+
+def test_study_workers_wait_passively(monkeypatch) -> None:
+    """train_many's worker processes start with the passive wait policy (before they import torch)."""
+    import concurrent.futures
+    import os
+
+    import slife.train.parallel as parallel
+
+    seen = {}
+
+    class Pool(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, *args, **kw):
+            seen.update(kw)
+            super().__init__(*args, **kw)
+
+        def submit(self, fn, *args, **kw):
+            return super().submit(os.getenv, "OMP_WAIT_POLICY", "unset")
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", Pool)
+    jobs = [parallel.TrainJob(None, None, parallel.TrainConfig(threads=1)) for _ in range(2)]
+    assert parallel.train_many(jobs, parallel=2) == ["PASSIVE", "PASSIVE"]
+    assert seen["initializer"] is parallel._init_worker  # which calls wait_quietly first

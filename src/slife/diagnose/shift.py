@@ -155,6 +155,7 @@ def _run_shift(cfg: ShiftConfig, progress: Callable[[dict[str, Any]], None] | No
     from slife.model.config import model_config
     from slife.model.croco import CroCo
     from slife.pairs.photos import EVAL_PHOTOS, TRAIN_PHOTOS, PhotoPairs, load_photos
+    from slife.train.compiling import compile_for_training
     from slife.train.optim import build_optimizer, peak_lr, warmup_steps
     from slife.train.precision import autocast_dtype
     from slife.train.schedule import lr_at
@@ -177,6 +178,7 @@ def _run_shift(cfg: ShiftConfig, progress: Callable[[dict[str, Any]], None] | No
         "chance": chance_scores(evalset),
     }
     peak = peak_lr(cfg.optim, cfg.batch_size)
+    compile_for_training(model, cfg.model.compile, cfg.batch_size, amp, cfg.steps)  # model.compile (slife.train.compiling)
     step_once = Stepper(model, build_optimizer(model, cfg.optim, peak), amp, clip_grad=cfg.optim.clip_grad)
     warmup = warmup_steps(cfg.optim, cfg.steps)
     rng = np.random.default_rng(cfg.seed)
@@ -211,6 +213,7 @@ def _run_shift(cfg: ShiftConfig, progress: Callable[[dict[str, Any]], None] | No
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             evaluate(step + 1)
     model.eval()
+    model.use_compile(False)
     return ShiftResult(
         config=to_dict(cfg), curve=curve, baselines=baselines, testset=evalset.summary() | {"meta": evalset.meta},
         train_seconds=train_s, pairs_per_s=cfg.steps * cfg.batch_size / max(train_s, 1e-9),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from slife.errors import SlifeError
 from slife.pairs.config import PairsConfig
@@ -21,6 +21,13 @@ MAX_SEED = 2**31 - 1
 class ModelSection:
     size: str = "tiny"  # tiny | small | base | large (slife.model.config.SIZES)
     overrides: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields, e.g. {img_size: 96}
+    # torch.compile the training step's forward and loss: true, false, or auto = where it pays
+    # (slife.train.compiling: long enough runs; results equal eager within bf16 rounding)
+    compile: bool | Literal["auto"] = "auto"
+
+    def __post_init__(self) -> None:
+        if self.compile not in (True, False, "auto"):
+            raise SlifeError(f"model.compile must be true, false or auto, got {self.compile!r}")
 
 
 @dataclass
@@ -131,7 +138,7 @@ class TrainConfig:
 
 # Fields that may change when a run is resumed (they do not change what is learned).
 RESUMABLE_FIELDS = (
-    "data.workers", "data.cache_mb", "log_every", "save_every_steps", "save_every_minutes", "device", "threads", "tensorboard",
+    "data.workers", "data.cache_mb", "model.compile", "log_every", "save_every_steps", "save_every_minutes", "device", "threads", "tensorboard",
 )  # fmt: skip
 
 

@@ -38,6 +38,7 @@ from slife.train.optim import build_optimizer, peak_lr, warmup_steps
 from slife.train.precision import autocast_dtype
 from slife.train.schedule import first_steps, lr_at, plan_milestones, stream
 from slife.train.checkpointer import Checkpointer
+from slife.train.compiling import compile_for_training
 from slife.train.logger import TrainLogger
 from slife.train.resume import check_resume
 from slife.train.signals import TrainingStopped, stop_on_signals
@@ -234,13 +235,16 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
         last_loss = float(payload.get("loss", float("nan")))
         if payload.get("world_size") != ctx.world_size:
             _note(f"resuming a run from {payload.get('world_size')} process(es) on {ctx.world_size}", ctx)
+    end_step = total if stop_after is None else max(start, min(total, int(stop_after)))
+    compiled = compile_for_training(model, cfg.model.compile, cfg.batch_size, amp_dtype, end_step - start, cfg.data.pooled_target)
+    if compiled.enabled:
+        _note(f"model compiled ({compiled.reason}; {compiled.seconds:.0f} s)", ctx)
     ddp = model
     if ctx.active:
         from torch.nn.parallel import DistributedDataParallel
 
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    end_step = total if stop_after is None else max(start, min(total, int(stop_after)))
     sh = cfg.data.shifted
     loader = _batches(life, sampler, strm.ends, cfg, mcfg, model.num_masked(), ctx, range(start, end_step))
 
@@ -287,7 +291,7 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
                       "life": life.name, "life_hours": life.hours, "prefix_hours": span_h, "pairs": weights,
                       "shifted": {"warmup": sh.warmup, "share": sh.share}, "global_batch": global_batch,
                       "peak_lr": peak, "world_size": ctx.world_size, "device": str(device), "amp": str(amp_dtype),
-                      "threads": threads})  # fmt: skip
+                      "threads": threads, "compile": compiled.enabled})  # fmt: skip
         _note(
             f"{life.name}: {life.hours:.4g} h, {len(life)} frames"
             + (f" (first {span_h:.4g} h only)" if span_s < life.seconds else "")
@@ -380,6 +384,7 @@ def _train(
         st.logger.close()
     elapsed = time.perf_counter() - t_loop
     st.model.eval()
+    st.model.use_compile(False)  # the returned model runs eager (no recompiles for evaluation)
     return TrainResult(
         run_dir=run_dir,
         steps=step,

@@ -3,7 +3,8 @@
 Small models do not use 2+ cores well (2 threads run a step ~1.3x faster than 1 here), so two
 1-thread trainings side by side finish a set of lives ~1.5x sooner than one 2-thread training after
 the other. Each job runs in its own (spawned) process with ``threads = cores // jobs`` unless its
-config sets ``threads``, so the processes never oversubscribe the cores (slife.train.threads).
+config sets ``threads``, so the processes never oversubscribe the cores, and their OpenMP threads wait
+passively instead of spinning (slife.train.threads).
 
 Stopping: SIGINT / SIGTERM to the parent (Ctrl-C, ``kill``) is handed on to every worker as SIGTERM;
 each running training saves ``last.pt`` and stops (slife.train.signals), no queued job starts, and
@@ -21,13 +22,15 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from slife.train.config import TrainConfig
-from slife.train.loop import TrainResult, train
 from slife.train.signals import STOP_SIGNALS, TrainingStopped
-from slife.train.threads import usable_cores
+from slife.train.threads import usable_cores, wait_quietly
 from slife.workers import ignore_in_worker, starting_workers
+
+if TYPE_CHECKING:
+    from slife.train.loop import TrainResult
 
 _worker_stop: Any = None  # in a worker process only: the pool's stop event (set by _init_worker)
 
@@ -40,8 +43,10 @@ class TrainJob:
 
 
 def _init_worker(stop: Any) -> None:
-    """A pool worker: ignore stop signals between jobs (training installs its own handlers)."""
+    """A pool worker: OpenMP threads that wait passively (before torch loads: slife.train.threads), and
+    stop signals ignored between jobs (training installs its own handlers)."""
     global _worker_stop
+    wait_quietly()
     _worker_stop = stop
     ignore_in_worker(STOP_SIGNALS)
 
@@ -49,6 +54,8 @@ def _init_worker(stop: Any) -> None:
 def _run(job: TrainJob) -> TrainResult:
     if _worker_stop is not None and _worker_stop.is_set():
         raise TrainingStopped(f"{job.run_dir}: not started (the study was stopped)", signal.SIGTERM)
+    from slife.train.loop import train  # after _init_worker: torch loads with the passive waits
+
     result = train(job.life_dir, job.run_dir, job.cfg, progress=False)
     return dataclasses.replace(result, model=None)  # the weights are in the run's checkpoints
 
@@ -91,6 +98,8 @@ def train_many(
     ``progress``); parallel jobs show none."""
     parallel = min(len(jobs), parallel or usable_cores()) if jobs else 1
     if parallel <= 1:
+        from slife.train.loop import train
+
         results = []
         for job in jobs:
             results.append(dataclasses.replace(train(job.life_dir, job.run_dir, job.cfg, progress=progress), model=None))

@@ -6,16 +6,42 @@ each process of a run its share of the cores this process may run on: all of the
 process, ``cores // LOCAL_WORLD_SIZE`` (else ``// WORLD_SIZE``) for each of several DDP processes,
 unless ``OMP_NUM_THREADS`` is set, which it then follows. Side-by-side
 runs (a sweep, a study with ``--jobs N``) should set ``threads`` explicitly so that their sum does
-not exceed the cores.
+not exceed the cores (``slife study``/:func:`slife.train.parallel.train_many` give each of N jobs
+``cores // N``).
+
+Waiting threads: GNU OpenMP (torch's CPU threads) spins for a while at every barrier before it sleeps,
+which steals the cores a concurrent training needs. slife's training processes wait passively
+(:func:`quiet_wait_env`: ``OMP_WAIT_POLICY=PASSIVE``, ``KMP_BLOCKTIME=0`` for Intel's runtime), set by
+the command line before torch is imported and by the study's worker processes as they start; the
+OpenMP runtime reads them once, when torch loads it, so a Python program that imported torch
+already keeps its own setting. A variable the user set is never overridden. Measured in
+docs/training.md (``bench/concurrent_train.py``).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Mapping
 
-import torch
+QUIET_WAIT = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+
+
+def quiet_wait_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The wait-policy variables of :data:`QUIET_WAIT` that ``environ`` (default: this process's) does not set."""
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in QUIET_WAIT.items() if not env.get(k)}
+
+
+def wait_quietly() -> bool:
+    """Set :func:`quiet_wait_env` in this process's environment if torch is not imported yet (then
+    its OpenMP threads will wait passively); True if it took effect. Called by the command line and
+    as the initializer of the study's worker processes."""
+    if "torch" in sys.modules:
+        return False
+    os.environ.update(quiet_wait_env())
+    return True
 
 
 def usable_cores() -> int:
@@ -42,6 +68,8 @@ def resolve_threads(threads: int) -> int:
 @contextmanager
 def torch_threads(threads: int) -> Iterator[int]:
     """Run a block with torch's intra-op threads set by :func:`resolve_threads` (restored after)."""
+    import torch
+
     before = torch.get_num_threads()
     n = resolve_threads(threads)
     if n != before:
