@@ -88,6 +88,20 @@ def _nulls(doc: Document, stats: dict[str, Any], results: dict[str, Any], title:
                     _f(stats[f"life_vs_life_moving_{part}_right"])] for part in ("both", "one", "neither")])  # fmt: skip
 
 
+def _emergence(doc: Document, curves: dict[str, Any], title: str, what: str, nested: bool = False) -> None:
+    """One emergence section: per run (or nested series) its plot and a table of the points and lines."""
+    doc.heading(2, title)
+    doc.para(what)
+    for name, em in curves.items():
+        doc.heading(3, f"{name} (reference: {em['reference_name']})")
+        doc.image(f"emergence {name}", f"emergence/{'nested-' if nested else ''}{name}.png")
+        rows = [[f"{p['hours'] * 60:.1f}", "-" if nested else str(p["step"]), f"{p['cas']:.3f}",
+                 _f(p.get("gt_alignment", {}).get("r1")), _f(p.get("gt_alignment", {}).get("moving_r1"))]
+                for p in em["points"]]  # fmt: skip
+        rows += [[n.replace(" vs reference", ""), "-", f"{v:.3f}", "-", "-"] for n, v in em.get("baselines", {}).items()]
+        doc.table(["minutes of video", "step", "CAS vs reference", "GT r1", "GT r1, moving"], rows)
+
+
 def _findings(doc: Document, findings: dict[str, Any] | None) -> None:
     """The paper's findings 2 and 3: the CAS matrix by family, the dendrogram, CAS against transfer."""
     if not findings:
@@ -203,29 +217,16 @@ def build_document(study: StudyConfig, results: dict[str, Any]) -> Document:
                   [[n, *[_f(gt[n][r]) for r in keys], _f(use[n]["swapped_minus_real"]) if n in use else "-"] for n in names]
                   + [["chance", *[_f(chance[r]) for r in keys], "-"]])  # fmt: skip
     if results.get("emergence"):
-        doc.heading(2, "CAS over minutes of video seen (streaming checkpoints)")
-        doc.para("Each point is a checkpoint of one run as it streams through its life: video seen, training steps and "
-                 "the learning-rate schedule grow together, so this is not the paper's nested-subset emergence "
-                 "(`slife align emergence --nested`). The lines are the nulls' CAS with the same reference.")  # fmt: skip
-        for name, em in results["emergence"].items():
-            doc.heading(3, f"{name} (reference: {em['reference_name']})")
-            doc.image(f"emergence {name}", f"emergence/{name}.png")
-            rows = [[f"{p['hours'] * 60:.1f}", str(p["step"]), f"{p['cas']:.3f}", _f(p.get("gt_alignment", {}).get("r1")),
-                     _f(p.get("gt_alignment", {}).get("moving_r1"))] for p in em["points"]]  # fmt: skip
-            rows += [[n.replace(" vs reference", ""), "-", f"{v:.3f}", "-", "-"] for n, v in em.get("baselines", {}).items()]
-            doc.table(["minutes of video", "step", "CAS vs reference", "GT r1", "GT r1, moving"], rows)
+        _emergence(doc, results["emergence"], "CAS over minutes of video seen (streaming checkpoints)",
+                   "Each point is a checkpoint of one run as it streams through its life: video seen, training steps and "
+                   "the learning-rate schedule grow together, so this is not the paper's nested-subset emergence "
+                   "(below, or `slife align emergence --nested`). The lines are the nulls' CAS with the same reference.")  # fmt: skip
     if results.get("emergence_nested"):
-        doc.heading(2, "Emergence over nested subsets (the paper's protocol)")
-        doc.para("Each point is a separate model trained on the first part of the life only, every one with the same "
-                 "schedule (steps, learning rate, no streaming), so more video is not more compute. Floor: random "
-                 "init and the non-life control; ceiling: the diverse-data control; each as CAS with the same reference.")  # fmt: skip
-        for name, em in results["emergence_nested"].items():
-            doc.heading(3, f"{name} (reference: {em['reference_name']})")
-            doc.image(f"nested emergence {name}", f"emergence/nested-{name}.png")
-            rows = [[f"{p['hours'] * 60:.1f}", f"{p['cas']:.3f}", _f(p.get("gt_alignment", {}).get("moving_r1"))]
-                    for p in em["points"]]  # fmt: skip
-            rows += [[n.replace(" vs reference", ""), f"{v:.3f}", "-"] for n, v in em.get("baselines", {}).items()]
-            doc.table(["minutes of video (or line)", "CAS vs reference", "GT r1, moving"], rows)
+        _emergence(doc, results["emergence_nested"], "Emergence over nested subsets (the paper's protocol)",
+                   "Each point is a separate model trained on the first part of the life only, every one with the same "
+                   "schedule (steps, learning rate, no streaming), so more video is not more compute. Floor: random "
+                   "init and the non-life control; ceiling: the diverse-data control; each as CAS with the same "
+                   "reference.", nested=True)  # fmt: skip
     if results.get("downstream"):
         rows = results["downstream"]
         keys = sorted({k for r in rows.values() for k in r if k not in ("checkpoint_name",)})
