@@ -290,7 +290,7 @@ def test_a_bad_set_value_names_the_option_not_the_file(tmp_path: Path) -> None:
 
 
 # ---- M18: a run's log.jsonl with damaged records -----------------------------------------------
-def test_a_damaged_log_line_is_skipped_by_status(tmp_path: Path) -> None:
+def test_a_damaged_log_line_is_skipped_by_status(tmp_path: Path, monkeypatch) -> None:
     from slife.config import save_config
     from slife.run import RunDir
     from slife.study.plan import run_state
@@ -311,6 +311,18 @@ def test_a_damaged_log_line_is_skipped_by_status(tmp_path: Path) -> None:
     ]
     (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines) + '{"step": 50, "lo')
     assert [r.get("step") for r in RunDir(run).read_log()] == [0, 10, 20]
+    # a line longer than any record (a padded one, 4 MB) is skipped without being read whole; a log over
+    # the size cap is refused naming the file
+    import slife.run
+
+    padded = json.dumps({"step": 25, "loss": 0.1, "name": "x" * 4_000_000})
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines[1:4]) + padded + "\n" + json.dumps(lines[3]) + "\n")
+    assert [r.get("step") for r in RunDir(run).read_log()] == [0, 10, 20, 20]
+    monkeypatch.setattr(slife.run, "MAX_LOG_BYTES", 1000)
+    with pytest.raises(SlifeError, match="log.jsonl: .* bytes, more than the 1000"):
+        RunDir(run).read_log()
+    monkeypatch.undo()
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines) + '{"step": 50, "lo')
     state = run_state("life", run, cfg)
     assert (state.state, state.step, state.total) == ("partial", 20, 100) and state.eta_s == pytest.approx(8.0)
 

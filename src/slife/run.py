@@ -26,6 +26,8 @@ TB_DIR = "tb"
 CHECKPOINT_DIR = "checkpoints"
 LAST = "last.pt"
 REPORT_DIR = "report"
+MAX_LOG_BYTES = 1 << 30  # a log.jsonl larger than this is not slife's (a 550k-step life logs a few MB)
+MAX_LOG_LINE = 1 << 16  # longer lines are no record slife writes: skipped without being held whole
 
 
 # The fields readers of log.jsonl use, and their types: a record with one of them of another type
@@ -93,14 +95,24 @@ class RunDir:
         wrong type, are skipped)."""
         if not self.log_file.is_file():
             return []
+        size = self.log_file.stat().st_size
+        if size > MAX_LOG_BYTES:
+            from slife.errors import SlifeError
+
+            raise SlifeError(f"{self.log_file}: {size} bytes, more than the {MAX_LOG_BYTES} a training log can be")
         records = []
-        for line in self.log_file.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict) and _well_typed(rec):
-                records.append(rec)
+        with open(self.log_file, encoding="utf-8", errors="replace") as fh:
+            while line := fh.readline(MAX_LOG_LINE):
+                if not line.endswith("\n") and len(line) >= MAX_LOG_LINE:  # an overlong line: skip the rest of it
+                    while (rest := fh.readline(MAX_LOG_LINE)) and not rest.endswith("\n"):
+                        pass
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(rec, dict) and _well_typed(rec):
+                    records.append(rec)
         return records
 
     def checkpoints(self, include_last: bool = False) -> list[Any]:
