@@ -43,7 +43,8 @@ def debug_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     tmp = tmp_path_factory.mktemp("study")
     write_hpatches(tmp / "hpatches", {"v_astro": "astronaut"}, ks=(2,))
-    path = tiny_study(tmp, analysis={"read_masks": 2, "eval": {"match_data": "hpatches"}},  # relative to the file
+    path = tiny_study(tmp, analysis={"read_masks": 2, "eval": {"match_data": "hpatches"}, "metrics": True,
+                                     "bootstrap": 200},  # match_data relative to the file
                       nulls=["shift-only", "real-only"], replicates=["kitchen-1"], nested=["kitchen-1"],
                       nested_fractions=[0.5, 1.0])  # fmt: skip
     out = tmp / "out"
@@ -147,6 +148,10 @@ def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path
     assert set(results["findings"]["transfer"]["models"]) == {"kitchen-1", "street-1", "static"}
     assert "Finding 3 (transfer) cannot be compared" in results["findings"]["transfer"]["sentence"]
     assert (out / "findings" / "cas_by_family.png").is_file() and "The paper's findings 2 and 3" in report
+    # the similarity metrics beside CAS (analysis.metrics), with the intervals' settings recorded
+    sim = results["alignment"]["similarity"]
+    assert set(sim["metrics"]) == {"mutual_knn", "cka", "unbiased_cka", "cknna"} and "kitchen-1" in sim["names"]
+    assert "Representation similarity beside CAS" in report and results["alignment"]["margins"]["resamples"] == 200
     # nested-subset emergence: kitchen-1 on its first half and on all of it, one schedule, against street-1
     nested = results["emergence_nested"]["kitchen-1"]
     assert nested["emergence_protocol"] == "nested" and nested["reference_name"] == "street-1"

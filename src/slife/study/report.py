@@ -102,6 +102,36 @@ def _emergence(doc: Document, curves: dict[str, Any], title: str, what: str, nes
         doc.table(["minutes of video", "step", "CAS vs reference", "GT r1", "GT r1, moving"], rows)
 
 
+def _similarity(doc: Document, sim: dict[str, Any] | None, lives: list[str], stats: dict[str, Any]) -> None:
+    """The representation-similarity metrics (``analysis.metrics``) beside CAS: the life models with
+    each other and with every other model and baseline, each metric at its best layer pair."""
+    if not sim:
+        return
+    names, metrics = sim["names"], sim["metrics"]
+    idx = {n: i for i, n in enumerate(names)}
+    have = [n for n in lives if n in idx]
+    if len(have) < 2:
+        return
+
+    def mean(metric: str, others: list[str] | None) -> float:
+        v = np.asarray(sim[metric]["value"], dtype=float)
+        if others is None:  # the lives with each other
+            cells = [v[idx[a], idx[b]] for i, a in enumerate(have) for b in have[i + 1 :]]
+        else:
+            cells = [v[idx[a], idx[o]] for a in have for o in others if o != a]
+        return float(np.mean(cells)) if cells else float("nan")
+
+    rows = [["each other", *[_f(mean(m, None)) for m in metrics], _f(stats.get("life_vs_life"))]]
+    for other in [n for n in names if n not in have]:
+        rows.append([other, *[_f(mean(m, [other])) for m in metrics], _f(stats.get(f"life_vs_{other}"))])
+    doc.heading(2, "Representation similarity beside CAS")
+    doc.para(f"Mutual k-NN (k={sim['k']}), linear and unbiased CKA and CKNNA between the life models' patch features "
+             f"on {sim['samples']} test cells, each at the best-aligned pair of encoder/decoder layers (docs/align.md); "
+             "`pixels` is raw patch pixels, a null for every metric. Null levels: "
+             + ", ".join(f"{m} {_f(sim['null'][m]) if sim['null'].get(m) is not None else '-'}" for m in metrics) + ".")  # fmt: skip
+    doc.table(["life models with", *metrics, "CAS"], rows)
+
+
 def _findings(doc: Document, findings: dict[str, Any] | None) -> None:
     """The paper's findings 2 and 3: the CAS matrix by family, the dendrogram, CAS against transfer."""
     if not findings:
@@ -203,6 +233,7 @@ def build_document(study: StudyConfig, results: dict[str, Any]) -> Document:
     doc.image("CAS matrix", "alignment/cas_matrix.png")
     doc.table(["", *names], [[a, *[f"{matrix[i, j]:.3f}" for j in range(len(names))]] for i, a in enumerate(names)])
     _reward(doc, results.get("copy_reward") or {})
+    _similarity(doc, align.get("similarity"), [s.name for s in study.lives], stats)  # type: ignore[union-attr]
     _findings(doc, results.get("findings"))
     if "gt_alignment" in align:
         gt, chance = align["gt_alignment"], align["gt_alignment_chance"]
