@@ -34,8 +34,8 @@ def test_quiet_wait_env_keeps_what_the_user_set() -> None:
 
 
 def test_wait_quietly_only_before_torch_loads() -> None:
-    """The command line sets the passive wait policy before torch (and its OpenMP runtime) loads;
-    once torch is imported it changes nothing."""
+    """A study worker sets the passive wait policy before torch (and its OpenMP runtime) loads; once
+    torch is imported it changes nothing; a lone command line keeps OpenMP's default."""
     import os
     import subprocess
     import sys
@@ -52,6 +52,12 @@ def test_wait_quietly_only_before_torch_loads() -> None:
     env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's choice stays
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "ACTIVE", "0"]
+    lone = ("import contextlib, io, os, slife.cli\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "    slife.cli.main(['world', '--help'])\n"
+            "print(os.environ.get('OMP_WAIT_POLICY', 'unset'))")
+    env.pop("OMP_WAIT_POLICY")
+    assert subprocess.run([sys.executable, "-c", lone], env=env, capture_output=True, text=True, check=True).stdout.split() == ["unset"]
 
 
 def test_study_workers_wait_passively(monkeypatch) -> None:

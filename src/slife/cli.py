@@ -83,9 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from slife.train.threads import wait_quietly
-
-    wait_quietly()  # torch's OpenMP threads sleep instead of spinning at barriers (before torch loads)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

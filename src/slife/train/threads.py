@@ -10,12 +10,11 @@ not exceed the cores (``slife study``/:func:`slife.train.parallel.train_many` gi
 ``cores // N``).
 
 Waiting threads: GNU OpenMP (torch's CPU threads) spins for a while at every barrier before it sleeps,
-which steals the cores a concurrent training needs. slife's training processes wait passively
-(:func:`quiet_wait_env`: ``OMP_WAIT_POLICY=PASSIVE``, ``KMP_BLOCKTIME=0`` for Intel's runtime), set by
-the command line before torch is imported and by the study's worker processes as they start; the
-OpenMP runtime reads them once, when torch loads it, so a Python program that imported torch
-already keeps its own setting. A variable the user set is never overridden. Measured in
-docs/training.md (``bench/concurrent_train.py``).
+which steals the cores a concurrent training needs. The study's worker processes, which run side by
+side by design, wait passively (:func:`quiet_wait_env`: ``OMP_WAIT_POLICY=PASSIVE``, ``KMP_BLOCKTIME=0``
+for Intel's runtime), set as they start, before they import torch (the OpenMP runtime reads them
+once, when torch loads it). A lone command keeps OpenMP's default: passive waits cost a 2-thread
+process ~2x on a quiet machine (docs/training.md). A variable the user set is never overridden.
 """
 
 from __future__ import annotations
