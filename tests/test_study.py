@@ -152,6 +152,8 @@ def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path
     sim = results["alignment"]["similarity"]
     assert set(sim["metrics"]) == {"mutual_knn", "cka", "unbiased_cka", "cknna"} and "kitchen-1" in sim["names"]
     assert "Representation similarity beside CAS" in report and results["alignment"]["margins"]["resamples"] == 200
+    gt_table = report.split("## Ground-truth alignment and source use")[1]
+    assert next(l for l in gt_table.splitlines() if l.startswith("| kitchen-1 |")).count(" [") == 4  # every GT number with its interval
     # nested-subset emergence: kitchen-1 on its first half and on all of it, one schedule, against street-1
     nested = results["emergence_nested"]["kitchen-1"]
     assert nested["emergence_protocol"] == "nested" and nested["reference_name"] == "street-1"

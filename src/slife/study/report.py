@@ -240,12 +240,15 @@ def build_document(study: StudyConfig, results: dict[str, Any]) -> Document:
         keys = list(chance)
         use = results.get("source_use", {})
         doc.heading(2, "Ground-truth alignment and source use")
-        doc.para("Fraction of target patches whose top-1 attended source patch lies within r patches of the true "
+        doc.para("Fraction of target patches (with its 95 % bootstrap interval over test pairs where computed) whose "
+                 "top-1 attended source patch lies within r patches of the true "
                  "correspondence (from depth + poses), on all patches and on moving ones (true displacement "
                  ">= 2 patches, where the identity map scores 0). Last column: masked loss with another pair's "
                  "source minus with the right one (about 0: the model does not use the second view).")  # fmt: skip
+        ci = align.get("gt_alignment_ci") or {}
+        cell = lambda n, r: _ci([gt[n][r], *ci[n][r]]) if r in ci.get(n, {}) else _f(gt[n][r])  # noqa: E731
         doc.table(["model", *keys, "source use"],
-                  [[n, *[_f(gt[n][r]) for r in keys], _f(use[n]["swapped_minus_real"]) if n in use else "-"] for n in names]
+                  [[n, *[cell(n, r) for r in keys], _f(use[n]["swapped_minus_real"]) if n in use else "-"] for n in names]
                   + [["chance", *[_f(chance[r]) for r in keys], "-"]])  # fmt: skip
     if results.get("emergence"):
         _emergence(doc, results["emergence"], "CAS over minutes of video seen (streaming checkpoints)",
