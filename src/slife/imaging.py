@@ -79,14 +79,14 @@ def rotated_zoomed_crop(image: np.ndarray, size: int, angle_deg: float, zoom: fl
     magnified by ``zoom`` about the crop centre; what falls outside the frame is black."""
     import cv2
 
-    base = resize_center_crop(image, size)[1]
+    h, w = image.shape[:2]
+    base = center_crop_map(h, w, size)
     c = size / 2.0
     t = np.deg2rad(angle_deg)
     rot = zoom * np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])  # y points down
     a = rot @ np.diag([base.scale_x, base.scale_y])
     b = rot @ (np.array([-base.offset_x, -base.offset_y]) - c) + c
     # shrink first with area averaging (no aliasing), then warp about 1:1 from the smaller image
-    h, w = image.shape[:2]
     f = min(1.0, zoom * min(base.scale_x, base.scale_y))
     small = image if f == 1.0 else cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
     s_xy = np.array([small.shape[1] / w, small.shape[0] / h])
@@ -99,16 +99,26 @@ def rotated_zoomed_crop(image: np.ndarray, size: int, angle_deg: float, zoom: fl
     return np.ascontiguousarray(out), AffineCropMap(tuple(map(tuple, np.hstack([a, b[:, None]]).tolist())))
 
 
+def _center_crop_size(h: int, w: int, size: int) -> tuple[int, int, int, int]:
+    """(new_w, new_h, x0, y0): the resized frame whose short side is ``size`` and its central crop's corner."""
+    scale = size / min(h, w)
+    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    return new_w, new_h, (new_w - size) // 2, (new_h - size) // 2
+
+
+def center_crop_map(h: int, w: int, size: int) -> CropMap:
+    """The map of :func:`resize_center_crop` for an ``h`` x ``w`` frame, without resizing anything."""
+    new_w, new_h, x0, y0 = _center_crop_size(h, w, size)
+    return CropMap(new_w / w, new_h / h, float(x0), float(y0))
+
+
 def resize_center_crop(image: np.ndarray, size: int, resample: int = Image.BICUBIC) -> tuple[np.ndarray, CropMap]:
     """Resize so the short side is ``size``, then take the central ``size`` x ``size`` crop."""
     h, w = image.shape[:2]
-    scale = size / min(h, w)
-    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    pil = Image.fromarray(image)
-    resized = np.asarray(pil.resize((new_w, new_h), resample))
-    x0, y0 = (new_w - size) // 2, (new_h - size) // 2
+    new_w, new_h, x0, y0 = _center_crop_size(h, w, size)
+    resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), resample))
     crop = resized[y0 : y0 + size, x0 : x0 + size]
-    return np.ascontiguousarray(crop), CropMap(new_w / w, new_h / h, float(x0), float(y0))
+    return np.ascontiguousarray(crop), center_crop_map(h, w, size)
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:

@@ -38,11 +38,10 @@ def _mechanism(doc: Document, mech: dict[str, Any] | None) -> None:
 
 
 def _ci(entry: Any) -> str:
-    """``0.123 [0.05, 0.19]`` from a margin's [value, low, high]."""
-    if not entry:
-        return "-"
-    value, low, high = entry
-    return _f(value) + (f" [{low:.3f}, {high:.3f}]" if np.isfinite(low) and np.isfinite(high) else "")
+    """``0.123 [0.05, 0.19]`` from a margin's [value, low, high] (slife.align.bootstrap.format_interval)."""
+    from slife.align.bootstrap import format_interval
+
+    return format_interval(*entry) if entry else "-"
 
 
 def _nulls(doc: Document, stats: dict[str, Any], results: dict[str, Any], title: str = "Life models against the nulls",
