@@ -21,6 +21,10 @@ patches, width 64, 4 + 4 blocks, mask 0.5, batch 32), ``small`` (224 px, batch 8
     python bench/train_step.py                                    # CPU: tiny, recipe, small; 1 and 2 threads
     python bench/train_step.py --sizes recipe --threads 1 --rounds 7
     python bench/train_step.py --sizes base --device cuda --json out.json   # a GPU (bench/gpu_check.sh)
+    OMP_WAIT_POLICY=PASSIVE python bench/train_step.py            # waiting as the study's side-by-side workers
+
+OpenMP's threads wait as in a lone ``slife train`` (the runtime's default: spin, then sleep); the
+study's worker processes wait passively (slife.train.threads), which the environment line reproduces.
 """
 
 from __future__ import annotations
@@ -35,17 +39,13 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from slife.train.threads import wait_quietly
+import torch
 
-wait_quietly()  # OpenMP threads wait passively, as in `slife train` (before torch loads; slife.train.threads)
-
-import torch  # noqa: E402
-
-from slife.model.config import model_config  # noqa: E402
-from slife.model.croco import CroCo  # noqa: E402
-from slife.train.config import OptimConfig  # noqa: E402
-from slife.train.optim import build_optimizer  # noqa: E402
-from slife.train.precision import autocast_dtype  # noqa: E402
+from slife.model.config import model_config
+from slife.model.croco import CroCo
+from slife.train.config import OptimConfig
+from slife.train.optim import build_optimizer
+from slife.train.precision import autocast_dtype
 
 RECIPE = {"img_size": 64, "patch_size": 8, "enc_dim": 64, "enc_heads": 4, "enc_depth": 4, "dec_dim": 64,
           "dec_heads": 4, "dec_depth": 4, "mask_ratio": 0.5}  # configs/train_cpu.yaml  # fmt: skip
@@ -226,7 +226,8 @@ def main() -> None:
     dtype = amp or torch.float32
     modes = args.modes.split(",")
     where = torch.cuda.get_device_name(device) if cuda else f"{cpu_name()} ({torch.backends.cpu.get_cpu_capability()})"
-    print(f"device: {where}; torch {torch.__version__}; load average at start: {load()}", flush=True)
+    wait = os.environ.get("OMP_WAIT_POLICY") or "default (spin, then sleep)"
+    print(f"device: {where}; torch {torch.__version__}; OpenMP waits: {wait}; load average at start: {load()}", flush=True)
     rows: list[Row] = []
     for n_threads in threads:
         torch.set_num_threads(n_threads)
@@ -252,7 +253,7 @@ def main() -> None:
     print(f"load average at end: {load()}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"device": where, "torch": torch.__version__, "load": load(), "rows": [asdict(r) for r in rows],
+            json.dump({"device": where, "torch": torch.__version__, "load": load(), "omp_wait": wait, "rows": [asdict(r) for r in rows],
                        "checks": checks}, fh, indent=1)  # fmt: skip
 
 
