@@ -114,6 +114,10 @@ class Trainer:
         if compiled:
             from slife.train.compiling import compile_for_training
 
+            # every size and thread count is a new graph of the same function: without a reset the
+            # later ones hit dynamo's recompile limit (8) and silently run eager
+            torch._dynamo.reset()
+
             choice = compile_for_training(self.model, True, batch, amp, steps=1)
             if not choice.enabled:
                 raise RuntimeError(f"torch.compile failed: {choice.reason}")

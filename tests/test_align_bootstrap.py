@@ -91,3 +91,17 @@ def test_contrast_of_two_groups_on_the_same_pairs() -> None:
     assert contrast_interval(within, across, seed=2) == contrast_interval(within, across, seed=2)
     with pytest.raises(SlifeError, match="same pairs"):
         contrast_interval(within, across[:, :10])
+
+
+def test_half_sample_interval_of_a_mean_is_the_normal_interval() -> None:
+    from slife.align.bootstrap import half_sample_interval, half_samples
+
+    v = np.random.default_rng(5).normal(2.0, 1.5, size=201)
+    reps = [v[h].mean() for h in half_samples(len(v), 4000, seed=1)]
+    iv = half_sample_interval(v.mean(), reps, len(v), 0.95)
+    half_width = 1.96 * v.std(ddof=1) / np.sqrt(len(v))
+    assert iv.value == v.mean()
+    assert iv.low == pytest.approx(v.mean() - half_width, abs=0.06 * half_width)
+    assert iv.high == pytest.approx(v.mean() + half_width, abs=0.06 * half_width)
+    assert all(len(set(h)) == len(h) == 100 for h in half_samples(201, 5))
+    assert np.isnan(half_sample_interval(float("nan"), reps, len(v)).low)

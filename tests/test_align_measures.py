@@ -83,6 +83,11 @@ def test_cli_prints_intervals_and_metrics_and_writes_them(testset_path: Path, tm
     assert (ci[..., 0][off] <= m[off] + 1e-12).all() and (m[off] <= ci[..., 1][off] + 1e-12).all()
     assert report["options"]["bootstrap"] == 200 and report["options"]["metrics"] is True
     assert report["similarity"]["names"] == ["runA", "runB", "random-init", PIXELS]
+    for metric in report["similarity"]["metrics"]:  # every cell with its half-sample interval
+        val, iv = np.array(report["similarity"][metric]["value"]), np.array(report["similarity"][metric]["interval"])
+        other = ~np.eye(len(val), dtype=bool)
+        assert iv.shape == val.shape + (2,) and (iv[..., 0][other] <= val[other] + 1e-9).all()
+        assert (val[other] <= iv[..., 1][other] + 1e-9).all()
     lo, hi = report["gt_alignment_ci"]["runA"]["r1"]
     assert lo <= report["gt_alignment"]["runA"]["r1"] <= hi
 

@@ -105,3 +105,86 @@ def test_best_layer_pair_search_and_errors() -> None:
     with pytest.raises(SlifeError, match="metric"):
         metric_function("rsa")
     assert np.isnan(linear_cka(torch.ones(5, 2, dtype=torch.float64), x[:5]))  # a constant representation
+
+
+# ---- bootstrap resamples -----------------------------------------------------------------------
+def _grouped(n_units: int, per_unit: int, p: int, seed: int) -> torch.Tensor:
+    """Features of n_units x per_unit samples, samples of one unit correlated (like patches of one pair)."""
+    g = torch.Generator().manual_seed(seed)
+    unit = torch.randn(n_units, 1, p, generator=g, dtype=torch.float64)
+    return (unit + 0.7 * torch.randn(n_units, per_unit, p, generator=g, dtype=torch.float64)).reshape(-1, p)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_a_subset_is_the_metric_of_those_samples(metric: str) -> None:
+    from slife.align.similarity import compare, subset
+
+    x, y = _gauss(90, 8, 20), _gauss(90, 8, 21)
+    y = y + 0.6 * x
+    idx = np.sort(np.random.default_rng(0).permutation(90)[:70])
+    a, b = subset(prepare(x, 5), idx), subset(prepare(y, 5), idx)
+    assert compare(a, b, metric) == pytest.approx(metric_function(metric, k=5)(x[idx], y[idx]), abs=1e-9)
+    with pytest.raises(SlifeError, match="distinct"):
+        subset(prepare(x, 5), [0, 0, 1, 2, 3])
+
+
+def test_half_sample_intervals_cover_and_bootstrapping_neighbours_does_not() -> None:
+    """Over many draws of a test set (units of correlated samples, two related representations), the
+    half-sample interval of mutual k-NN covers the metric's mean over draws about as often as it
+    says; resampling units with replacement makes every repeated unit's patches each other's
+    neighbours in both representations, so the bootstrap's values sit above the estimate."""
+    from slife.align.bootstrap import half_sample_interval, half_samples
+    from slife.align.similarity import compare, subset
+
+    n_units, per, k, draws = 24, 6, 4, 40
+    units = np.repeat(np.arange(n_units), per)
+    members = [np.flatnonzero(units == u) for u in range(n_units)]
+    estimates, intervals, inflation = [], [], []
+    for d in range(draws):
+        x = _grouped(n_units, per, 10, 100 + d)
+        y = 0.8 * x @ _orthogonal(10, 7) + _gauss(len(x), 10, 200 + d)
+        px, py = prepare(x, k), prepare(y, k)
+        value = compare(px, py, "mutual_knn")
+        reps = [compare(subset(px, i), subset(py, i), "mutual_knn")
+                for i in (np.concatenate([members[u] for u in h]) for h in half_samples(n_units, 40, d))]
+        intervals.append(half_sample_interval(value, reps, n_units, 0.9))
+        estimates.append(value)
+        if d < 5:
+            boot = np.random.default_rng(d).integers(0, n_units, size=(10, n_units))
+            inflation += [mutual_knn(x[np.concatenate([members[u] for u in b])], y[np.concatenate([members[u] for u in b])], k)
+                          - value for b in boot]  # fmt: skip
+    target = float(np.mean(estimates))
+    covered = np.mean([iv.low <= target <= iv.high for iv in intervals])
+    assert 0.75 <= covered <= 1.0, covered  # 90 % intervals
+    spread = np.std(estimates)
+    widths = np.mean([iv.high - iv.low for iv in intervals])
+    assert 0.6 < widths / (2 * 1.645 * spread) < 1.6  # the width matches the draw-to-draw spread
+    assert np.mean(inflation) > 2 * spread  # bootstrapped neighbour overlaps are biased up
+
+
+def test_similarity_report_intervals_groups_and_contrasts() -> None:
+    from slife.align.features import similarity_report
+
+    n_units, per = 30, 8
+    units = np.repeat(np.arange(n_units), per)
+    x = _grouped(n_units, per, 12, 25)
+    reps = {"a": {"l0": x.float(), "l1": _gauss(len(x), 12, 26).float()},
+            "b": {"l0": (2.5 * x @ _orthogonal(12, 27)).float()},  # a rotated and scaled: the same representation
+            "c": {"l0": _grouped(n_units, per, 12, 28).float()}}  # independent
+    rep = similarity_report(reps, ("mutual_knn", "unbiased_cka"), k=5, units=units, bootstrap=60, seed=3,
+                            groups={"same": [("a", "b")], "other": [("a", "c"), ("b", "c")]},
+                            contrasts=[("same", "other")])  # fmt: skip
+    assert rep["bootstrap"] == {"resamples": 60, "confidence": 0.95, "unit": "test pair", "units": n_units,
+                                "method": "half-samples"}  # fmt: skip
+    for metric in ("mutual_knn", "unbiased_cka"):
+        block = rep[metric]
+        assert block["layers"][0][1] == ["l0", "l0"]
+        assert block["interval"][0][1] == pytest.approx([1.0, 1.0], abs=1e-6)  # a and b agree in every half-sample
+        low, high = block["interval"][0][2]
+        assert low <= block["value"][0][2] <= high and high < 0.5
+        same, other = block["groups"]["same"], block["groups"]["other"]
+        assert same[0] == pytest.approx(1.0, abs=1e-6) and other[1] <= other[0] <= other[2]
+        diff = block["contrasts"]["same - other"]
+        assert diff[0] == pytest.approx(same[0] - other[0]) and diff[1] > 0.4  # established, from the intervals
+    with pytest.raises(SlifeError, match="unit of each"):
+        similarity_report(reps, ("cka",), k=5, bootstrap=5)

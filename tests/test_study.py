@@ -152,6 +152,15 @@ def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path
     sim = results["alignment"]["similarity"]
     assert set(sim["metrics"]) == {"mutual_knn", "cka", "unbiased_cka", "cknna"} and "kitchen-1" in sim["names"]
     assert "Representation similarity beside CAS" in report and results["alignment"]["margins"]["resamples"] == 200
+    for metric in sim["metrics"]:  # group means and their contrasts with half-sample intervals
+        groups, contrasts = sim[metric]["groups"], sim[metric]["contrasts"]
+        assert {"lives", "lives | static", "lives | random-init", "lives | pixels"} <= set(groups)
+        assert all(lo <= v <= hi for v, lo, hi in groups.values())
+        diff = contrasts["lives - lives | pixels"]
+        assert diff[0] == pytest.approx(groups["lives"][0] - groups["lives | pixels"][0])
+    assert sim["bootstrap"]["method"] == "half-samples" and "each other minus with pixels" in report
+    matrix_table = report.split("## Correspondence Alignment Score")[1].split("\n\n")[2]
+    assert matrix_table.count(" [") >= 2  # CAS matrix cells with their intervals
     gt_table = report.split("## Ground-truth alignment and source use")[1]
     assert next(l for l in gt_table.splitlines() if l.startswith("| kitchen-1 |")).count(" [") == 4  # every GT number with its interval
     # nested-subset emergence: kitchen-1 on its first half and on all of it, one schedule, against street-1
@@ -160,6 +169,10 @@ def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path
     hours = [p["hours"] for p in nested["points"]]
     assert len(hours) == 2 and hours[1] == pytest.approx(2 * hours[0])
     assert {"static vs reference", "random-init vs reference"} <= set(nested["baselines"])
+    # the metrics along emergence too: every point and the model baselines against the same reference
+    assert all(set(p["similarity"]) == set(sim["metrics"]) for p in nested["points"])
+    assert {"random-init vs reference", "pixels vs reference"} <= set(nested["similarity"]["baselines"])
+    assert "mutual_knn vs reference" in report.split("Emergence over nested subsets")[1]
     for frac in ("0.5", "1"):
         cfg = yaml.safe_load((out / "runs" / f"kitchen-1-first{frac}" / "config.yaml").read_text())
         assert cfg["data"]["stream_fraction"] == 0 and cfg["steps"] == 6

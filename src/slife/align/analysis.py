@@ -410,6 +410,9 @@ def emergence_report(
     extra_baselines: Mapping[str, AttentionSource] | None = None,
     bootstrap: int = 0,
     confidence: float = 0.95,
+    metrics: tuple[str, ...] = (),
+    metric_k: int = 10,
+    metric_samples: int = 1024,
 ) -> dict[str, Any]:
     """CAS with ``reference`` against hours of video seen, plus baselines (random init, identity, pixel
     matching, the oracle and ``extra_baselines``, each vs the reference; chance) and GT alignment.
@@ -417,7 +420,9 @@ def emergence_report(
     ``run_dir`` one run: its milestone checkpoints (the *streaming* protocol: one model, checkpoints
     along the life). A list of runs: each run's final checkpoint (the *nested-subset* protocol, see
     :func:`nested_checkpoints`). ``bootstrap`` > 0 adds each point's ``cas_ci`` [low, high] (and
-    ``gt_alignment_ci``): percentile bootstrap over test pairs (slife.align.intervals).
+    ``gt_alignment_ci``): percentile bootstrap over test pairs (slife.align.intervals). ``metrics``
+    (slife.align.similarity names) adds each point's and each model baseline's ``similarity`` with the
+    reference: metric -> {value, layers} at the best layer pair, on ``metric_samples`` seeded cells.
     """
     from slife.align.intervals import cas_interval, gt_intervals
     from slife.model.checkpoint import list_checkpoints
@@ -437,6 +442,9 @@ def emergence_report(
     else:
         ref_source, ref_name = reference, f"reference:{reference.name}"
     ref = cache.get(ref_name, ref_source)
+    from slife.align.features import SimilarityTo
+
+    similar = SimilarityTo(ref_source, testset, metrics, metric_k, metric_samples, seed, batch_size, device)
     points = []
     for name, info in entries:
         src = checkpoint_source(info.path, name, batch_size, device, protocol)
@@ -444,6 +452,8 @@ def emergence_report(
         value, sem = ranked_cas(ranked, ref)
         point = {"name": name if nested else info.name, "hours": info.hours_seen, "step": info.step, "cas": value,
                  "cas_sem": sem}  # fmt: skip
+        if similar:
+            point["similarity"] = similar(src)
         if testset.has_gt:
             point["gt_alignment"] = gt_scores(ranked, testset, radii)
         if bootstrap:
@@ -456,6 +466,10 @@ def emergence_report(
                               testset)  # fmt: skip
     base.update(extra_baselines or {})
     baselines = {f"{n} vs reference": ranked_cas(cache.get(n, s), ref)[0] for n, s in base.items()}
+    if similar:
+        sims = {n: similar(s) for n, s in base.items()}
+        sims["pixels"] = similar.pixels()
+        similarity = {f"{n} vs reference": v for n, v in sims.items() if v is not None}
     report: dict[str, Any] = {
         "run": [str(r) for r in run_dir] if nested else str(run_dir),
         "emergence_protocol": "nested" if nested else "streaming",
@@ -468,6 +482,9 @@ def emergence_report(
         "protocol": protocol.label,
         "testset": testset.summary(),
     }
+    if similar:
+        report["similarity"] = {"metrics": list(metrics), "k": metric_k, "samples": similar.samples,
+                                "baselines": similarity}  # fmt: skip
     if testset.has_gt:
         report["reference_gt_alignment"] = gt_scores(ref, testset, radii)
         report["random_init_gt_alignment"] = gt_scores(cache.get("random-init", base["random-init"]), testset, radii)

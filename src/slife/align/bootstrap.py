@@ -8,6 +8,12 @@ and pairs independently, both with replacement, and averages over the drawn (see
 
 Resamples whose statistic is not finite (e.g. none of the drawn pairs has a moving patch) are left
 out; when fewer than half are finite the interval is NaN.
+
+Statistics that are not smooth in the sample's weights, like nearest-neighbour overlaps, are not
+bootstrapped: a repeated item changes what its neighbours are. :func:`half_sample_interval` takes
+their interval from subsets of half the items drawn without replacement instead (the delete-d
+jackknife with d = n/2, Shao & Wu 1989): the spread of the half-sample values around their mean,
+scaled by sqrt(m / (n - m)), estimates the spread of the full-sample value.
 """
 
 from __future__ import annotations
@@ -84,6 +90,29 @@ def bootstrap(statistic: Callable[[np.ndarray], float], n_items: int, n: int = 1
         return Interval(value, float("nan"), float("nan"), confidence, 0)
     reps = np.array([statistic(idx) for idx in resample_indices(n_items, n, seed)], dtype=np.float64)
     return percentile_interval(value, reps, confidence)
+
+
+def half_samples(n_items: int, n: int, seed: int = 0) -> list[np.ndarray]:
+    """``n`` sorted subsets of ``n_items // 2`` distinct items, from ``seed``."""
+    if n_items < 2:
+        raise SlifeError(f"bootstrap: half-samples need at least 2 items, got {n_items}")
+    rng = np.random.default_rng(seed)
+    return [np.sort(rng.choice(n_items, size=n_items // 2, replace=False)) for _ in range(n)]
+
+
+def half_sample_interval(value: float, replicates: Any, n_items: int, confidence: float = 0.95) -> Interval:
+    """The interval of a full-sample ``value`` from its values on half-samples of ``n_items`` items
+    (:func:`half_samples`): value + the percentiles of sqrt(m / (n - m)) (replicate - their mean)."""
+    _check(0, confidence)
+    reps = np.asarray(replicates, dtype=np.float64).ravel()
+    finite = reps[np.isfinite(reps)]
+    if not np.isfinite(value) or len(finite) == 0 or len(finite) < len(reps) / 2:
+        return Interval(float(value), float("nan"), float("nan"), confidence, len(reps))
+    m = n_items // 2
+    spread = np.sqrt(m / (n_items - m)) * (finite - finite.mean())
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(spread, [alpha, 1.0 - alpha])
+    return Interval(float(value), float(value + low), float(value + high), confidence, len(reps))
 
 
 def _values(values: Any, what: str) -> np.ndarray:

@@ -82,13 +82,18 @@ def _print_similarity(sim: dict[str, Any], pairs: list[tuple[str, str]] | None =
             for a, b in pairs:
                 i, j = names.index(a), names.index(b)
                 layers = sim[metric]["layers"][i][j]
-                print(f"  {a + ' | ' + b:<26} {_fmt(sim[metric]['value'][i][j])}  ({' ~ '.join(map(str, layers))})")
+                ci = sim[metric]["interval"][i][j] if "interval" in sim[metric] else None
+                print(f"  {a + ' | ' + b:<26} {_with_ci(sim[metric]['value'][i][j], ci)}  ({' ~ '.join(map(str, layers))})")
             continue
         width = max(len(n) for n in names)
         print(head)
         print(" " * width + "  " + " ".join(f"{n[:8]:>8}" for n in names))
         for n, row in zip(names, sim[metric]["value"]):
             print(f"{n:<{width}}  " + " ".join(f"{v:8.4f}" for v in row))
+        for group, entry in sim[metric].get("groups", {}).items():
+            print(f"  mean of {group}: {_with_ci(entry[0], entry[1:])}")
+        for contrast, entry in sim[metric].get("contrasts", {}).items():
+            print(f"  {contrast}: {_with_ci(entry[0], entry[1:])}")
 
 
 # ---- testset ------------------------------------------------------------------------------------

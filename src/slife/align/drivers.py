@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from slife.atomic import write_json_atomic
 
@@ -30,6 +30,7 @@ class AlignConfig:
     metrics: bool = False  # also the representation-similarity metrics (mutual k-NN, CKA, CKNNA) beside CAS
     metric_k: int = 10  # neighbours of mutual k-NN and CKNNA
     metric_samples: int = 1024  # (pair, target patch) cells the metrics compare (seeded subset)
+    metric_bootstrap: int = 200  # at most this many of the ``bootstrap`` resamples for the metrics' intervals
     bootstrap: int = 1000  # percentile-bootstrap resamples of the test pairs for intervals (0 = none)
     confidence: float = 0.95  # interval coverage
 
@@ -44,9 +45,9 @@ class AlignConfig:
             raise SlifeError(f"align config: direction must be one of {list(DIRECTIONS)}, got {self.direction!r}")
         if self.metric_k < 1 or self.metric_samples <= self.metric_k:
             raise SlifeError(f"align config: need 1 <= metric_k < metric_samples, got {self.metric_k}, {self.metric_samples}")
-        if self.bootstrap < 0 or not 0.0 < self.confidence < 1.0:
-            raise SlifeError(f"align config: bootstrap must be >= 0 and confidence in (0, 1), got "
-                             f"{self.bootstrap}, {self.confidence}")  # fmt: skip
+        if self.bootstrap < 0 or self.metric_bootstrap < 0 or not 0.0 < self.confidence < 1.0:
+            raise SlifeError(f"align config: bootstrap and metric_bootstrap must be >= 0 and confidence in (0, 1), "
+                             f"got {self.bootstrap}, {self.metric_bootstrap}, {self.confidence}")  # fmt: skip
 
     def read_protocol(self) -> Any:
         from slife.align.sources import ReadProtocol
@@ -59,7 +60,8 @@ class AlignConfig:
                 "layers": None if self.layers is None else list(self.layers),
                 "heads": None if self.heads is None else list(self.heads), "direction": self.direction,
                 "seed": self.seed, "bootstrap": self.bootstrap, "confidence": self.confidence,
-                "metrics": self.metrics, "metric_k": self.metric_k, "metric_samples": self.metric_samples}  # fmt: skip
+                "metrics": self.metrics, "metric_k": self.metric_k, "metric_samples": self.metric_samples,
+                "metric_bootstrap": self.metric_bootstrap}  # fmt: skip
 
 
 @dataclass
@@ -80,10 +82,14 @@ def _baselines(first: Any, cfg: AlignConfig, seed_offset: int, testset: Any) -> 
                               cfg.read_protocol(), testset)  # fmt: skip
 
 
-def similarity(sources: Mapping[str, Any], testset: Any, cfg: AlignConfig) -> dict[str, Any]:
+def similarity(sources: Mapping[str, Any], testset: Any, cfg: AlignConfig,
+               groups: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+               contrasts: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:  # fmt: skip
     """The similarity metrics (slife.align.similarity) between every model among ``sources`` (those
     that are models; the random-init one included) and the raw-pixel baseline, each at its best layer
-    pair, on the same seeded (pair, patch) cells: :func:`slife.align.features.similarity_report`."""
+    pair, on the same seeded (pair, patch) cells: :func:`slife.align.features.similarity_report`, with
+    intervals over test pairs (``min(bootstrap, metric_bootstrap)`` resamples) of every cell and of the
+    means of ``groups`` of model pairs and their ``contrasts``."""
     from slife.align.features import PIXELS, pixel_features, sample_cells, similarity_report, source_features
     from slife.align.similarity import METRICS
 
@@ -94,7 +100,9 @@ def similarity(sources: Mapping[str, Any], testset: Any, cfg: AlignConfig) -> di
         if feats is not None:
             reps[name] = feats
     reps[PIXELS] = pixel_features(testset, cells)
-    return similarity_report(reps, METRICS, cfg.metric_k, baselines=("random-init", PIXELS))
+    return similarity_report(reps, METRICS, cfg.metric_k, baselines=("random-init", PIXELS),
+                             units=cells // testset.num_patches, bootstrap=min(cfg.bootstrap, cfg.metric_bootstrap),
+                             confidence=cfg.confidence, seed=cfg.seed, groups=groups, contrasts=contrasts)  # fmt: skip
 
 
 def score(a: str | Path, b: str | Path, testset: Any, cfg: AlignConfig) -> dict[str, Any]:
@@ -145,9 +153,11 @@ def _ci(interval: Any) -> list[float]:
 
 
 def matrix(models: Mapping[str, str | Path], testset: Any, cfg: AlignConfig, out: Path, seed_offset: int = 0,
-           title: str | None = None) -> Matrix:  # fmt: skip
+           title: str | None = None, similarity_groups: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+           similarity_contrasts: Sequence[tuple[str, str]] = ()) -> Matrix:  # fmt: skip
     """CAS matrix over ``models`` (name -> run or checkpoint) plus the baselines; writes
-    ``out/cas_matrix.json`` and ``out/cas_matrix.png``."""
+    ``out/cas_matrix.json`` and ``out/cas_matrix.png``. With ``cfg.metrics`` the similarity metrics
+    too, with the group means and contrasts named (:func:`similarity`)."""
     from slife.align.analysis import BASELINE_NAMES, AttentionCache, alignment_report
     from slife.align.intervals import gt_intervals, matrix_intervals
     from slife.align.plots import plot_matrix
@@ -173,7 +183,7 @@ def matrix(models: Mapping[str, str | Path], testset: Any, cfg: AlignConfig, out
             report["gt_alignment_ci"] = {n: gt_intervals(r, testset, cfg.radii, cfg.bootstrap, cfg.confidence, cfg.seed)
                                          for n, r in ranked.items()}  # fmt: skip
     if cfg.metrics:
-        report["similarity"] = similarity(sources, testset, cfg)
+        report["similarity"] = similarity(sources, testset, cfg, similarity_groups, similarity_contrasts)
     write_json_atomic(out / "cas_matrix.json", report)
     plot_matrix(report["names"], report["cas"], out / "cas_matrix.png", report["chance"], report["baselines"],
                 title=title or f"CAS (k={cfg.k}, {len(testset)} pairs, {proto.label})")  # fmt: skip
@@ -188,12 +198,14 @@ def emergence(runs: str | Path | list[str | Path], reference: Any, testset: Any,
     ``extra_baselines`` (name -> source, e.g. null models) with the reference beside the baselines; JSON + plot."""
     from slife.align.analysis import AttentionCache, emergence_report
     from slife.align.plots import plot_emergence
+    from slife.align.similarity import METRICS
 
     cache = cache or AttentionCache(testset, cfg.k, direction=cfg.direction)
     report = emergence_report(runs, reference, testset, cfg.k, cfg.radii, include_last, cfg.seed + seed_offset,
                               cfg.batch_size, cfg.device, cache=cache, protocol=cfg.read_protocol(),
                               extra_baselines=extra_baselines, bootstrap=cfg.bootstrap,
-                              confidence=cfg.confidence)  # fmt: skip
+                              confidence=cfg.confidence, metrics=METRICS if cfg.metrics else (),
+                              metric_k=cfg.metric_k, metric_samples=cfg.metric_samples)  # fmt: skip
     report["options"] = cfg.recorded()
     write_json_atomic(out_json, report)
     pts = report["points"]

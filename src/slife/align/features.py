@@ -6,16 +6,24 @@ set) is used [ours: 1024 by default, the sample count of Huh et al. 2024]. For e
 target through the encoder (``enc0`` ... after each block) and the decoder with the target unmasked
 and the pair's source as second view (``dec0`` ...), read by hooks (slife.model.record.block_outputs).
 The pixel baseline's one "layer" is the raw RGB patch vector.
+
+Intervals (``bootstrap`` > 0): test pairs are the unit, as for CAS, but the metrics are scored on
+half-samples of the pairs drawn without replacement (slife.align.bootstrap.half_sample_interval), not
+on bootstrap resamples: a repeated pair would double the density of its patches, which the
+neighbour metrics count as agreement. Each half-sample scores every cell at the layer pair the
+search chose on all pairs (the search is not repeated: the interval is conditional on that choice);
+every cell and group mean is scored on the same half-samples, so contrasts of groups are paired.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from slife.align.similarity import Kernels, best_layer_pair, null_level, prepare
+from slife.align.bootstrap import half_sample_interval, half_samples
+from slife.align.similarity import Kernels, best_layer_pair, compare, null_level, prepare, subset
 from slife.align.sources import image_patches
 from slife.align.testset import TestSet
 from slife.devices import resolve_device
@@ -88,7 +96,10 @@ def prepare_layers(features: Mapping[str, torch.Tensor], k: int) -> dict[str, Ke
 
 
 def similarity_report(representations: Mapping[str, Mapping[str, torch.Tensor]], metrics: tuple[str, ...],
-                      k: int = 10, baselines: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+                      k: int = 10, baselines: tuple[str, ...] = (), units: np.ndarray | None = None,
+                      bootstrap: int = 0, confidence: float = 0.95, seed: int = 0,
+                      groups: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+                      contrasts: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:  # fmt: skip
     """Every metric between every two representations (name -> layer -> (n, dim) features), each at
     its best-aligned layer pair (searched over all encoder and decoder layers of both):
 
@@ -96,6 +107,10 @@ def similarity_report(representations: Mapping[str, Mapping[str, torch.Tensor]],
     metric -> {``value``: M x M (1 on the diagonal), ``layers``: M x M of [layer_a, layer_b] (None on
     the diagonal), ``grids``: ``"a | b"`` (a listed before b) -> {``rows``, ``cols``, ``values``}: every
     layer of a against every layer of b}}.
+
+    With ``bootstrap`` half-samples of the ``units`` (the test pair of every sample) each metric also has
+    ``interval`` (M x M of [low, high]), ``groups`` (label -> [mean, low, high] over the named model
+    pairs of ``groups``) and ``contrasts`` (``"g1 - g2"`` -> [difference, low, high] of two groups).
     """
     names = list(representations)
     if not names:
@@ -117,7 +132,107 @@ def similarity_report(representations: Mapping[str, Mapping[str, torch.Tensor]],
                 layers[j][i] = found["layers"][::-1]
                 grids[f"{a} | {names[j]}"] = {"rows": found["names_a"], "cols": found["names_b"], "values": found["grid"]}
         report[metric] = {"value": value.tolist(), "layers": layers, "grids": grids}
+    if bootstrap > 0:
+        if units is None or len(units) != n_samples:
+            raise SlifeError(f"similarity: bootstrap needs the unit of each of the {n_samples} samples")
+        _add_intervals(report, prepared, np.asarray(units), bootstrap, confidence, seed, groups or {}, contrasts)
     return report
+
+
+def group_cells(report: Mapping[str, Any], pairs: Sequence[tuple[str, str]]) -> list[tuple[int, int]]:
+    """Matrix cells (i, j) of the named model pairs (those present and distinct)."""
+    idx = {n: i for i, n in enumerate(report["names"])}
+    return [(idx[a], idx[b]) for a, b in pairs if a in idx and b in idx and a != b]
+
+
+def _add_intervals(report: dict[str, Any], prepared: Mapping[str, Mapping[str, Kernels]], units: np.ndarray,
+                   n: int, confidence: float, seed: int, groups: Mapping[str, Sequence[tuple[str, str]]],
+                   contrasts: Sequence[tuple[str, str]]) -> None:  # fmt: skip
+    """Score the metrics on ``n`` half-samples of the ``units`` (module docstring); add the intervals to ``report``."""
+    names, metrics = report["names"], report["metrics"]
+    m = len(names)
+    upper = [(i, j) for i in range(m) for j in range(i + 1, m)]
+    cells = {g: group_cells(report, pairs) for g, pairs in groups.items()}
+    kinds, where = np.unique(units, return_inverse=True)
+    members = [np.flatnonzero(where == u) for u in range(len(kinds))]
+    reps = {metric: np.full((n, m, m), np.nan) for metric in metrics}
+    for r, chosen in enumerate(half_samples(len(members), n, seed)):
+        idx = np.concatenate([members[u] for u in chosen])
+        cache: dict[tuple[str, str], Kernels] = {}
+
+        def kern(name: str, layer: str) -> Kernels:
+            if (name, layer) not in cache:
+                cache[name, layer] = subset(prepared[name][layer], idx)
+            return cache[name, layer]
+
+        for metric in metrics:
+            for i, j in upper:
+                la, lb = report[metric]["layers"][i][j]
+                if la is None:  # every layer pair was degenerate
+                    continue
+                reps[metric][r, i, j] = compare(kern(names[i], la), kern(names[j], lb), metric)
+    for metric in metrics:
+        value = np.asarray(report[metric]["value"], dtype=float)
+        interval = [[[1.0, 1.0] for _ in names] for _ in names]
+        for i, j in upper:
+            ci = half_sample_interval(value[i, j], reps[metric][:, i, j], len(members), confidence)
+            interval[i][j] = interval[j][i] = [ci.low, ci.high]
+        report[metric]["interval"] = interval
+        means = {g: (_cells_mean(value[None], c)[0], _cells_mean(reps[metric], c)) for g, c in cells.items() if c}
+        units = len(members)
+        report[metric]["groups"] = {g: _entry(v, r, units, confidence) for g, (v, r) in means.items()}
+        report[metric]["contrasts"] = {f"{a} - {b}": _entry(means[a][0] - means[b][0], means[a][1] - means[b][1], units,
+                                                            confidence) for a, b in contrasts if a in means and b in means}  # fmt: skip
+    report["bootstrap"] = {"resamples": n, "confidence": confidence, "unit": "test pair", "units": len(kinds),
+                           "method": "half-samples"}  # fmt: skip
+
+
+def _cells_mean(v: np.ndarray, cells: list[tuple[int, int]]) -> np.ndarray:
+    """Mean over the (i, j) cells (either triangle) of every (r, M, M) slice."""
+    ii, jj = np.array([min(c) for c in cells]), np.array([max(c) for c in cells])
+    return v[:, ii, jj].mean(axis=1)
+
+
+def _entry(value: float, replicates: np.ndarray, units: int, confidence: float) -> list[float]:
+    ci = half_sample_interval(float(value), replicates, units, confidence)
+    return [ci.value, ci.low, ci.high]
+
+
+def similarity_with(reference: Mapping[str, Kernels], features: Mapping[str, torch.Tensor], metrics: Sequence[str],
+                    k: int = 10) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Each metric between a representation's layer ``features`` and a prepared ``reference`` (the same
+    cells), at their best-aligned layer pair: metric -> {``value``, ``layers`` [layer, reference layer]}."""
+    prepared = prepare_layers(features, k)
+    out = {}
+    for metric in metrics:
+        found = best_layer_pair(prepared, reference, metric)
+        out[metric] = {"value": found["value"], "layers": found["layers"]}
+    return out
+
+
+class SimilarityTo:
+    """The similarity metrics of any model source with one reference model on fixed seeded cells
+    (slife.align.features); falsy when no metric is asked for or the reference is not a model."""
+
+    def __init__(self, reference: Any, testset: TestSet, metrics: tuple[str, ...], k: int, samples: int, seed: int,
+                 batch_size: int, device: str | None) -> None:  # fmt: skip
+        self.metrics, self.k, self.testset, self.batch_size, self.device = metrics, k, testset, batch_size, device
+        self.reference = None
+        if metrics:
+            self.cells = sample_cells(testset, samples, seed)
+            feats = source_features(reference, testset, self.cells, batch_size, device)
+            self.reference = None if feats is None else prepare_layers(feats, k)
+        self.samples = 0 if self.reference is None else len(self.cells)
+
+    def __bool__(self) -> bool:
+        return self.reference is not None
+
+    def __call__(self, source: Any) -> dict[str, Any] | None:
+        feats = source_features(source, self.testset, self.cells, self.batch_size, self.device)
+        return None if feats is None else similarity_with(self.reference, feats, self.metrics, self.k)
+
+    def pixels(self) -> dict[str, Any]:
+        return similarity_with(self.reference, pixel_features(self.testset, self.cells), self.metrics, self.k)
 
 
 def pairwise(report: Mapping[str, Any], a: str, b: str, metric: str) -> tuple[float, list[Any] | None]:

@@ -18,6 +18,11 @@ same representation up to the metric's invariances).
   kernels]. With k = n - 1 it equals the unbiased CKA of the l2-normalised features (tested).
 
 Ties in neighbour ranking go to the lower index (the stable top-k of slife.align.cas).
+
+Intervals come from subsets of the samples (:func:`subset`, half-samples of test pairs:
+slife.align.features), not from resampling with replacement: a repeated sample would be its own
+nearest neighbour in both representations and a perfectly matched kernel entry, and even with copies
+excluded, a repeated *pair* doubles the density of its patches, which neighbour statistics count.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import torch
 
 from slife.align.cas import overlap_fraction, topk_sets
@@ -93,13 +99,31 @@ class Kernels:
     def n(self) -> int:
         return int(self.linear.shape[0])
 
+    @property
+    def k(self) -> int | None:
+        return None if self.knn is None else int(self.knn.shape[1])
+
 
 def prepare(x: Any, k: int | None = 10, dtype: torch.dtype = torch.float64) -> Kernels:
     """:class:`Kernels` of (n, p) features (``k`` neighbours for mutual k-NN and CKNNA; None: CKA only)."""
     t = _features(x, "features", dtype)
     c = t - t.mean(dim=0)
-    lin = c @ c.T
-    cos = _cosine_kernel(t)
+    return _kernels(c @ c.T, _cosine_kernel(t), k)
+
+
+def subset(kern: Kernels, idx: Any) -> Kernels:
+    """The :class:`Kernels` of the samples ``idx`` (distinct indices) of a prepared representation, as
+    :func:`prepare` of those samples' features would give them (the linear kernel re-centred)."""
+    i = torch.as_tensor(np.asarray(idx), dtype=torch.long)
+    if i.dim() != 1 or len(i) < 4 or int(i.min()) < 0 or int(i.max()) >= kern.n or len(torch.unique(i)) != len(i):
+        raise SlifeError(f"similarity: a subset needs >= 4 distinct indices in [0, {kern.n}), got shape {tuple(i.shape)}")
+    lin = kern.linear[i][:, i]
+    lin = lin - lin.mean(dim=0, keepdim=True) - lin.mean(dim=1, keepdim=True) + lin.mean()  # H K H: centred anew
+    return _kernels(lin, kern.cosine[i][:, i], kern.k)
+
+
+def _kernels(lin: torch.Tensor, cos: torch.Tensor, k: int | None) -> Kernels:
+    """:class:`Kernels` from a centred linear kernel and a cosine kernel."""
     knn = mask = None
     knn_hsic = float("nan")
     if k is not None:

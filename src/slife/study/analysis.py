@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -281,7 +281,8 @@ def align_config(analysis: Any, seed: int) -> Any:
     return AlignConfig(k=analysis.k, seed=seed, protocol=analysis.protocol, read_masks=analysis.read_masks,
                        logits=analysis.logits, layers=None if analysis.layers is None else tuple(analysis.layers),
                        heads=None if analysis.heads is None else tuple(analysis.heads), direction=analysis.direction,
-                       metrics=analysis.metrics, bootstrap=analysis.bootstrap, confidence=analysis.confidence)  # fmt: skip
+                       metrics=analysis.metrics, bootstrap=analysis.bootstrap, metric_bootstrap=analysis.metric_bootstrap,
+                       confidence=analysis.confidence)  # fmt: skip
 
 
 def margins(m: Any, testset: Any, lives: list[str], families: dict[str, str], null_runs: Sequence[str], cfg: Any
@@ -339,6 +340,30 @@ def margins(m: Any, testset: Any, lives: list[str], families: dict[str, str], nu
     return out
 
 
+def similarity_groups(names: Sequence[str], lives: list[str], families: dict[str, str]
+                      ) -> tuple[dict[str, list[tuple[str, str]]], list[tuple[str, str]]]:  # fmt: skip
+    """The model pairs whose mean similarity the study reports with an interval, and the contrasts of
+    those means: the lives with each other vs the lives with every other model, the random-init model
+    and raw pixels (``lives - lives | X``), and within- vs across-family pairs of lives."""
+    pairs = [(a, b) for i, a in enumerate(lives) for b in lives[i + 1 :]]
+    groups: dict[str, list[tuple[str, str]]] = {"lives": pairs}
+    contrasts = []
+    for other in [n for n in (*names, "random-init", "pixels") if n not in lives]:
+        groups[f"lives | {other}"] = [(a, other) for a in lives]
+        contrasts.append(("lives", f"lives | {other}"))
+    within = [(a, b) for a, b in pairs if families.get(a) == families.get(b)]
+    across = [(a, b) for a, b in pairs if families.get(a) != families.get(b)]
+    if within and across:
+        groups["within family"], groups["across families"] = within, across
+        contrasts.append(("within family", "across families"))
+    return groups, contrasts
+
+
+def _similarity_options(run_dirs: Mapping[str, Path], lives: list[str], families: dict[str, str]) -> dict[str, Any]:
+    groups, contrasts = similarity_groups(list(run_dirs), lives, families)
+    return {"similarity_groups": groups, "similarity_contrasts": contrasts}
+
+
 def alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int, out: Path, lives: list[str],
               families: dict[str, str], curves: list[str] | None = None, null_runs: list[str] = ()) -> dict[str, Any]:  # fmt: skip
     """CAS matrix + GT alignment of every final model with the baselines, source use, and emergence of
@@ -350,7 +375,8 @@ def alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int,
 
     cfg = align_config(analysis, seed)
     m = matrix(run_dirs, testset, cfg, out / "alignment", seed_offset=BASELINE_SEED,
-               title=f"CAS (k={cfg.k}, read {cfg.read_protocol().label})")  # fmt: skip
+               title=f"CAS (k={cfg.k}, read {cfg.read_protocol().label})",
+               **_similarity_options(run_dirs, lives, families))  # fmt: skip
     m.report["margins"] = margins(m, testset, lives, families, null_runs, cfg)
     uses: dict[str, dict[str, float]] = {}
     if analysis.source_use and len(testset) > 1:  # the control swaps sources between pairs
@@ -427,7 +453,8 @@ def hard_alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed:
 
     cfg = align_config(analysis, seed)
     m = matrix(run_dirs, testset, cfg, out / "alignment_hard", seed_offset=BASELINE_SEED,
-               title=f"CAS on spatial pairs (k={cfg.k}, read {cfg.read_protocol().label})")  # fmt: skip
+               title=f"CAS on spatial pairs (k={cfg.k}, read {cfg.read_protocol().label})",
+               **_similarity_options(run_dirs, lives, families))  # fmt: skip
     m.report["margins"] = margins(m, testset, lives, families, null_runs, cfg)
     return m.report
 

@@ -184,6 +184,7 @@ class AnalysisSection:
     direction: Literal["target", "source", "both"] = "target"
     metrics: bool = False  # also mutual k-NN, CKA, unbiased CKA and CKNNA beside CAS (slife align --metrics)
     bootstrap: int = 1000  # resamples of the test pairs (and of the models) behind every interval; 0 = none
+    metric_bootstrap: int = 200  # at most this many of them for the similarity metrics (each re-scores every model pair)
     confidence: float = 0.95
     emergence: bool = True  # CAS and GT alignment at every milestone of every life, against a reference
     source_use: bool = True  # masked loss with another pair's source vs the right one
@@ -193,8 +194,9 @@ class AnalysisSection:
     def __post_init__(self) -> None:
         if self.k < 1 or self.read_masks < 1 or self.mechanism_steps < 0:
             raise SlifeError("analysis: k and read_masks must be >= 1, mechanism_steps >= 0")
-        if self.bootstrap < 0 or not 0.0 < self.confidence < 1.0:  # False for NaN too
-            raise SlifeError(f"analysis: bootstrap must be >= 0 and confidence in (0, 1), got {self.bootstrap}, {self.confidence}")
+        if self.bootstrap < 0 or self.metric_bootstrap < 0 or not 0.0 < self.confidence < 1.0:  # False for NaN too
+            raise SlifeError(f"analysis: bootstrap and metric_bootstrap must be >= 0 and confidence in (0, 1), got "
+                             f"{self.bootstrap}, {self.metric_bootstrap}, {self.confidence}")  # fmt: skip
         for name in ("layers", "heads"):
             chosen = getattr(self, name)
             if chosen is not None and (not chosen or min(chosen) < 0 or len(set(chosen)) != len(chosen)):

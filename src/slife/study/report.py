@@ -37,6 +37,10 @@ def _mechanism(doc: Document, mech: dict[str, Any] | None) -> None:
     doc.table(["reader", "exact", "within 1", "exact, moving"], rows)
 
 
+def _confidence(align: dict[str, Any]) -> str:
+    return f"{100 * float((align.get('options') or {}).get('confidence', 0.95)):.0f} %"
+
+
 def _ci(entry: Any) -> str:
     """``0.123 [0.05, 0.19]`` from a margin's [value, low, high] (slife.align.bootstrap.format_interval)."""
     from slife.align.bootstrap import format_interval
@@ -94,16 +98,27 @@ def _emergence(doc: Document, curves: dict[str, Any], title: str, what: str, nes
     for name, em in curves.items():
         doc.heading(3, f"{name} (reference: {em['reference_name']})")
         doc.image(f"emergence {name}", f"emergence/{'nested-' if nested else ''}{name}.png")
+        metrics = (em.get("similarity") or {}).get("metrics", [])
+        sims = (em.get("similarity") or {}).get("baselines", {})
+
+        def sim(entry: dict[str, Any] | None) -> list[str]:
+            return [_f((entry or {}).get(m, {}).get("value")) for m in metrics]
+
         rows = [[f"{p['hours'] * 60:.1f}", "-" if nested else str(p["step"]), f"{p['cas']:.3f}",
-                 _f(p.get("gt_alignment", {}).get("r1")), _f(p.get("gt_alignment", {}).get("moving_r1"))]
-                for p in em["points"]]  # fmt: skip
-        rows += [[n.replace(" vs reference", ""), "-", f"{v:.3f}", "-", "-"] for n, v in em.get("baselines", {}).items()]
-        doc.table(["minutes of video", "step", "CAS vs reference", "GT r1", "GT r1, moving"], rows)
+                 _f(p.get("gt_alignment", {}).get("r1")), _f(p.get("gt_alignment", {}).get("moving_r1")),
+                 *sim(p.get("similarity"))] for p in em["points"]]  # fmt: skip
+        rows += [[n.replace(" vs reference", ""), "-", f"{v:.3f}", "-", "-", *sim(sims.get(n))]
+                 for n, v in em.get("baselines", {}).items()]  # fmt: skip
+        rows += [[n.replace(" vs reference", ""), "-", "-", "-", "-", *sim(v)] for n, v in sims.items()
+                 if n not in em.get("baselines", {})]  # fmt: skip
+        doc.table(["minutes of video", "step", "CAS vs reference", "GT r1", "GT r1, moving",
+                   *[f"{m} vs reference" for m in metrics]], rows)  # fmt: skip
 
 
 def _similarity(doc: Document, sim: dict[str, Any] | None, lives: list[str], stats: dict[str, Any]) -> None:
     """The representation-similarity metrics (``analysis.metrics``) beside CAS: the life models with
-    each other and with every other model and baseline, each metric at its best layer pair."""
+    each other and with every other model and baseline, each metric at its best layer pair, with the
+    bootstrap intervals of the group means and of their contrasts where computed."""
     if not sim:
         return
     names, metrics = sim["names"], sim["metrics"]
@@ -120,15 +135,49 @@ def _similarity(doc: Document, sim: dict[str, Any] | None, lives: list[str], sta
             cells = [v[idx[a], idx[o]] for a in have for o in others if o != a]
         return float(np.mean(cells)) if cells else float("nan")
 
-    rows = [["each other", *[_f(mean(m, None)) for m in metrics], _f(stats.get("life_vs_life"))]]
+    def cell(metric: str, group: str, others: list[str] | None) -> str:
+        entry = sim[metric].get("groups", {}).get(group)
+        return _ci(entry) if entry else _f(mean(metric, others))
+
+    rows = [["each other", *[cell(m, "lives", None) for m in metrics], _f(stats.get("life_vs_life"))]]
     for other in [n for n in names if n not in have]:
-        rows.append([other, *[_f(mean(m, [other])) for m in metrics], _f(stats.get(f"life_vs_{other}"))])
+        rows.append([other, *[cell(m, f"lives | {other}", [other]) for m in metrics], _f(stats.get(f"life_vs_{other}"))])
+    boot = sim.get("bootstrap")
     doc.heading(2, "Representation similarity beside CAS")
     doc.para(f"Mutual k-NN (k={sim['k']}), linear and unbiased CKA and CKNNA between the life models' patch features "
              f"on {sim['samples']} test cells, each at the best-aligned pair of encoder/decoder layers (docs/align.md); "
              "`pixels` is raw patch pixels, a null for every metric. Null levels: "
-             + ", ".join(f"{m} {_f(sim['null'][m]) if sim['null'].get(m) is not None else '-'}" for m in metrics) + ".")  # fmt: skip
+             + ", ".join(f"{m} {_f(sim['null'][m]) if sim['null'].get(m) is not None else '-'}" for m in metrics) + "."
+             + (f" Intervals: {100 * boot['confidence']:.0f} % from {boot['resamples']} half-samples of the "
+                f"{boot['units']} test pairs (not the bootstrap: repeated pairs would be their own neighbours), at the "
+                "layer pair chosen on all pairs." if boot else ""))  # fmt: skip
     doc.table(["life models with", *metrics, "CAS"], rows)
+    contrasts = list(dict.fromkeys(c for m in metrics for c in sim[m].get("contrasts", {})))
+    if not contrasts:
+        return
+
+    def label(c: str) -> str:
+        a, b = c.split(" - ", 1)
+        if a == "lives":
+            return f"each other minus with {b.removeprefix('lives | ')}"
+        return f"{a} minus {b}"
+
+    doc.para("The same metrics as differences of means with their intervals: the life models with each other minus "
+             "with each other model or null, and pairs of lives within a family minus across families. A difference "
+             "is established when its interval lies above 0.")  # fmt: skip
+    doc.table(["difference", *metrics], [[label(c), *[_ci(sim[m].get("contrasts", {}).get(c)) for m in metrics]]
+                                         for c in contrasts])  # fmt: skip
+    for m in metrics:
+        unclear = [label(c).removeprefix("each other minus with ") for c in contrasts if c.startswith("lives - ")
+                   and not _established(sim[m].get("contrasts", {}).get(c))]  # fmt: skip
+        if unclear:
+            doc.para(f"{m}: the lives are not established as more alike with each other than with "
+                     f"{', '.join(unclear)}.")  # fmt: skip
+
+
+def _established(entry: Any) -> bool:
+    """A [value, low, high] difference whose interval lies above 0."""
+    return bool(entry) and entry[1] is not None and np.isfinite(entry[1]) and entry[1] > 0
 
 
 def _findings(doc: Document, findings: dict[str, Any] | None) -> None:
@@ -230,7 +279,11 @@ def build_document(study: StudyConfig, results: dict[str, Any]) -> Document:
     _mechanism(doc, results.get("mechanism"))
     doc.heading(2, "Correspondence Alignment Score")
     doc.image("CAS matrix", "alignment/cas_matrix.png")
-    doc.table(["", *names], [[a, *[f"{matrix[i, j]:.3f}" for j in range(len(names))]] for i, a in enumerate(names)])
+    cas_ci = align.get("cas_ci")
+    doc.table(["", *names], [[a, *[_ci([matrix[i, j], *cas_ci[i][j]]) if cas_ci and i != j else f"{matrix[i, j]:.3f}"
+                                   for j in range(len(names))]] for i, a in enumerate(names)])  # fmt: skip
+    if cas_ci:
+        doc.para(f"Off the diagonal: CAS with its {_confidence(align)} bootstrap interval over the test pairs.")
     _reward(doc, results.get("copy_reward") or {})
     _similarity(doc, align.get("similarity"), [s.name for s in study.lives], stats)  # type: ignore[union-attr]
     _findings(doc, results.get("findings"))
