@@ -171,6 +171,12 @@ def test_debug_study_trains_every_life_and_reports(debug_study: tuple[Path, Path
     assert {"static vs reference", "random-init vs reference"} <= set(nested["baselines"])
     # the metrics along emergence too: every point and the model baselines against the same reference
     assert all(set(p["similarity"]) == set(sim["metrics"]) for p in nested["points"])
+    for p in nested["points"]:  # with half-sample intervals, as the CAS and GT of every point
+        for entry in p["similarity"].values():
+            assert entry["interval"][0] <= entry["value"] <= entry["interval"][1]
+        assert p["cas_ci"][0] <= p["cas"] <= p["cas_ci"][1]
+    table_rows = [l for l in report.split("Emergence over nested subsets")[1].splitlines() if l.startswith("| ")]
+    assert table_rows[2].count(" [") >= 1 + len(sim["metrics"])  # the first point: CAS and every metric with intervals
     assert {"random-init vs reference", "pixels vs reference"} <= set(nested["similarity"]["baselines"])
     assert "mutual_knn vs reference" in report.split("Emergence over nested subsets")[1]
     for frac in ("0.5", "1"):

@@ -413,6 +413,7 @@ def emergence_report(
     metrics: tuple[str, ...] = (),
     metric_k: int = 10,
     metric_samples: int = 1024,
+    metric_bootstrap: int = 0,
 ) -> dict[str, Any]:
     """CAS with ``reference`` against hours of video seen, plus baselines (random init, identity, pixel
     matching, the oracle and ``extra_baselines``, each vs the reference; chance) and GT alignment.
@@ -422,7 +423,8 @@ def emergence_report(
     :func:`nested_checkpoints`). ``bootstrap`` > 0 adds each point's ``cas_ci`` [low, high] (and
     ``gt_alignment_ci``): percentile bootstrap over test pairs (slife.align.intervals). ``metrics``
     (slife.align.similarity names) adds each point's and each model baseline's ``similarity`` with the
-    reference: metric -> {value, layers} at the best layer pair, on ``metric_samples`` seeded cells.
+    reference: metric -> {value, layers, interval} at the best layer pair, on ``metric_samples`` seeded
+    cells, the interval from ``metric_bootstrap`` half-samples of the test pairs.
     """
     from slife.align.intervals import cas_interval, gt_intervals
     from slife.model.checkpoint import list_checkpoints
@@ -444,7 +446,8 @@ def emergence_report(
     ref = cache.get(ref_name, ref_source)
     from slife.align.features import SimilarityTo
 
-    similar = SimilarityTo(ref_source, testset, metrics, metric_k, metric_samples, seed, batch_size, device)
+    similar = SimilarityTo(ref_source, testset, metrics, metric_k, metric_samples, seed, batch_size, device,
+                           metric_bootstrap, confidence)  # fmt: skip
     points = []
     for name, info in entries:
         src = checkpoint_source(info.path, name, batch_size, device, protocol)

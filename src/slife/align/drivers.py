@@ -205,7 +205,8 @@ def emergence(runs: str | Path | list[str | Path], reference: Any, testset: Any,
                               cfg.batch_size, cfg.device, cache=cache, protocol=cfg.read_protocol(),
                               extra_baselines=extra_baselines, bootstrap=cfg.bootstrap,
                               confidence=cfg.confidence, metrics=METRICS if cfg.metrics else (),
-                              metric_k=cfg.metric_k, metric_samples=cfg.metric_samples)  # fmt: skip
+                              metric_k=cfg.metric_k, metric_samples=cfg.metric_samples,
+                              metric_bootstrap=min(cfg.bootstrap, cfg.metric_bootstrap))  # fmt: skip
     report["options"] = cfg.recorded()
     write_json_atomic(out_json, report)
     pts = report["points"]

@@ -153,8 +153,7 @@ def _add_intervals(report: dict[str, Any], prepared: Mapping[str, Mapping[str, K
     m = len(names)
     upper = [(i, j) for i in range(m) for j in range(i + 1, m)]
     cells = {g: group_cells(report, pairs) for g, pairs in groups.items()}
-    kinds, where = np.unique(units, return_inverse=True)
-    members = [np.flatnonzero(where == u) for u in range(len(kinds))]
+    members = _members(units)
     reps = {metric: np.full((n, m, m), np.nan) for metric in metrics}
     for r, chosen in enumerate(half_samples(len(members), n, seed)):
         idx = np.concatenate([members[u] for u in chosen])
@@ -183,7 +182,7 @@ def _add_intervals(report: dict[str, Any], prepared: Mapping[str, Mapping[str, K
         report[metric]["groups"] = {g: _entry(v, r, units, confidence) for g, (v, r) in means.items()}
         report[metric]["contrasts"] = {f"{a} - {b}": _entry(means[a][0] - means[b][0], means[a][1] - means[b][1], units,
                                                             confidence) for a, b in contrasts if a in means and b in means}  # fmt: skip
-    report["bootstrap"] = {"resamples": n, "confidence": confidence, "unit": "test pair", "units": len(kinds),
+    report["bootstrap"] = {"resamples": n, "confidence": confidence, "unit": "test pair", "units": len(members),
                            "method": "half-samples"}  # fmt: skip
 
 
@@ -199,24 +198,44 @@ def _entry(value: float, replicates: np.ndarray, units: int, confidence: float) 
 
 
 def similarity_with(reference: Mapping[str, Kernels], features: Mapping[str, torch.Tensor], metrics: Sequence[str],
-                    k: int = 10) -> dict[str, dict[str, Any]]:  # fmt: skip
+                    k: int = 10, units: np.ndarray | None = None, bootstrap: int = 0, confidence: float = 0.95,
+                    seed: int = 0) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Each metric between a representation's layer ``features`` and a prepared ``reference`` (the same
-    cells), at their best-aligned layer pair: metric -> {``value``, ``layers`` [layer, reference layer]}."""
+    cells), at their best-aligned layer pair: metric -> {``value``, ``layers`` [layer, reference layer]},
+    and ``interval`` [low, high] from ``bootstrap`` half-samples of the ``units`` (module docstring)."""
     prepared = prepare_layers(features, k)
     out = {}
     for metric in metrics:
         found = best_layer_pair(prepared, reference, metric)
         out[metric] = {"value": found["value"], "layers": found["layers"]}
+    if bootstrap > 0 and units is not None:
+        members = _members(units)
+        halves = [np.concatenate([members[u] for u in h]) for h in half_samples(len(members), bootstrap, seed)]
+        for metric, entry in out.items():
+            la, lb = entry["layers"]
+            if la is None:
+                continue
+            reps = [compare(subset(prepared[la], i), subset(reference[lb], i), metric) for i in halves]
+            ci = half_sample_interval(entry["value"], reps, len(members), confidence)
+            entry["interval"] = [ci.low, ci.high]
     return out
 
 
+def _members(units: np.ndarray) -> list[np.ndarray]:
+    """The sample positions of every distinct unit (in sorted unit order)."""
+    _, where = np.unique(np.asarray(units), return_inverse=True)
+    return [np.flatnonzero(where == u) for u in range(int(where.max()) + 1)]
+
+
 class SimilarityTo:
-    """The similarity metrics of any model source with one reference model on fixed seeded cells
-    (slife.align.features); falsy when no metric is asked for or the reference is not a model."""
+    """The similarity metrics of any model source with one reference model on fixed seeded cells, with
+    half-sample intervals over test pairs when ``bootstrap`` > 0; falsy when no metric is asked for or
+    the reference is not a model."""
 
     def __init__(self, reference: Any, testset: TestSet, metrics: tuple[str, ...], k: int, samples: int, seed: int,
-                 batch_size: int, device: str | None) -> None:  # fmt: skip
+                 batch_size: int, device: str | None, bootstrap: int = 0, confidence: float = 0.95) -> None:  # fmt: skip
         self.metrics, self.k, self.testset, self.batch_size, self.device = metrics, k, testset, batch_size, device
+        self.bootstrap, self.confidence, self.seed = bootstrap, confidence, seed
         self.reference = None
         if metrics:
             self.cells = sample_cells(testset, samples, seed)
@@ -229,10 +248,15 @@ class SimilarityTo:
 
     def __call__(self, source: Any) -> dict[str, Any] | None:
         feats = source_features(source, self.testset, self.cells, self.batch_size, self.device)
-        return None if feats is None else similarity_with(self.reference, feats, self.metrics, self.k)
+        return None if feats is None else self._with(feats)
 
     def pixels(self) -> dict[str, Any]:
-        return similarity_with(self.reference, pixel_features(self.testset, self.cells), self.metrics, self.k)
+        return self._with(pixel_features(self.testset, self.cells))
+
+    def _with(self, feats: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+        assert self.reference is not None
+        return similarity_with(self.reference, feats, self.metrics, self.k, self.cells // self.testset.num_patches,
+                               self.bootstrap, self.confidence, self.seed)  # fmt: skip
 
 
 def pairwise(report: Mapping[str, Any], a: str, b: str, metric: str) -> tuple[float, list[Any] | None]:

@@ -102,11 +102,16 @@ def _emergence(doc: Document, curves: dict[str, Any], title: str, what: str, nes
         sims = (em.get("similarity") or {}).get("baselines", {})
 
         def sim(entry: dict[str, Any] | None) -> list[str]:
-            return [_f((entry or {}).get(m, {}).get("value")) for m in metrics]
+            cells = [(entry or {}).get(m, {}) for m in metrics]
+            return [_ci([c["value"], *c["interval"]]) if "interval" in c else _f(c.get("value")) for c in cells]
 
-        rows = [[f"{p['hours'] * 60:.1f}", "-" if nested else str(p["step"]), f"{p['cas']:.3f}",
-                 _f(p.get("gt_alignment", {}).get("r1")), _f(p.get("gt_alignment", {}).get("moving_r1")),
-                 *sim(p.get("similarity"))] for p in em["points"]]  # fmt: skip
+        def gt(p: dict[str, Any], key: str) -> str:
+            value, ci = p.get("gt_alignment", {}).get(key), p.get("gt_alignment_ci", {}).get(key)
+            return _ci([value, *ci]) if ci and value is not None else _f(value)
+
+        rows = [[f"{p['hours'] * 60:.1f}", "-" if nested else str(p["step"]),
+                 _ci([p["cas"], *p["cas_ci"]]) if p.get("cas_ci") else f"{p['cas']:.3f}", gt(p, "r1"),
+                 gt(p, "moving_r1"), *sim(p.get("similarity"))] for p in em["points"]]  # fmt: skip
         rows += [[n.replace(" vs reference", ""), "-", f"{v:.3f}", "-", "-", *sim(sims.get(n))]
                  for n, v in em.get("baselines", {}).items()]  # fmt: skip
         rows += [[n.replace(" vs reference", ""), "-", "-", "-", "-", *sim(v)] for n, v in sims.items()
