@@ -113,8 +113,10 @@ def test_conflicting_fps_is_refused(tmp_path, clips):
 def test_reordering_and_duplicates_are_refused(tmp_path, clips):
     life_dir = tmp_path / "life"
     ingest_life(life_dir, clips[:2], CFG, progress=False)
-    with pytest.raises(SlifeError, match="order cannot change"):
+    with pytest.raises(SlifeError, match="order cannot change") as refused:
         ingest_life(life_dir, [clips[1], clips[0]], CFG, progress=False)
+    assert refused.traceback  # its frames (and the writer in them) are alive: the lock must be released anyway
+    ingest_life(life_dir, clips, CFG, progress=False)
     with pytest.raises(SlifeError, match="listed twice"):
         ingest_life(tmp_path / "other", [clips[0], clips[0]], CFG, progress=False)
-    assert [v.order for v in read_manifest(life_dir).videos] == [0, 1]
+    assert [v.order for v in read_manifest(life_dir).videos] == [0, 1, 2]

@@ -103,11 +103,15 @@ def ingest_life(
         geometry = AriaGeometry(cfg.aria, list(videos))
     writer = LifeWriter(life_dir, name=cfg.name, fps=cfg.fps, short_side=cfg.short_side, kind="video",
                         has_poses=geometry is not None, meta=geometry.meta() if geometry else None)  # fmt: skip
-    _check_order(writer, sources, life_dir / MANIFEST)
-    if geometry is not None and writer.manifest.meta.get("aria") != geometry.meta()["aria"]:
+    try:  # a refused run releases the life (its lock) before it says why
+        _check_order(writer, sources, life_dir / MANIFEST)
+        if geometry is not None and writer.manifest.meta.get("aria") != geometry.meta()["aria"]:
+            raise SlifeError(f"{life_dir / MANIFEST}: the life was ingested with Aria settings "
+                             f"{writer.manifest.meta.get('aria')}, this run asks for {geometry.meta()['aria']}; "
+                             "use a new directory")  # fmt: skip
+    except BaseException:
         writer.close()
-        raise SlifeError(f"{life_dir / MANIFEST}: the life was ingested with Aria settings {writer.manifest.meta.get('aria')}, "
-                         f"this run asks for {geometry.meta()['aria']}; use a new directory")  # fmt: skip
+        raise
     report = IngestReport(life_dir=life_dir)
     report.unlisted = [v.source for v in writer.manifest.videos if v.source not in sources]
     start = time.perf_counter()
