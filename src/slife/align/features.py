@@ -12,7 +12,9 @@ half-samples of the pairs drawn without replacement (slife.align.bootstrap.half_
 on bootstrap resamples: a repeated pair would double the density of its patches, which the
 neighbour metrics count as agreement. Each half-sample scores every cell at the layer pair the
 search chose on all pairs (the search is not repeated: the interval is conditional on that choice);
-every cell and group mean is scored on the same half-samples, so contrasts of groups are paired.
+every cell and group mean is scored on the same half-samples, so contrasts of groups are paired, and
+a group's model pairs are also drawn with replacement in each replicate (the members of a group vary
+too, as in slife.align.bootstrap.contrast_interval).
 """
 
 from __future__ import annotations
@@ -154,6 +156,10 @@ def _add_intervals(report: dict[str, Any], prepared: Mapping[str, Mapping[str, K
     upper = [(i, j) for i in range(m) for j in range(i + 1, m)]
     cells = {g: group_cells(report, pairs) for g, pairs in groups.items()}
     members = _members(units)
+    # the model pairs of each group are drawn with replacement in every replicate (as CAS's contrasts
+    # draw them, slife.align.bootstrap.contrast_interval): a group mean varies with its members too
+    pick = np.random.default_rng(seed + 1)
+    draws = {g: pick.integers(0, len(c), size=(n, len(c))) for g, c in cells.items() if c}
     reps = {metric: np.full((n, m, m), np.nan) for metric in metrics}
     for r, chosen in enumerate(half_samples(len(members), n, seed)):
         idx = np.concatenate([members[u] for u in chosen])
@@ -177,7 +183,7 @@ def _add_intervals(report: dict[str, Any], prepared: Mapping[str, Mapping[str, K
             ci = half_sample_interval(value[i, j], reps[metric][:, i, j], len(members), confidence)
             interval[i][j] = interval[j][i] = [ci.low, ci.high]
         report[metric]["interval"] = interval
-        means = {g: (_cells_mean(value[None], c)[0], _cells_mean(reps[metric], c)) for g, c in cells.items() if c}
+        means = {g: (_cells_mean(value[None], c)[0], _cells_mean(reps[metric], c, draws[g])) for g, c in cells.items() if c}
         units = len(members)
         report[metric]["groups"] = {g: _entry(v, r, units, confidence) for g, (v, r) in means.items()}
         report[metric]["contrasts"] = {f"{a} - {b}": _entry(means[a][0] - means[b][0], means[a][1] - means[b][1], units,
@@ -186,10 +192,14 @@ def _add_intervals(report: dict[str, Any], prepared: Mapping[str, Mapping[str, K
                            "method": "half-samples"}  # fmt: skip
 
 
-def _cells_mean(v: np.ndarray, cells: list[tuple[int, int]]) -> np.ndarray:
-    """Mean over the (i, j) cells (either triangle) of every (r, M, M) slice."""
+def _cells_mean(v: np.ndarray, cells: list[tuple[int, int]], draws: np.ndarray | None = None) -> np.ndarray:
+    """Mean over the (i, j) cells (either triangle) of every (r, M, M) slice; ``draws`` (r, len(cells)):
+    which cells each slice averages (a resample of the cells), default all."""
     ii, jj = np.array([min(c) for c in cells]), np.array([max(c) for c in cells])
-    return v[:, ii, jj].mean(axis=1)
+    values = v[:, ii, jj]
+    if draws is None:
+        return values.mean(axis=1)
+    return np.take_along_axis(values, draws, axis=1).mean(axis=1)
 
 
 def _entry(value: float, replicates: np.ndarray, units: int, confidence: float) -> list[float]:
