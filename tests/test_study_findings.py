@@ -48,6 +48,20 @@ def test_flat_or_noisy_matrix_does_not_reproduce_finding_2() -> None:
     assert "cannot be told" in one_family["sentence"]
 
 
+def test_finding_2_by_the_feature_metrics_is_stated_beside_cas() -> None:
+    rep = report(0.6, 0.4)
+    rep["similarity"] = {"metrics": ["mutual_knn", "cka"],
+                         "mutual_knn": {"contrasts": {"within family - across families": [0.04, 0.02, 0.06]}},
+                         "cka": {"contrasts": {"within family - across families": [0.01, -0.02, 0.04]}}}  # fmt: skip
+    f = family_structure(rep, LIVES, FAMILIES, {}, seed_spread=0.01)
+    assert f["metrics"] == {"mutual_knn": [0.04, 0.02, 0.06], "cka": [0.01, -0.02, 0.04]}
+    assert "mutual_knn +0.040 [0.020, 0.060]" in f["sentence"] and "established by mutual_knn." in f["sentence"]
+    assert f["sentence"].startswith("Finding 2 (family structure) reproduced")  # the verdict stays CAS's
+    rep["similarity"]["mutual_knn"]["contrasts"]["within family - across families"] = [0.0, -0.01, 0.01]
+    assert "established by none of them" in family_structure(rep, LIVES, FAMILIES, {}, seed_spread=0.01)["sentence"]
+    assert family_structure(report(0.6, 0.4), LIVES, FAMILIES, {}, seed_spread=0.01)["metrics"] == {}
+
+
 def test_family_order_groups_lives_and_keeps_the_rest() -> None:
     assert family_order(["s1", "x", "k1", "s2", "k2"], LIVES, FAMILIES) == ["k1", "k2", "s1", "s2", "x"]
 

@@ -79,8 +79,23 @@ def family_structure(report: Mapping[str, Any], lives: Sequence[str], families: 
         "families": {fam: [a for a in lives if families[a] == fam] for fam in dict.fromkeys(families[a] for a in lives)},
         "clustering": family_clustering(m[np.ix_([idx[n] for n in lives], [idx[n] for n in lives])], list(lives)),
     }  # fmt: skip
-    out["sentence"] = _family_sentence(out)
+    sim = report.get("similarity") or {}
+    out["metrics"] = {m: sim[m]["contrasts"]["within family - across families"] for m in sim.get("metrics", [])
+                      if "within family - across families" in sim[m].get("contrasts", {})}  # fmt: skip
+    out["sentence"] = _family_sentence(out) + _family_metrics_clause(out["metrics"])
     return out
+
+
+def _family_metrics_clause(metrics: Mapping[str, Sequence[float]]) -> str:
+    """The same within- minus across-family difference by the feature-similarity metrics (docs/align.md)."""
+    if not metrics:
+        return ""
+    shown = ", ".join(f"{m} {v[0]:+.3f} [{v[1]:.3f}, {v[2]:.3f}]" for m, v in metrics.items())
+    above = [m for m, v in metrics.items() if np.isfinite(v[1]) and v[1] > 0]
+    verdict = ("established by every one of them" if len(above) == len(metrics) else
+               f"established by {', '.join(above)}" if above else "established by none of them")  # fmt: skip
+    return (f" By the feature-similarity metrics (best layer pair, intervals over test pairs and model pairs) "
+            f"within minus across is {shown}: {verdict}.")
 
 
 def _family_sentence(f: Mapping[str, Any]) -> str:
