@@ -371,12 +371,11 @@ def gt_chance(testset: TestSet, radii: tuple[int, ...]) -> dict[str, float]:
 
 def model_config_of(source: Any) -> Any:
     """The ModelConfig behind a checkpoint or model source."""
-    from slife.config import from_dict
-    from slife.model.config import ModelConfig
+    from slife.model.checkpoint import stored_model_config
 
     if hasattr(source, "model"):
         return source.model.cfg
-    return from_dict(ModelConfig, source.meta["model_config"], f"{source.meta.get('path')}:model_config")
+    return stored_model_config(source.meta["model_config"], str(source.meta.get("path")))
 
 
 # ---- emergence ------------------------------------------------------------------------------------
