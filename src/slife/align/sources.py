@@ -105,11 +105,10 @@ def protocol_masks(model: torch.nn.Module, pairs: int, protocol: ReadProtocol) -
     """(masks, pairs, N) bool masks of the masked protocol (None for unmasked), CPU, from its seed."""
     if protocol.name == "unmasked":
         return None
+    from slife.pairs.masking import random_masks
+
     gen = torch.Generator().manual_seed(protocol.seed)
-    n, hidden = model.num_patches, model.num_masked()
-    noise = torch.rand(protocol.masks, pairs, n, generator=gen)
-    order = noise.argsort(dim=-1)[..., :hidden]
-    return torch.zeros(protocol.masks, pairs, n, dtype=torch.bool).scatter_(-1, order, True)
+    return random_masks((protocol.masks, pairs), model.num_patches, model.num_masked(), gen)
 
 
 def _one_pass(model: torch.nn.Module, src: torch.Tensor, tgt: torch.Tensor, mask: torch.Tensor | None,
@@ -252,12 +251,12 @@ def checkpoint_source(
     protocol: ReadProtocol = UNMASKED,
 ) -> CheckpointSource:
     """A run directory (its ``last.pt``) or a checkpoint file as an attention source."""
-    from slife.model.checkpoint import read_checkpoint, resolve_checkpoint
+    from slife.model.checkpoint import read_meta, resolve_checkpoint
 
     path = resolve_checkpoint(run_or_file)
-    payload = read_checkpoint(path)
-    meta = {k: payload.get(k) for k in ("model_config", "hours_seen", "step", "life")}
-    meta["path"] = str(path)
+    info = read_meta(path)
+    meta = {"model_config": info.model_config, "hours_seen": info.hours_seen, "step": info.step, "life": info.life,
+            "path": str(path)}  # fmt: skip
     return CheckpointSource(path, name or source_name(run_or_file), batch_size, device, meta, protocol)
 
 
