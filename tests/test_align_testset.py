@@ -216,3 +216,30 @@ def test_warped_source_views_keep_exact_ground_truth_and_weaken_pixel_matching(l
         np.testing.assert_array_equal(warped.gt[p], np.where(inside, where, -1))
     score = lambda ts: gt_hits(PixelMatchSource().attention(ts), ts, 1)[ts.gt >= 0].mean()  # noqa: E731
     assert score(plain) > 0.55 and score(warped) < 0.5 * score(plain)  # measured 0.64 and 0.18
+
+
+def test_a_test_set_is_sized_for_its_model(lives, tmp_path, capsys) -> None:
+    """#22: the image size is declared once (the model config): ``slife align testset`` takes the default
+    model's size, or with --model that model's, and refuses a size the model cannot read."""
+    from slife.align.testset import testset_grid
+    from slife.cli import main
+    from slife.config import to_dict
+    from slife.model.checkpoint import save_checkpoint
+    from slife.model.config import ModelConfig, model_config
+    from slife.model.croco import CroCo
+
+    default = ModelConfig()
+    assert testset_grid() == (default.img_size, default.patch_size) and testset_grid(96, 8) == (96, 8)
+    model = CroCo(model_config("tiny", img_size=64, patch_size=8, enc_dim=32, dec_dim=32, enc_heads=2, dec_heads=2))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.pt"
+    save_checkpoint(ckpt, {"model_config": to_dict(model.cfg), "model": model.state_dict()})
+    assert testset_grid(model=tmp_path / "run") == (64, 8) == testset_grid(64, None, ckpt)
+    with pytest.raises(TestSetError, match=r"last\.pt: the model reads 64 px images in 8 px patches, not --img-size 96"):
+        testset_grid(96, None, ckpt)
+    out = tmp_path / "t.npz"
+    assert main(["align", "testset", str(lives[0]), "--out", str(out), "--pairs", "2", "--model", str(tmp_path / "run")]) == 0
+    ts = TestSet.load(out)
+    assert (ts.img_size, ts.patch_size) == (64, 8)
+    assert main(["align", "testset", str(lives[0]), "--out", str(out), "--pairs", "2", "--model", str(ckpt),
+                 "--patch-size", "16"]) == 2  # fmt: skip
+    assert "not --patch-size 16" in capsys.readouterr().err
