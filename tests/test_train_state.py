@@ -34,7 +34,7 @@ def summary(path: Path, life_dir: Path) -> dict[str, Any]:
     tensors = {f"model.{k}": v for k, v in payload["model"].items()}
     if "optimizer" in payload:
         opt = payload["optimizer"]
-        plain["param_groups"] = opt["param_groups"]
+        plain["param_groups"] = [[g["name"], g["weight_decay"], g["lr"], len(g["params"])] for g in opt["param_groups"]]
         tensors.update({f"opt.{i}.{name}": torch.as_tensor(v) for i, st in opt["state"].items() for name, v in st.items()})
         tensors["rng"] = payload["rng"]["torch"]
     plain["tensors"] = digest(tensors)
@@ -55,7 +55,11 @@ def run(root: Path, life_dir: Path) -> dict[str, Any]:
     return out
 
 
-GOLDEN: dict[str, Any] = {}
+GOLDEN: dict[str, Any] = {  # produced on MACHINE by the code before #22 moved the payload
+    'last_at_2': {'format': 'slife-ckpt/1', 'model_config': {'img_size': 64, 'patch_size': 8, 'enc_dim': 64, 'enc_depth': 4, 'enc_heads': 4, 'dec_dim': 64, 'dec_depth': 4, 'dec_heads': 4, 'mlp_ratio': 4.0, 'mask_ratio': 0.5, 'pos_embed': 'rope', 'rope_base': 100.0, 'norm_pix_loss': True}, 'step': 2, 'pairs_seen': 8, 'hours_seen': 0.005555555555555556, 'life': 'life', 'life_frames': 60, 'train_config': 'fd6c6274df948d0b', 'loss': 1.3979347944259644, 'scheduler': {'kind': 'warmup_cosine', 'step': 2, 'total': 4, 'warmup': 0, 'peak_lr': 0.004}, 'scaler': None, 'milestones_done': [], 'total_steps': 4, 'world_size': 1, 'param_groups': [['decay', 0.05, 0.003414213562373095, 51], ['no_decay', 0.0, 0.003414213562373095, 104]], 'tensors': 'e54fb277d4a3feb4'},
+    'hours_0.00555556': {'format': 'slife-ckpt/1', 'model_config': {'img_size': 64, 'patch_size': 8, 'enc_dim': 64, 'enc_depth': 4, 'enc_heads': 4, 'dec_dim': 64, 'dec_depth': 4, 'dec_heads': 4, 'mlp_ratio': 4.0, 'mask_ratio': 0.5, 'pos_embed': 'rope', 'rope_base': 100.0, 'norm_pix_loss': True}, 'step': 4, 'pairs_seen': 16, 'hours_seen': 0.005555555555555556, 'life': 'life', 'life_frames': 60, 'train_config': 'fd6c6274df948d0b', 'loss': 1.1252330541610718, 'tensors': '750f5dd56c15dff4'},
+    'last': {'format': 'slife-ckpt/1', 'model_config': {'img_size': 64, 'patch_size': 8, 'enc_dim': 64, 'enc_depth': 4, 'enc_heads': 4, 'dec_dim': 64, 'dec_depth': 4, 'dec_heads': 4, 'mlp_ratio': 4.0, 'mask_ratio': 0.5, 'pos_embed': 'rope', 'rope_base': 100.0, 'norm_pix_loss': True}, 'step': 4, 'pairs_seen': 16, 'hours_seen': 0.005555555555555556, 'life': 'life', 'life_frames': 60, 'train_config': 'fd6c6274df948d0b', 'loss': 1.1252330541610718, 'scheduler': {'kind': 'warmup_cosine', 'step': 4, 'total': 4, 'warmup': 0, 'peak_lr': 0.004}, 'scaler': None, 'milestones_done': [0.005555555555555556], 'total_steps': 4, 'world_size': 1, 'param_groups': [['decay', 0.05, 0.0005857864376269051, 51], ['no_decay', 0.0, 0.0005857864376269051, 104]], 'tensors': '72e2fbfeea8c6ba7'},
+}  # fmt: skip
 
 
 def test_checkpoints_hold_what_they_held_before(tmp_path: Path) -> None:
@@ -78,4 +82,8 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).parent))
     with tempfile.TemporaryDirectory() as tmp:
         life = make_life(Path(tmp))
-        print("GOLDEN =", repr(run(Path(tmp), life.dir)))
+        print("MACHINE =", machine())
+        print("GOLDEN = {  # produced on MACHINE by the code before #22 moved the payload")
+        for name, value in run(Path(tmp), life.dir).items():
+            print(f"    {name!r}: {value!r},")
+        print("}  # fmt: skip")
