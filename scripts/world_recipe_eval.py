@@ -6,7 +6,7 @@
 
 The first form scores checkpoints. The second trains ``slife train LIFE --out RUN`` in stretches of
 ``--every`` steps and scores the model after each: a curve over pairs seen. For every model: top-1 GT
-alignment (r0, r1; all and moving patches) read masked and unmasked and the source-use control, next
+alignment (r0, r1; all and moving patches) read masked and unmasked and the source-use check, next
 to identity, random init (same config), chance and pixel matching.
 """
 

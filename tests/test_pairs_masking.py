@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from slife.align.sources import ReadProtocol, protocol_masks
+from slife.align.matchers import ReadProtocol, protocol_masks
 from slife.model.config import model_config
 from slife.model.croco import CroCo
 from slife.pairs.masking import draw_mask, num_masked, random_masks

@@ -170,7 +170,7 @@ def _unique_names(names: list[str]) -> list[str]:
 
 def _matrix(args: argparse.Namespace) -> int:
     from slife.align.drivers import matrix
-    from slife.align.sources import source_name
+    from slife.align.matchers import matcher_name
     from slife.align.testset import TestSet
     from slife.errors import SlifeError
 
@@ -178,7 +178,7 @@ def _matrix(args: argparse.Namespace) -> int:
     ts = TestSet.load(args.testset)
     if args.names and len(args.names) != len(args.models):
         raise SlifeError(f"--names: got {len(args.names)} names for {len(args.models)} models")
-    names = _unique_names(args.names or [source_name(m) for m in args.models])
+    names = _unique_names(args.names or [matcher_name(m) for m in args.models])
     from slife.align.analysis import BASELINE_NAMES
 
     if set(BASELINE_NAMES) & set(names):
@@ -323,7 +323,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("testset", type=Path, help="test-set file with ground truth")
     p.add_argument("--shifted", type=int, default=None, metavar="MAX_SHIFT",
                    help="also on as many whole-patch shifted pairs (up to MAX_SHIFT patches) cut from its frames")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random-patch control and the shifted pairs")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random-patch null and the shifted pairs")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_reward)
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from slife.align.similarity import Kernels, best_layer_pair, null_level, prepare
-from slife.align.sources import image_patches
+from slife.align.matchers import image_patches
 from slife.align.testset import TestSet
 from slife.devices import resolve_device
 from slife.errors import SlifeError
@@ -71,13 +71,13 @@ def pixel_features(testset: TestSet, cells: np.ndarray) -> dict[str, torch.Tenso
     return {PIXELS: torch.as_tensor(flat, dtype=torch.float32)}
 
 
-def source_features(source: Any, testset: TestSet, cells: np.ndarray, batch_size: int = 16,
-                    device: str | None = None) -> dict[str, torch.Tensor] | None:  # fmt: skip
-    """Features of an attention source that is a model (in memory or a checkpoint); None otherwise."""
-    if hasattr(source, "model"):
-        return model_features(source.model, testset, cells, batch_size, device)
-    if hasattr(source, "load"):
-        model, _ = source.load()
+def matcher_features(matcher: Any, testset: TestSet, cells: np.ndarray, batch_size: int = 16,
+                     device: str | None = None) -> dict[str, torch.Tensor] | None:  # fmt: skip
+    """Features of a matcher that is a model (in memory or a checkpoint); None otherwise."""
+    if hasattr(matcher, "model"):
+        return model_features(matcher.model, testset, cells, batch_size, device)
+    if hasattr(matcher, "load"):
+        model, _ = matcher.load()
         return model_features(model, testset, cells, batch_size, device)
     return None
 

@@ -8,7 +8,7 @@ CroCo hides ``mask_ratio`` of the target's patches, uniformly at random per samp
   the sample.
 - :func:`random_masks` (torch): masks drawn on a torch generator, CroCo's masking module: uniform
   noise, argsort, the first ``hidden`` indices hidden. ``CroCo.random_mask`` (a model run without a
-  mask, the shift test's training) and the masked reading protocol (``slife.align.sources``) draw here.
+  mask, the shift test's training) and the masked reading protocol (``slife.align.matchers``) draw here.
 
 The two generators give different (equally uniform) masks for the same seed; each caller keeps its
 own, so the recipe's samples and the committed results stay bit-identical.
