@@ -279,7 +279,9 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
         phases.append(("mechanism test", time.perf_counter() - t0))
     t0 = time.perf_counter()
     life_dirs = {s.name: study.paths.life(cfg.life_of(s), study.root) for s in cfg.all_lives}
-    mcfg = testset_model(train_configs(study, life_dirs), study.where)  # every model reads the test set at one size
+    configs = train_configs(study, life_dirs)
+    tcfg = configs[cfg.lives[0].name]  # type: ignore[union-attr]  # the recipe the report summarises
+    mcfg = testset_model(configs, study.where)  # every model reads the test set at one size
     test_dirs = prepare_test_lives(cfg, study.root, study.paths, progress)
     t = cfg.testset
     testset = make_testset(test_dirs, t.pairs_per_life, mcfg.img_size, cfg.seed, patch_size=mcfg.patch_size,

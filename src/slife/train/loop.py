@@ -36,7 +36,7 @@ from slife.train.config import MAX_STEPS, TrainConfig
 from slife.train.distributed import DistContext, max_over_ranks, mean_over_ranks, setup
 from slife.train.optim import build_optimizer, peak_lr, warmup_steps
 from slife.train.precision import autocast_dtype
-from slife.train.schedule import first_steps, lr_at, plan_milestones, stream
+from slife.train.schedule import MilestonePlan, Stream, first_steps, lr_at, plan_milestones, stream
 from slife.train.checkpointer import Checkpointer
 from slife.train.compiling import compile_for_training
 from slife.train.logger import TrainLogger
@@ -155,8 +155,8 @@ class Budget:
     span_s: float  # seconds of the life the run may see: all of it, or its first data.prefix_hours
     total: int  # optimiser steps
     global_batch: int  # pairs per step over all ranks
-    streamed: Any  # slife.train.schedule.Stream: frames visible and hours seen per step
-    plan: Any  # slife.train.schedule.MilestonePlan
+    streamed: Stream  # frames visible and hours seen per step
+    plan: MilestonePlan
 
     @property
     def span_h(self) -> float:

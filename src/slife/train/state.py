@@ -25,6 +25,7 @@ from slife.config import read_config_file
 from slife.errors import SlifeError
 from slife.life import Life
 from slife.model.checkpoint import CheckpointMeta, read_checkpoint
+from slife.model.config import ModelConfig
 from slife.run import RunDir
 from slife.train.config import stored_differences
 from slife.train.resume import check_resume
@@ -47,7 +48,7 @@ class TrainingState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
-    model_config: Any  # slife.model.config.ModelConfig
+    model_config: ModelConfig
     train_config: dict[str, Any]  # the resolved TrainConfig as a dict
     life: Life
     hours: np.ndarray  # hours of video seen after each step
