@@ -127,7 +127,7 @@ class TestSet:
             raise TestSetError(
                 f"{self.path or 'test set'}: made at img_size={self.img_size}, patch_size={self.patch_size}, "
                 f"but {who} uses img_size={img_size}, patch_size={patch_size}; make a test set at that size "
-                f"(slife align testset LIFE... --img-size {img_size} --patch-size {patch_size})"
+                f"(slife align testset LIFE... --model RUN, or --img-size {img_size} --patch-size {patch_size})"
             )
 
     def subset(self, idx: Sequence[int] | np.ndarray) -> "TestSet":
