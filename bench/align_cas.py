@@ -24,7 +24,7 @@ def best_of(fn, repeats: int = 3) -> float:
 
 def main() -> int:
     from slife.align.cas import cas_from_sets, topk_sets
-    from slife.align.sources import random_init_source
+    from slife.align.matchers import random_init_matcher
     from slife.align.testset import TestSet
     from slife.model.config import model_config
 
@@ -43,7 +43,7 @@ def main() -> int:
     z = np.zeros(n, np.int64)
     ts = TestSet(imgs, imgs[::-1].copy(), cfg.patch_size, np.array(["x"] * n), z, z, z.astype(float),
                  z.astype(float), z)
-    src = random_init_source(cfg, 0, batch_size=16, device="cpu")
+    src = random_init_matcher(cfg, 0, batch_size=16, device="cpu")
     src.attention(ts.subset(range(16)))  # warm up
     t_model = best_of(lambda: src.attention(ts), repeats=2)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from slife.align.bootstrap import format_interval
 from slife.align.drivers import AlignConfig, matrix
 from slife.align.testset import TestSet
-from slife.model.checkpoint import read_checkpoint, resolve_checkpoint
+from slife.model.checkpoint import read_meta, resolve_checkpoint
 
 
 def variants(dec_depth: int) -> dict[str, dict]:
@@ -44,7 +44,7 @@ def main() -> None:
     args = ap.parse_args()
     names = args.names or [r.name for r in args.runs]
     ts = TestSet.load(args.testset)
-    depth = read_checkpoint(resolve_checkpoint(args.runs[0]))["model_config"]["dec_depth"]
+    depth = read_meta(resolve_checkpoint(args.runs[0])).model().dec_depth
     a, b, others = names[0], names[1], names[1:]
     header = ["reading", f"{a} \\| {b} [95 % CI]", *[f"{a} \\| {o}" for o in others[1:]], f"{a} \\| random-init",
               f"{a} \\| identity", "chance", f"GT {a} moving r1"]  # fmt: skip

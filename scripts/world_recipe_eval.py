@@ -6,7 +6,7 @@
 
 The first form scores checkpoints. The second trains ``slife train LIFE --out RUN`` in stretches of
 ``--every`` steps and scores the model after each: a curve over pairs seen. For every model: top-1 GT
-alignment (r0, r1; all and moving patches) read masked and unmasked and the source-use control, next
+alignment (r0, r1; all and moving patches) read masked and unmasked and the source-use check, next
 to identity, random init (same config), chance and pixel matching.
 """
 
@@ -24,7 +24,7 @@ def main() -> None:
     from slife.align.scorecard import baselines, score_model, training_curve
     from slife.align.testset import TestSet
     from slife.config import load_config, to_dict
-    from slife.model.checkpoint import load_model, resolve_checkpoint
+    from slife.model.checkpoint import CheckpointMeta, load_model, resolve_checkpoint
     from slife.model.config import model_config
     from slife.train import TrainConfig
 
@@ -57,8 +57,10 @@ def main() -> None:
         return
     models, model = {}, None
     for path in args.models:
-        model, payload = load_model(resolve_checkpoint(path))
-        models[str(path)] = {"step": payload.get("step"), "pairs_seen": payload.get("pairs_seen"), **score_model(model, ts)}
+        ckpt = resolve_checkpoint(path)
+        model, meta = load_model(ckpt)
+        info = CheckpointMeta.of(meta, ckpt)
+        models[str(path)] = {"step": info.step, "pairs_seen": info.pairs_seen, **score_model(model, ts)}
         print(path, json.dumps(models[str(path)]))
     if model is None:
         ap.error("name checkpoints to score, or --train LIFE RUN")

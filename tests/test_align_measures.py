@@ -9,7 +9,7 @@ import torch
 
 from slife.align.drivers import AlignConfig, similarity
 from slife.align.features import PIXELS, model_features, pixel_features, sample_cells
-from slife.align.sources import ModelSource, random_init_source
+from slife.align.matchers import ModelMatcher, random_init_matcher
 from slife.align.testset import TestSet, make_testset
 from slife.cli import main
 from test_align_helpers import make_plane_life, save_tiny_checkpoint, tiny_config
@@ -29,7 +29,7 @@ def test_features_of_every_layer_for_the_sampled_cells(testset_path: Path) -> No
     cells = sample_cells(ts, max_samples=50, seed=0)
     assert len(cells) == 50 and np.array_equal(cells, np.sort(cells)) and np.array_equal(cells, sample_cells(ts, 50, 0))
     assert np.array_equal(sample_cells(ts, 10_000), np.arange(len(ts) * ts.num_patches))
-    model = random_init_source(tiny_config(), seed=1).model
+    model = random_init_matcher(tiny_config(), seed=1).model
     feats = model_features(model, ts, cells, batch_size=3)
     cfg = tiny_config()
     assert list(feats) == [f"enc{i}" for i in range(cfg.enc_depth)] + [f"dec{i}" for i in range(cfg.dec_depth)]
@@ -48,10 +48,10 @@ def test_features_of_every_layer_for_the_sampled_cells(testset_path: Path) -> No
 
 def test_similarity_matrix_has_the_baselines_and_a_copy_scores_one(testset_path: Path) -> None:
     ts = TestSet.load(testset_path)
-    a = random_init_source(tiny_config(), seed=1)
-    sources = {"a": a, "copy": ModelSource(a.model), "b": random_init_source(tiny_config(), seed=2),
-               "random-init": random_init_source(tiny_config(), seed=3)}  # fmt: skip
-    report = similarity(sources, ts, AlignConfig(metric_samples=60, metric_k=5))
+    a = random_init_matcher(tiny_config(), seed=1)
+    matchers = {"a": a, "copy": ModelMatcher(a.model), "b": random_init_matcher(tiny_config(), seed=2),
+               "random-init": random_init_matcher(tiny_config(), seed=3)}  # fmt: skip
+    report = similarity(matchers, ts, AlignConfig(metric_samples=60, metric_k=5))
     assert report["names"] == ["a", "copy", "b", "random-init", PIXELS]
     assert report["baselines"] == ["random-init", PIXELS] and report["samples"] == 60
     for metric in ("mutual_knn", "cka", "unbiased_cka", "cknna"):

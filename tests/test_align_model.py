@@ -9,7 +9,7 @@ import torch
 
 from slife.align.analysis import AttentionCache, alignment_matrix, emergence_curve, gt_alignment
 from slife.align.cas import cas, cas_per_layer
-from slife.align.sources import ModelSource, checkpoint_source, random_init_source
+from slife.align.matchers import ModelMatcher, checkpoint_matcher, random_init_matcher
 from slife.align.testset import TestSet, make_testset
 from slife.cli import main
 from test_align_helpers import make_plane_life, save_tiny_checkpoint, tiny_config
@@ -31,14 +31,14 @@ def testset(testset_path) -> TestSet:
 
 
 def test_real_model_with_itself_is_exactly_one(testset: TestSet) -> None:
-    source = random_init_source(tiny_config(), seed=3, batch_size=3)
+    source = random_init_matcher(tiny_config(), seed=3, batch_size=3)
     a = source.attention(testset)
     b = source.attention(testset)
     assert a.shape == (8, 36, 36)
     torch.testing.assert_close(a.sum(-1), torch.ones(8, 36))
     assert cas(a, b) == 1.0
     # invariance: positive scaling and monotone transforms of a real map
-    other = random_init_source(tiny_config(), seed=4).attention(testset)
+    other = random_init_matcher(tiny_config(), seed=4).attention(testset)
     ref = cas(a, other)
     assert 0.0 < ref < 1.0
     assert cas(a * 1000.0, other) == ref
@@ -47,16 +47,16 @@ def test_real_model_with_itself_is_exactly_one(testset: TestSet) -> None:
 
 def test_symmetry_of_two_random_init_models_and_seeding(testset: TestSet) -> None:
     rng_state = torch.get_rng_state()
-    s1 = random_init_source(tiny_config(), seed=1)
+    s1 = random_init_matcher(tiny_config(), seed=1)
     assert torch.equal(torch.get_rng_state(), rng_state)  # the global RNG is left alone
     a = s1.attention(testset)
-    b = random_init_source(tiny_config(), seed=2).attention(testset)
-    assert torch.equal(random_init_source(tiny_config(), seed=1).attention(testset), a)
+    b = random_init_matcher(tiny_config(), seed=2).attention(testset)
+    assert torch.equal(random_init_matcher(tiny_config(), seed=1).attention(testset), a)
     assert cas(a, b) == cas(b, a)
     per_layer_a = s1.attention(testset, per_layer=True)
     assert per_layer_a.shape == (2, 8, 36, 36)  # tiny decoder depth 2
     torch.testing.assert_close(per_layer_a.mean(0), a)
-    layers = cas_per_layer(per_layer_a, random_init_source(tiny_config(), seed=2).attention(testset, per_layer=True))
+    layers = cas_per_layer(per_layer_a, random_init_matcher(tiny_config(), seed=2).attention(testset, per_layer=True))
     assert layers.shape == (2,) and ((layers >= 0) & (layers <= 1)).all()
 
 
@@ -65,10 +65,10 @@ def test_checkpoint_source_matches_the_in_memory_model(testset: TestSet, tmp_pat
     from slife.model.checkpoint import load_model
 
     model, _ = load_model(path)
-    a = ModelSource(model, batch_size=8).attention(testset)
-    b = checkpoint_source(path).attention(testset)
+    a = ModelMatcher(model, batch_size=8).attention(testset)
+    b = checkpoint_matcher(path).attention(testset)
     assert cas(a, b) == 1.0
-    names, m = alignment_matrix({"ckpt": checkpoint_source(path), "mem": ModelSource(model)}, testset)
+    names, m = alignment_matrix({"ckpt": checkpoint_matcher(path), "mem": ModelMatcher(model)}, testset)
     assert names == ["ckpt", "mem"] and m.tolist() == [[1.0, 1.0], [1.0, 1.0]]
     assert 0.0 <= gt_alignment(a, testset, r=1) <= 1.0
 
@@ -85,7 +85,7 @@ def test_cache_computes_each_source_once(testset: TestSet) -> None:
 
     cache = AttentionCache(testset, k=5)
     src = Counting()
-    names, m = alignment_matrix({"a": src, "b": random_init_source(tiny_config(), 0)}, testset, cache=cache)
+    names, m = alignment_matrix({"a": src, "b": random_init_matcher(tiny_config(), 0)}, testset, cache=cache)
     alignment_matrix({"a": src}, testset, cache=cache)
     assert calls == [False]
 

@@ -9,7 +9,7 @@ import torch
 
 from slife.align.analysis import (BASELINE_NAMES, Ranked, cas_by_correctness, gt_alignment, gt_hits, rank,
                                   standard_baselines)
-from slife.align.sources import IdentitySource, OracleSource, PixelMatchSource, image_patches, pixel_match_scores
+from slife.align.matchers import IdentityMatcher, OracleMatcher, PixelMatcher, image_patches, pixel_match_scores
 from slife.align.testset import TestSet
 from slife.errors import SlifeError
 from slife.model.config import model_config
@@ -45,11 +45,11 @@ def test_image_patches_row_major() -> None:
 @pytest.mark.parametrize("metric", ["ncc", "l1"])
 def test_pixel_matching_is_exact_on_whole_patch_shifts(metric: str) -> None:
     ts = shifted_testset()
-    attn = PixelMatchSource(metric=metric).attention(ts)
+    attn = PixelMatcher(metric=metric).attention(ts)
     assert attn.shape == (len(ts), ts.num_patches, ts.num_patches)
     assert gt_alignment(attn, ts, r=0) == 1.0
     moving = np.abs(np.array(ts.gt) - np.arange(ts.num_patches)) > 0
-    assert gt_alignment(IdentitySource().attention(ts), ts, r=0) < 1.0 or not moving.any()
+    assert gt_alignment(IdentityMatcher().attention(ts), ts, r=0) < 1.0 or not moving.any()
 
 
 def test_pixel_matching_metrics() -> None:
@@ -66,8 +66,8 @@ def test_pixel_matching_metrics() -> None:
 
 def test_cas_by_correctness_splits_patches() -> None:
     ts = shifted_testset(n=2, img=16, patch=8, seed=1)  # 4 patches per image
-    oracle = rank(OracleSource().attention(ts), 2)
-    ident = rank(IdentitySource().attention(ts), 2)
+    oracle = rank(OracleMatcher().attention(ts), 2)
+    ident = rank(IdentityMatcher().attention(ts), 2)
     split = cas_by_correctness(oracle, oracle, ts)
     assert split["both"] == {"share": 1.0, "cas": 1.0}
     assert np.isnan(split["one"]["cas"]) and split["one"]["share"] == 0.0

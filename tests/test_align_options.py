@@ -10,7 +10,7 @@ import torch
 from slife.align.analysis import AttentionCache, ranked_cas, ranked_cas_per_pair
 from slife.align.cas import cas_per_pair
 from slife.align.drivers import AlignConfig
-from slife.align.sources import IdentitySource, OracleSource, PixelMatchSource, ReadProtocol, model_attention
+from slife.align.matchers import IdentityMatcher, OracleMatcher, PixelMatcher, ReadProtocol, model_attention
 from slife.align.testset import TestSet, inverse_gt
 from slife.cli import main
 from slife.config import ConfigError, load_config
@@ -109,7 +109,7 @@ def test_inverse_ground_truth_by_hand() -> None:
 
 def test_direction_source_reads_the_swapped_pass_and_both_averages_the_two() -> None:
     ts = _testset()
-    pix, ident, oracle = PixelMatchSource(), IdentitySource(), OracleSource()
+    pix, ident, oracle = PixelMatcher(), IdentityMatcher(), OracleMatcher()
     target, source, both = (AttentionCache(ts, 3, direction=d) for d in ("target", "source", "both"))
     # pixel matching is exact on this whole-patch shift in both directions, so it agrees with the oracle
     # on the patches with GT; the identity is off by one patch everywhere

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from slife.align.analysis import gt_alignment, gt_alignment_chance, moving_patches, patch_displacement
-from slife.align.sources import IdentitySource, OracleSource, ReadProtocol, model_attention, protocol_masks
+from slife.align.matchers import IdentityMatcher, OracleMatcher, ReadProtocol, model_attention, protocol_masks
 from slife.align.testset import TestSet, displacement_histogram, gt_displacement
 from slife.errors import SlifeError
 from slife.model.config import model_config
@@ -82,16 +82,16 @@ def test_displacement_and_moving_patches() -> None:
 def test_identity_scores_zero_on_moving_patches_and_the_oracle_one() -> None:
     ts = _testset(shift=2)
     moving = moving_patches(ts)
-    identity = IdentitySource().attention(ts)
+    identity = IdentityMatcher().attention(ts)
     assert gt_alignment(identity, ts, 1, moving) == 0.0
-    assert gt_alignment(OracleSource().attention(ts), ts, 0, moving) == 1.0
+    assert gt_alignment(OracleMatcher().attention(ts), ts, 0, moving) == 1.0
     assert 0 < gt_alignment_chance(ts, 0, moving) < 0.1
     with pytest.raises(SlifeError, match="selection"):
         gt_alignment(identity, ts, 0, np.ones((2, 2), bool))
 
 
 def test_source_use_control() -> None:
-    from slife.align.controls import source_use
+    from slife.align.checks import source_use
 
     model, ts = _model(2), _testset(pairs=4)
     use = source_use(model, ts, seed=0, batch_size=3)

@@ -5,7 +5,7 @@ import pytest
 
 from slife.align.analysis import gt_alignment, moving_patches, patch_displacement, rank
 from slife.align.scorecard import baselines, breakdown, score_model, training_curve
-from slife.align.sources import ReadProtocol, model_attention, random_init_source
+from slife.align.matchers import ReadProtocol, model_attention, random_init_matcher
 from slife.model.config import model_config
 from slife.pairs.photos import PhotoPairs, PhotoPairsConfig, load_photo
 
@@ -30,8 +30,8 @@ def test_baselines_on_whole_patch_shifts(shifted, one_torch_thread) -> None:
 
 
 def test_score_model_reads_each_protocol(shifted, one_torch_thread) -> None:
-    model = random_init_source(model_config("tiny", **TINY), seed=2).model
-    card = score_model(model, shifted, {"unmasked": ReadProtocol("unmasked")}, controls=False)
+    model = random_init_matcher(model_config("tiny", **TINY), seed=2).model
+    card = score_model(model, shifted, {"unmasked": ReadProtocol("unmasked")}, source_check=False)
     attn = model_attention(model, shifted)
     assert card == {"unmasked": {"r0": gt_alignment(attn, shifted, 0), "r1": gt_alignment(attn, shifted, 1),
                                  "moving_r0": gt_alignment(attn, shifted, 0, moving_patches(shifted)),
@@ -39,7 +39,7 @@ def test_score_model_reads_each_protocol(shifted, one_torch_thread) -> None:
 
 
 def test_breakdown_by_displacement_and_layer(shifted, one_torch_thread) -> None:
-    model = random_init_source(model_config("tiny", **TINY), seed=2).model
+    model = random_init_matcher(model_config("tiny", **TINY), seed=2).model
     protocol = ReadProtocol("masked", 2, 0)
     out = breakdown(model, shifted, max_disp=3, protocol=protocol)
     disp = patch_displacement(shifted)

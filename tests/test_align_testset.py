@@ -8,7 +8,7 @@ import torch
 
 from slife.align.analysis import gt_alignment, gt_alignment_chance
 from slife.align.cas import cas
-from slife.align.sources import IdentitySource, OracleSource
+from slife.align.matchers import IdentityMatcher, OracleMatcher
 from slife.align.testset import TestSet, TestSetError, gt_displacement, make_testset, pick_temporal_pairs
 from test_align_helpers import F, PLANE_Z, STEP, W, _texture, make_plane_life, render
 
@@ -79,17 +79,17 @@ def test_save_load_round_trip_and_determinism(testset: TestSet, lives, tmp_path)
 
 
 def test_oracle_identity_and_gt_alignment(testset: TestSet) -> None:
-    oracle = OracleSource().attention(testset)
+    oracle = OracleMatcher().attention(testset)
     assert gt_alignment(oracle, testset, r=0) == 1.0
-    shifted = OracleSource(shift=(0, 1)).attention(testset)
+    shifted = OracleMatcher(shift=(0, 1)).attention(testset)
     assert gt_alignment(shifted, testset, r=0) == 0.0
     # one column right is within r = 1, except where the shift wraps from the last column to the first
     valid = testset.gt >= 0
     not_last = valid & (testset.gt % 6 != 5)
     assert gt_alignment(shifted, testset, r=1) == pytest.approx(not_last.sum() / valid.sum())
     assert not_last.sum() < valid.sum()
-    ident = IdentitySource().attention(testset)
-    assert cas(ident, IdentitySource().attention(testset)) == 1.0
+    ident = IdentityMatcher().attention(testset)
+    assert cas(ident, IdentityMatcher().attention(testset)) == 1.0
     # identity top-5 = the patch itself + its 4-neighbours (ties broken by the lower index)
     assert sorted(torch.topk(ident[0, 14], 5).indices.tolist()) == [8, 13, 14, 15, 20]
     # identity is right exactly where the true match is the same grid position
@@ -192,7 +192,7 @@ def test_warped_source_views_keep_exact_ground_truth_and_weaken_pixel_matching(l
     """Rotated, zoomed and re-exposed source views: the stored ground truth is the analytic one
     carried through each pair's own warp, and pixel matching finds far fewer true sources."""
     from slife.align.analysis import gt_hits
-    from slife.align.sources import PixelMatchSource
+    from slife.align.matchers import PixelMatcher
     from slife.align.testset import pair_warp, patch_centers, patch_index
     from slife.imaging import resize_center_crop, rotated_zoomed_crop
     from slife.life import Life
@@ -214,5 +214,32 @@ def test_warped_source_views_keep_exact_ground_truth_and_weaken_pixel_matching(l
         inside = (xy_s[:, 0] >= 0) & (xy_s[:, 0] < W)
         where = patch_index(rotated_zoomed_crop(life.image(s), 96, angle, zoom)[1].apply(xy_s), 96, 16)
         np.testing.assert_array_equal(warped.gt[p], np.where(inside, where, -1))
-    score = lambda ts: gt_hits(PixelMatchSource().attention(ts), ts, 1)[ts.gt >= 0].mean()  # noqa: E731
+    score = lambda ts: gt_hits(PixelMatcher().attention(ts), ts, 1)[ts.gt >= 0].mean()  # noqa: E731
     assert score(plain) > 0.55 and score(warped) < 0.5 * score(plain)  # measured 0.64 and 0.18
+
+
+def test_a_test_set_is_sized_for_its_model(lives, tmp_path, capsys) -> None:
+    """#22: the image size is declared once (the model config): ``slife align testset`` takes the default
+    model's size, or with --model that model's, and refuses a size the model cannot read."""
+    from slife.align.testset import testset_grid
+    from slife.cli import main
+    from slife.config import to_dict
+    from slife.model.checkpoint import save_checkpoint
+    from slife.model.config import ModelConfig, model_config
+    from slife.model.croco import CroCo
+
+    default = ModelConfig()
+    assert testset_grid() == (default.img_size, default.patch_size) and testset_grid(96, 8) == (96, 8)
+    model = CroCo(model_config("tiny", img_size=64, patch_size=8, enc_dim=32, dec_dim=32, enc_heads=2, dec_heads=2))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.pt"
+    save_checkpoint(ckpt, {"model_config": to_dict(model.cfg), "model": model.state_dict()})
+    assert testset_grid(model=tmp_path / "run") == (64, 8) == testset_grid(64, None, ckpt)
+    with pytest.raises(TestSetError, match=r"last\.pt: the model reads 64 px images in 8 px patches, not --img-size 96"):
+        testset_grid(96, None, ckpt)
+    out = tmp_path / "t.npz"
+    assert main(["align", "testset", str(lives[0]), "--out", str(out), "--pairs", "2", "--model", str(tmp_path / "run")]) == 0
+    ts = TestSet.load(out)
+    assert (ts.img_size, ts.patch_size) == (64, 8)
+    assert main(["align", "testset", str(lives[0]), "--out", str(out), "--pairs", "2", "--model", str(ckpt),
+                 "--patch-size", "16"]) == 2  # fmt: skip
+    assert "not --patch-size 16" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from slife.align.analysis import gt_alignment
-from slife.align.sources import IdentitySource
+from slife.align.matchers import IdentityMatcher
 from slife.diagnose.shift import ShiftConfig, chance_scores, load_shift_config, run_shift
 from slife.diagnose.shift import score_top1
 from slife.errors import SlifeError
@@ -49,10 +49,10 @@ def test_ground_truth_names_the_source_patch_holding_each_target_patch(subpatch:
 def test_identity_is_exact_only_where_nothing_moved() -> None:
     pairs = PhotoPairs([load_photo("chelsea")], 64, 8, PhotoPairsConfig(max_shift=2))
     ts = pairs.testset(60, seed=3)
-    ident = score_top1(IdentitySource().attention(ts), ts)
+    ident = score_top1(IdentityMatcher().attention(ts), ts)
     still = np.array([s == [0, 0] for s in ts.meta["shift_px"]])
     assert still.any() and not still.all()
-    assert ident["exact"] == pytest.approx(gt_alignment(IdentitySource().attention(ts.subset(np.flatnonzero(still))),
+    assert ident["exact"] == pytest.approx(gt_alignment(IdentityMatcher().attention(ts.subset(np.flatnonzero(still))),
                                                         ts.subset(np.flatnonzero(still)), 0) * (ts.gt[still] >= 0).sum()
                                            / (ts.gt >= 0).sum())
     assert ident["exact_moving"] == 0.0 and ident["within1_moving"] == 0.0

@@ -130,7 +130,7 @@ ARRAY_EDITS = st.sampled_from(["gt_out_of_range", "float_images", "short_life", 
 @given(edit=ARRAY_EDITS, raw=st.one_of(st.none(), byte_mutations(4000)))
 def test_fuzzed_testset(good_testset: Path, tmp_path_factory, edit, raw) -> None:
     from slife.align.analysis import gt_scores, rank
-    from slife.align.sources import IdentitySource
+    from slife.align.matchers import IdentityMatcher
     from slife.align.testset import TestSet
 
     path = tmp_path_factory.mktemp("t") / "t.npz"
@@ -155,7 +155,7 @@ def test_fuzzed_testset(good_testset: Path, tmp_path_factory, edit, raw) -> None
         path.write_bytes(_mutate(path.read_bytes(), raw))
     def load_and_score() -> None:
         ts = TestSet.load(path)
-        gt_scores(rank(IdentitySource().attention(ts), 1), ts, (0, 1))
+        gt_scores(rank(IdentityMatcher().attention(ts), 1), ts, (0, 1))
 
     _loads_or_names(load_and_score, path)
 

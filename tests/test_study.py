@@ -443,3 +443,13 @@ def test_a_life_given_by_path_cannot_also_be_held_out(tmp_path: Path) -> None:
                       testset={"lives": [], "paths": ["./data/../data/p01"]})  # fmt: skip
     with pytest.raises(ConfigError, match=r"life p01: its path data/p01 is also in testset.paths"):
         load_study(path)
+
+
+def test_lives_whose_models_read_different_sizes_are_refused_naming_the_study_file(tmp_path: Path, capsys) -> None:
+    """#22: the test set has one size for every model; a study whose entries disagree is refused before
+    any training, in one line naming the study file and both lives."""
+    path = tiny_study(tmp_path, controls=[], lives=["kitchen-1", {"name": "street-1", "set": ["model.overrides.img_size=32"]}])
+    assert main(["study", str(path), "--out", str(tmp_path / "out"), "--executor", "debug", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(path) in err and "street-1" in err and "kitchen-1" in err, err
+    assert not (tmp_path / "out" / "runs").exists()

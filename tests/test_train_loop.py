@@ -248,7 +248,7 @@ def test_prefix_hours_trains_on_the_first_part_of_the_life_only(life, tmp_path, 
 def test_nested_emergence_has_one_point_per_prefix_run(life, tmp_path, one_torch_thread) -> None:
     from slife.align.analysis import emergence_report
     from slife.align.testset import make_testset
-    from slife.align.sources import IdentitySource
+    from slife.align.matchers import IdentityMatcher
 
     runs = []
     for seconds in (12.0, 5.0):  # given out of order: sorted by hours in the report
@@ -256,7 +256,7 @@ def test_nested_emergence_has_one_point_per_prefix_run(life, tmp_path, one_torch
         train(life.dir, run, _cfg("data.prefix_hours=%r" % (seconds / 3600), "data.stream_fraction=0"), progress=False)
         runs.append(run)
     ts = make_testset([life.dir], n_pairs_per_life=3, img_size=32, patch_size=8, gap=(0.3, 3.0), ground_truth=False)
-    report = emergence_report(runs, IdentitySource(), ts, k=3)
+    report = emergence_report(runs, IdentityMatcher(), ts, k=3)
     assert report["emergence_protocol"] == "nested"
     hours = [p["hours"] for p in report["points"]]
     assert hours == sorted(hours) and hours[0] == pytest.approx(5 / 3600, rel=0.1)

@@ -9,8 +9,10 @@ RUN/checkpoints/hours_<h>.pt   milestones by hours of video seen
 RUN/report/               evaluation outputs (slife eval)
 ```
 
-Training writes these files (slife.train.loop); align, eval and study read them through here. No
-torch import at module level: reading a run's state must stay cheap.
+Training writes these files (slife.train.loop; what a checkpoint holds: slife.train.state); align,
+eval and study find them through here and read checkpoints with slife.model.checkpoint, which imports
+this module (never the other way round). No torch import at module level: reading a run's state must
+stay cheap.
 """
 
 from __future__ import annotations
@@ -114,15 +116,3 @@ class RunDir:
                 if isinstance(rec, dict) and _well_typed(rec):
                     records.append(rec)
         return records
-
-    def checkpoints(self, include_last: bool = False) -> list[Any]:
-        """Milestone checkpoints sorted by hours seen (slife.model.checkpoint.list_checkpoints)."""
-        from slife.model.checkpoint import list_checkpoints
-
-        return list_checkpoints(self.path, include_last)
-
-    def open_model(self, checkpoint: str | Path | None = None, map_location: str = "cpu", trust: bool = False) -> tuple[Any, dict[str, Any]]:
-        """The model of ``checkpoint`` (default ``last.pt``) and its metadata."""
-        from slife.model.checkpoint import load_model
-
-        return load_model(checkpoint or self.last, map_location, trust)

@@ -21,11 +21,11 @@ _EXPORTS = {
     "slife.align.similarity": ("cknna", "linear_cka", "mutual_knn", "unbiased_cka"),
     "slife.align.cas": ("cas", "cas_from_sets", "cas_per_layer", "cas_per_pair", "chance_cas", "topk_sets"),
     "slife.align.plots": ("plot_emergence", "plot_matrix"),
-    "slife.align.sources": (
-        "CheckpointSource", "IdentitySource", "ModelSource", "OracleSource", "attention_for_checkpoint",
-        "ReadProtocol", "checkpoint_source", "model_attention", "random_init_source",
+    "slife.align.matchers": (
+        "CheckpointMatcher", "IdentityMatcher", "ModelMatcher", "OracleMatcher", "attention_for_checkpoint",
+        "PixelMatcher", "ReadProtocol", "checkpoint_matcher", "model_attention", "random_init_matcher",
     ),
-    "slife.align.testset": ("TestSet", "TestSetError", "make_testset"),
+    "slife.align.testset": ("TestSet", "TestSetError", "make_testset", "testset_grid"),
 }  # fmt: skip
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

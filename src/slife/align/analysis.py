@@ -1,6 +1,6 @@
 """Alignment analyses over many models: CAS matrices, emergence curves, ground-truth alignment.
 
-Every analysis computes each source's maps once per command (:class:`AttentionCache`), reduces them to
+Every analysis computes each matcher's maps once per command (:class:`AttentionCache`), reduces them to
 ranked top-k source patches right away (so memory stays small for large test sets) and reports the
 chance level k / N_src and the baselines next to the numbers.
 """
@@ -16,8 +16,8 @@ import torch
 
 from slife.align.cas import cas_from_sets, chance_cas, overlap_fraction, topk_sets
 from slife.align.names import BASELINE_NAMES, NULL_BASELINES  # noqa: F401  (re-exported: the report's reserved names)
-from slife.align.sources import UNMASKED, AttentionSource, IdentitySource, OracleSource, PixelMatchSource, ReadProtocol
-from slife.align.sources import checkpoint_source, random_init_source
+from slife.align.matchers import UNMASKED, Matcher, IdentityMatcher, OracleMatcher, PixelMatcher, ReadProtocol
+from slife.align.matchers import checkpoint_matcher, random_init_matcher
 from slife.align.testset import MOVING_MIN_PATCHES, TestSet, TestSetError, gt_displacement
 from slife.errors import SlifeError
 
@@ -27,7 +27,7 @@ DIRECTIONS = ("target", "source", "both")  # CAS rows: target queries, the swapp
 
 @dataclass
 class Ranked:
-    """A source's top-k source patches on a test set, best first.
+    """A matcher's top-k source patches on a test set, best first.
 
     ``sets`` are the target patches' rows (GT numbers and patch selections always use them); ``swapped``
     the rows of the swapped pass (the source view as target). ``direction`` says which rows CAS compares.
@@ -77,7 +77,7 @@ def rank(attn: torch.Tensor, k: int, per_layer_attn: torch.Tensor | None = None)
 
 
 class AttentionCache:
-    """Computes each named source's ranked attention once for a test set and keeps only the top-k.
+    """Computes each named matcher's ranked attention once for a test set and keeps only the top-k.
 
     ``direction`` (:data:`DIRECTIONS`): ``target`` reads the test pairs as they are; ``source`` also
     reads the swapped pass (:meth:`TestSet.swapped`) and CAS compares its rows; ``both`` compares both.
@@ -93,19 +93,19 @@ class AttentionCache:
         self._swapped = testset.swapped() if direction != "target" else None
         self._ranked: dict[str, Ranked] = {}
 
-    def _rank(self, source: AttentionSource, testset: TestSet) -> Ranked:
+    def _rank(self, matcher: Matcher, testset: TestSet) -> Ranked:
         if self.per_layer:
-            layers = source.attention(testset, per_layer=True)  # (L, P, Nt, Ns)
+            layers = matcher.attention(testset, per_layer=True)  # (L, P, Nt, Ns)
             return rank(layers.mean(dim=0), self.k, layers)
-        return rank(source.attention(testset), self.k)
+        return rank(matcher.attention(testset), self.k)
 
-    def get(self, name: str, source: AttentionSource) -> Ranked:
+    def get(self, name: str, matcher: Matcher) -> Ranked:
         if name not in self._ranked:
             ranked = Ranked(None, direction=self.direction)
             if self.direction != "source" or self.testset.has_gt:
-                ranked = replace(self._rank(source, self.testset), direction=self.direction)
+                ranked = replace(self._rank(matcher, self.testset), direction=self.direction)
             if self._swapped is not None:
-                other = self._rank(source, self._swapped)
+                other = self._rank(matcher, self._swapped)
                 ranked = replace(ranked, swapped=other.sets, swapped_layer_sets=other.layer_sets)
             self._ranked[name] = ranked
         return self._ranked[name]
@@ -124,7 +124,7 @@ def _mean_sem(per_pair: np.ndarray) -> tuple[float, float]:
 
 
 def ranked_cas(a: Ranked, b: Ranked, where: np.ndarray | None = None) -> tuple[float, float]:
-    """(CAS, standard error over pairs) of two ranked sources, on the rows of their direction;
+    """(CAS, standard error over pairs) of two ranked matchers, on the rows of their direction;
     ``where`` (P, N) bool restricts the mean to some target patches (e.g. :func:`moving_patches`;
     pairs with none are left out), on the target rows whatever the direction."""
     return _mean_sem(ranked_cas_per_pair(a, b, where))
@@ -218,7 +218,7 @@ CORRECTNESS = ("both", "one", "neither")
 
 def cas_by_correctness(a: Ranked, b: Ranked, testset: TestSet, r: int = 1, where: np.ndarray | None = None
                        ) -> dict[str, dict[str, float]]:  # fmt: skip
-    """CAS of two sources split by whether their top-1 is right (within ``r`` patches of the truth):
+    """CAS of two matchers split by whether their top-1 is right (within ``r`` patches of the truth):
     on target patches where both, one or neither is right (restricted to ``where``, e.g. moving
     patches). Each part: its share of the patches and its CAS (pooled over patches). Agreement on
     "neither" is agreement on errors (a shared prior or trick), not on the world."""
@@ -250,18 +250,18 @@ def gt_alignment_chance(testset: TestSet, r: int = 1, where: np.ndarray | None =
 
 # ---- matrices -------------------------------------------------------------------------------------
 def alignment_matrix(
-    sources: Mapping[str, AttentionSource],
+    matchers: Mapping[str, Matcher],
     testset: TestSet,
     k: int = 5,
     cache: AttentionCache | None = None,
 ) -> tuple[list[str], np.ndarray]:
-    """(names, M) with M[i, j] = CAS of sources i and j (symmetric, 1 on the diagonal)."""
-    names, matrix, _ = _matrix(sources, testset, k, cache)
+    """(names, M) with M[i, j] = CAS of matchers i and j (symmetric, 1 on the diagonal)."""
+    names, matrix, _ = _matrix(matchers, testset, k, cache)
     return names, matrix
 
 
 def _matrix(
-    sources: Mapping[str, AttentionSource],
+    matchers: Mapping[str, Matcher],
     testset: TestSet,
     k: int,
     cache: AttentionCache | None,
@@ -270,8 +270,8 @@ def _matrix(
     cache = cache or AttentionCache(testset, k)
     if cache.k != k or cache.testset is not testset:
         raise SlifeError("alignment_matrix: the cache was made for another test set or k")
-    names = list(sources)
-    ranked = [cache.get(n, sources[n]) for n in names]
+    names = list(matchers)
+    ranked = [cache.get(n, matchers[n]) for n in names]
     m = np.ones((len(names), len(names)))
     sem = np.zeros_like(m)
     for i in range(len(names)):
@@ -282,7 +282,7 @@ def _matrix(
 
 
 def alignment_report(
-    sources: Mapping[str, AttentionSource],
+    matchers: Mapping[str, Matcher],
     testset: TestSet,
     k: int = 5,
     radii: tuple[int, ...] = (0, 1),
@@ -294,7 +294,7 @@ def alignment_report(
     cache = cache or AttentionCache(testset, k, per_layer)
     if per_layer and not cache.per_layer:
         raise SlifeError("alignment_report: per_layer=True needs an AttentionCache made with per_layer=True")
-    names, matrix, sem = _matrix(sources, testset, k, cache)
+    names, matrix, sem = _matrix(matchers, testset, k, cache)
     report: dict[str, Any] = {
         "k": k,
         "num_patches": testset.num_patches,
@@ -306,7 +306,7 @@ def alignment_report(
         "testset": testset.summary(),
     }
     if per_layer:
-        ranked = {n: cache.get(n, sources[n]) for n in names}
+        ranked = {n: cache.get(n, matchers[n]) for n in names}
         per = {}
         for i, a in enumerate(names):
             for b in names[i + 1 :]:
@@ -315,13 +315,13 @@ def alignment_report(
                 per[f"{a} | {b}"] = ranked_cas_per_layer(ranked[a], ranked[b]).tolist() if comparable else None
         report["cas_per_layer"] = per
     if testset.has_gt:
-        report["gt_alignment"] = {n: gt_scores(cache.get(n, sources[n]), testset, radii) for n in names}
+        report["gt_alignment"] = {n: gt_scores(cache.get(n, matchers[n]), testset, radii) for n in names}
         report["gt_alignment_chance"] = gt_chance(testset, radii)
         moving = moving_patches(testset)
-        report["cas_moving"] = _matrix(sources, testset, k, cache, moving)[1].tolist()
+        report["cas_moving"] = _matrix(matchers, testset, k, cache, moving)[1].tolist()
         models = [n for n in names if n not in baselines]
         report["cas_moving_by_correctness"] = {
-            f"{a} | {b}": cas_by_correctness(cache.get(a, sources[a]), cache.get(b, sources[b]), testset, 1, moving)
+            f"{a} | {b}": cas_by_correctness(cache.get(a, matchers[a]), cache.get(b, matchers[b]), testset, 1, moving)
             for i, a in enumerate(models) for b in models[i + 1 :]
         }  # fmt: skip
     return report
@@ -336,19 +336,19 @@ def standard_baselines(
     device: str | None = None,
     protocol: ReadProtocol = UNMASKED,
     testset: TestSet | None = None,
-) -> dict[str, AttentionSource]:
+) -> dict[str, Matcher]:
     """The nulls and the ceiling every number is shown with: the random-init model (of
     ``model_config``, read with ``protocol``), the identity map, pixel matching by absolute difference
     (strong where views differ by a translation) and by normalised correlation (robust to exposure)
     and, when ``testset`` has ground truth, the ground-truth oracle."""
-    base: dict[str, AttentionSource] = {
-        "random-init": random_init_source(model_config, seed, "random-init", batch_size, device, protocol),
-        "identity": IdentitySource(),
-        "pixel-match": PixelMatchSource(),
-        "pixel-ncc": PixelMatchSource("pixel-ncc", "ncc"),
+    base: dict[str, Matcher] = {
+        "random-init": random_init_matcher(model_config, seed, "random-init", batch_size, device, protocol),
+        "identity": IdentityMatcher(),
+        "pixel-match": PixelMatcher(),
+        "pixel-ncc": PixelMatcher("pixel-ncc", "ncc"),
     }
     if testset is not None and testset.has_gt:
-        base["ground-truth"] = OracleSource()
+        base["ground-truth"] = OracleMatcher()
     return base
 
 
@@ -369,14 +369,13 @@ def gt_chance(testset: TestSet, radii: tuple[int, ...]) -> dict[str, float]:
     return out
 
 
-def model_config_of(source: Any) -> Any:
-    """The ModelConfig behind a checkpoint or model source."""
-    from slife.config import from_dict
-    from slife.model.config import ModelConfig
+def model_config_of(matcher: Any) -> Any:
+    """The ModelConfig behind a checkpoint or model matcher."""
+    from slife.model.checkpoint import stored_model_config
 
-    if hasattr(source, "model"):
-        return source.model.cfg
-    return from_dict(ModelConfig, source.meta["model_config"], f"{source.meta.get('path')}:model_config")
+    if hasattr(matcher, "model"):
+        return matcher.model.cfg
+    return stored_model_config(matcher.meta["model_config"], str(matcher.meta.get("path")))
 
 
 # ---- emergence ------------------------------------------------------------------------------------
@@ -397,7 +396,7 @@ def nested_checkpoints(run_dirs: list[str | Path]) -> list[Any]:
 
 def emergence_report(
     run_dir: str | Path | list[str | Path],
-    reference: str | Path | AttentionSource,
+    reference: str | Path | Matcher,
     testset: TestSet,
     k: int = 5,
     radii: tuple[int, ...] = (0, 1),
@@ -407,7 +406,7 @@ def emergence_report(
     device: str | None = None,
     cache: AttentionCache | None = None,
     protocol: ReadProtocol = UNMASKED,
-    extra_baselines: Mapping[str, AttentionSource] | None = None,
+    extra_baselines: Mapping[str, Matcher] | None = None,
     bootstrap: int = 0,
     confidence: float = 0.95,
     metrics: tuple[str, ...] = (),
@@ -440,17 +439,17 @@ def emergence_report(
     cache = cache or AttentionCache(testset, k)
     if isinstance(reference, (str, Path)):
         ref_name = f"reference:{Path(reference).name}"
-        ref_source: AttentionSource = checkpoint_source(reference, ref_name, batch_size, device, protocol)
+        ref_matcher: Matcher = checkpoint_matcher(reference, ref_name, batch_size, device, protocol)
     else:
-        ref_source, ref_name = reference, f"reference:{reference.name}"
-    ref = cache.get(ref_name, ref_source)
+        ref_matcher, ref_name = reference, f"reference:{reference.name}"
+    ref = cache.get(ref_name, ref_matcher)
     from slife.align.features import SimilarityTo
 
-    similar = SimilarityTo(ref_source, testset, metrics, metric_k, metric_samples, seed, batch_size, device,
+    similar = SimilarityTo(ref_matcher, testset, metrics, metric_k, metric_samples, seed, batch_size, device,
                            metric_bootstrap, confidence)  # fmt: skip
     points = []
     for name, info in entries:
-        src = checkpoint_source(info.path, name, batch_size, device, protocol)
+        src = checkpoint_matcher(info.path, name, batch_size, device, protocol)
         ranked = cache.get(src.name, src)
         value, sem = ranked_cas(ranked, ref)
         point = {"name": name if nested else info.name, "hours": info.hours_seen, "step": info.step, "cas": value,
@@ -465,7 +464,7 @@ def emergence_report(
             if testset.has_gt:
                 point["gt_alignment_ci"] = gt_intervals(ranked, testset, radii, bootstrap, confidence, seed)
         points.append(point)
-    base = standard_baselines(model_config_of(checkpoint_source(ckpts[0].path)), seed, batch_size, device, protocol,
+    base = standard_baselines(model_config_of(checkpoint_matcher(ckpts[0].path)), seed, batch_size, device, protocol,
                               testset)  # fmt: skip
     base.update(extra_baselines or {})
     baselines = {f"{n} vs reference": ranked_cas(cache.get(n, s), ref)[0] for n, s in base.items()}
@@ -476,7 +475,7 @@ def emergence_report(
     report: dict[str, Any] = {
         "run": [str(r) for r in run_dir] if nested else str(run_dir),
         "emergence_protocol": "nested" if nested else "streaming",
-        "reference": str(getattr(ref_source, "path", ref_name)),
+        "reference": str(getattr(ref_matcher, "path", ref_name)),
         "k": k,
         "num_patches": testset.num_patches,
         "chance": chance_cas(k, testset.num_patches),
@@ -499,7 +498,7 @@ def emergence_report(
 
 
 def emergence_curve(
-    run_dir: str | Path, reference: str | Path | AttentionSource, testset: TestSet, k: int = 5, **kwargs: Any
+    run_dir: str | Path, reference: str | Path | Matcher, testset: TestSet, k: int = 5, **kwargs: Any
 ) -> list[tuple[float, float]]:
     """[(hours of video seen, CAS with the reference)] over the run's milestone checkpoints."""
     report = emergence_report(run_dir, reference, testset, k, **kwargs)

@@ -19,8 +19,8 @@ class TestSetConfig:
     __test__ = False
 
     pairs: int = 50  # pairs per life
-    img_size: int = 224
-    patch_size: int = 16
+    img_size: int | None = None  # None: the model's (--model), else the default model config's
+    patch_size: int | None = None  # likewise
     seed: int = 0
     gap: tuple[float, float] = (0.5, 5.0)  # seconds between the two frames (same video)
     min_overlap: float = 0.3  # with GT: least fraction of target patches visible in the source
@@ -98,7 +98,7 @@ def _print_similarity(sim: dict[str, Any], pairs: list[tuple[str, str]] | None =
 
 # ---- testset ------------------------------------------------------------------------------------
 def _testset(args: argparse.Namespace) -> int:
-    from slife.align.testset import make_testset
+    from slife.align.testset import make_testset, testset_grid
     from slife.config import load_config
 
     flags = {"pairs": "pairs", "img_size": "img_size", "patch_size": "patch_size", "seed": "seed",
@@ -108,7 +108,8 @@ def _testset(args: argparse.Namespace) -> int:
     if args.no_gt:
         overrides.append("ground_truth=false")
     cfg = load_config(TestSetConfig, args.config, overrides)
-    ts = make_testset(args.lives, cfg.pairs, cfg.img_size, cfg.seed, cfg.gap, cfg.patch_size,
+    img_size, patch_size = testset_grid(cfg.img_size, cfg.patch_size, args.model)
+    ts = make_testset(args.lives, cfg.pairs, img_size, cfg.seed, cfg.gap, patch_size,
                       cfg.min_overlap, cfg.ground_truth, cfg.sampler, cfg.min_moving, cfg.jaccard, cfg.rotate,
                       cfg.zoom, cfg.exposure)  # fmt: skip
     ts.save(args.out)
@@ -174,7 +175,7 @@ def _unique_names(names: list[str]) -> list[str]:
 
 def _matrix(args: argparse.Namespace) -> int:
     from slife.align.drivers import matrix
-    from slife.align.sources import source_name
+    from slife.align.matchers import matcher_name
     from slife.align.testset import TestSet
     from slife.errors import SlifeError
 
@@ -182,7 +183,7 @@ def _matrix(args: argparse.Namespace) -> int:
     ts = TestSet.load(args.testset)
     if args.names and len(args.names) != len(args.models):
         raise SlifeError(f"--names: got {len(args.names)} names for {len(args.models)} models")
-    names = _unique_names(args.names or [source_name(m) for m in args.models])
+    names = _unique_names(args.names or [matcher_name(m) for m in args.models])
     from slife.align.analysis import BASELINE_NAMES
 
     if set(BASELINE_NAMES) & set(names):
@@ -294,9 +295,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("lives", nargs="+", type=Path, help="life directories (ideally held out from training)")
     p.add_argument("--out", required=True, type=Path, help="output .npz file")
     p.add_argument("--pairs", type=int, default=None, help="pairs per life (default 50)")
+    p.add_argument("--model", type=Path, default=None, metavar="RUN_OR_CHECKPOINT",
+                   help="size the test set for this model (its img_size and patch_size)")  # fmt: skip
     p.add_argument("--img-size", type=int, default=None,
-                   help="crop size; must equal the models' img_size (default 224)")  # fmt: skip
-    p.add_argument("--patch-size", type=int, default=None, help="patch size of the GT grid (default 16)")
+                   help="crop size; must equal the models' img_size (default: --model's, else the default model's, 128)")  # fmt: skip
+    p.add_argument("--patch-size", type=int, default=None,
+                   help="patch size of the GT grid (default: --model's, else the default model's, 16)")  # fmt: skip
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--gap", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="seconds between the frames of a pair (default 0.5 5)")  # fmt: skip
@@ -324,7 +328,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("testset", type=Path, help="test-set file with ground truth")
     p.add_argument("--shifted", type=int, default=None, metavar="MAX_SHIFT",
                    help="also on as many whole-patch shifted pairs (up to MAX_SHIFT patches) cut from its frames")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random-patch control and the shifted pairs")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random-patch null and the shifted pairs")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_reward)
 

@@ -1,5 +1,5 @@
 """One driver per analysis: CAS of two models, the CAS matrix, emergence. Each builds the attention
-sources and the baselines (random init, identity), computes the report (slife.align.analysis) and
+matchers and the baselines (random init, identity), computes the report (slife.align.analysis) and
 writes its JSON and plot; ``slife align``, the demo and ``slife study`` only parse and call these."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class AlignConfig:
                              f"got {self.bootstrap}, {self.metric_bootstrap}, {self.confidence}")  # fmt: skip
 
     def read_protocol(self) -> Any:
-        from slife.align.sources import ReadProtocol
+        from slife.align.matchers import ReadProtocol
 
         return ReadProtocol(self.protocol, self.read_masks, self.seed, self.logits, self.layers, self.heads)
 
@@ -66,11 +66,11 @@ class AlignConfig:
 
 @dataclass
 class Matrix:
-    """A CAS matrix report, with the sources and the attention cache it was computed from (reused by
-    emergence and the source-use control, so each checkpoint is opened once)."""
+    """A CAS matrix report, with the matchers and the attention cache it was computed from (reused by
+    emergence and the source-use check, so each checkpoint is opened once)."""
 
     report: dict[str, Any]
-    sources: dict[str, Any]
+    matchers: dict[str, Any]
     cache: Any
     baselines: tuple[str, ...]
 
@@ -82,21 +82,21 @@ def _baselines(first: Any, cfg: AlignConfig, seed_offset: int, testset: Any) -> 
                               cfg.read_protocol(), testset)  # fmt: skip
 
 
-def similarity(sources: Mapping[str, Any], testset: Any, cfg: AlignConfig,
+def similarity(matchers: Mapping[str, Any], testset: Any, cfg: AlignConfig,
                groups: Mapping[str, Sequence[tuple[str, str]]] | None = None,
                contrasts: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:  # fmt: skip
-    """The similarity metrics (slife.align.similarity) between every model among ``sources`` (those
+    """The similarity metrics (slife.align.similarity) between every model among ``matchers`` (those
     that are models; the random-init one included) and the raw-pixel baseline, each at its best layer
     pair, on the same seeded (pair, patch) cells: :func:`slife.align.features.similarity_report`, with
-    intervals over test pairs (``min(bootstrap, metric_bootstrap)`` resamples) of every cell and of the
-    means of ``groups`` of model pairs and their ``contrasts``."""
-    from slife.align.features import PIXELS, pixel_features, sample_cells, similarity_report, source_features
+    intervals over test pairs (``min(bootstrap, metric_bootstrap)`` half-samples) of every cell and of
+    the means of ``groups`` of model pairs and their ``contrasts``."""
+    from slife.align.features import PIXELS, matcher_features, pixel_features, sample_cells, similarity_report
     from slife.align.similarity import METRICS
 
     cells = sample_cells(testset, cfg.metric_samples, cfg.seed)
     reps = {}
-    for name, src in sources.items():
-        feats = source_features(src, testset, cells, cfg.batch_size, cfg.device)
+    for name, matcher in matchers.items():
+        feats = matcher_features(matcher, testset, cells, cfg.batch_size, cfg.device)
         if feats is not None:
             reps[name] = feats
     reps[PIXELS] = pixel_features(testset, cells)
@@ -111,15 +111,15 @@ def score(a: str | Path, b: str | Path, testset: Any, cfg: AlignConfig) -> dict[
                                       ranked_cas_per_layer)  # fmt: skip
     from slife.align.cas import chance_cas
     from slife.align.intervals import cas_interval, gt_intervals
-    from slife.align.sources import checkpoint_source
+    from slife.align.matchers import checkpoint_matcher
 
     proto = cfg.read_protocol()
-    sa = checkpoint_source(a, "A", cfg.batch_size, cfg.device, proto)
-    sb = checkpoint_source(b, "B", cfg.batch_size, cfg.device, proto)
+    sa = checkpoint_matcher(a, "A", cfg.batch_size, cfg.device, proto)
+    sb = checkpoint_matcher(b, "B", cfg.batch_size, cfg.device, proto)
     cache = AttentionCache(testset, cfg.k, cfg.per_layer, cfg.direction)
     base = _baselines(sa, cfg, 0, testset)
-    sources = {"A": sa, "B": sb, **base}
-    ranked = {n: cache.get(n, s) for n, s in sources.items()}
+    matchers = {"A": sa, "B": sb, **base}
+    ranked = {n: cache.get(n, s) for n, s in matchers.items()}
     pairs = [("A", "B"), *[(x, n) for n in base for x in ("A", "B")]]
     result: dict[str, Any] = {
         "a": str(sa.path), "b": str(sb.path), "k": cfg.k, "num_patches": testset.num_patches,
@@ -144,7 +144,7 @@ def score(a: str | Path, b: str | Path, testset: Any, cfg: AlignConfig) -> dict[
             result["gt_alignment_ci"] = {n: gt_intervals(ranked[n], testset, cfg.radii, cfg.bootstrap, cfg.confidence,
                                                          cfg.seed) for n in ranked}  # fmt: skip
     if cfg.metrics:
-        result["similarity"] = similarity(sources, testset, cfg)
+        result["similarity"] = similarity(matchers, testset, cfg)
     return result
 
 
@@ -161,41 +161,41 @@ def matrix(models: Mapping[str, str | Path], testset: Any, cfg: AlignConfig, out
     from slife.align.analysis import BASELINE_NAMES, AttentionCache, alignment_report
     from slife.align.intervals import gt_intervals, matrix_intervals
     from slife.align.plots import plot_matrix
-    from slife.align.sources import checkpoint_source
+    from slife.align.matchers import checkpoint_matcher
     from slife.errors import SlifeError
 
     reserved = set(BASELINE_NAMES) & set(models)
     if reserved:
         raise SlifeError(f"model names {sorted(reserved)} are reserved for the baselines")
     proto = cfg.read_protocol()
-    sources: dict[str, Any] = {n: checkpoint_source(m, n, cfg.batch_size, cfg.device, proto) for n, m in models.items()}
-    baselines = _baselines(next(iter(sources.values())), cfg, seed_offset, testset)
-    sources.update(baselines)
+    matchers: dict[str, Any] = {n: checkpoint_matcher(m, n, cfg.batch_size, cfg.device, proto) for n, m in models.items()}
+    baselines = _baselines(next(iter(matchers.values())), cfg, seed_offset, testset)
+    matchers.update(baselines)
     cache = AttentionCache(testset, cfg.k, cfg.per_layer, cfg.direction)
-    report = alignment_report(sources, testset, cfg.k, cfg.radii, cfg.per_layer, tuple(baselines), cache)
-    report["models"] = {n: str(s.path) for n, s in sources.items() if hasattr(s, "path")}
+    report = alignment_report(matchers, testset, cfg.k, cfg.radii, cfg.per_layer, tuple(baselines), cache)
+    report["models"] = {n: str(s.path) for n, s in matchers.items() if hasattr(s, "path")}
     report["protocol"] = proto.label
     report["options"] = cfg.recorded()
     if cfg.bootstrap:
-        ranked = {n: cache.get(n, sources[n]) for n in report["names"]}
+        ranked = {n: cache.get(n, matchers[n]) for n in report["names"]}
         report["cas_ci"] = matrix_intervals(ranked, cfg.bootstrap, cfg.confidence, cfg.seed)
         if testset.has_gt:
             report["gt_alignment_ci"] = {n: gt_intervals(r, testset, cfg.radii, cfg.bootstrap, cfg.confidence, cfg.seed)
                                          for n, r in ranked.items()}  # fmt: skip
     if cfg.metrics:
-        report["similarity"] = similarity(sources, testset, cfg, similarity_groups, similarity_contrasts)
+        report["similarity"] = similarity(matchers, testset, cfg, similarity_groups, similarity_contrasts)
     write_json_atomic(out / "cas_matrix.json", report)
     plot_matrix(report["names"], report["cas"], out / "cas_matrix.png", report["chance"], report["baselines"],
                 title=title or f"CAS (k={cfg.k}, {len(testset)} pairs, {proto.label})")  # fmt: skip
-    return Matrix(report, sources, cache, tuple(baselines))
+    return Matrix(report, matchers, cache, tuple(baselines))
 
 
 def emergence(runs: str | Path | list[str | Path], reference: Any, testset: Any, cfg: AlignConfig, out_json: Path,
               out_png: Path, include_last: bool = False, seed_offset: int = 0, cache: Any = None,
               title: str | None = None, extra_baselines: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    """CAS with ``reference`` (a run, checkpoint or source) over a run's milestones (or, with a list,
+    """CAS with ``reference`` (a run, checkpoint or matcher) over a run's milestones (or, with a list,
     the final milestones of nested-subset runs), with GT alignment when known and the CAS of
-    ``extra_baselines`` (name -> source, e.g. null models) with the reference beside the baselines; JSON + plot."""
+    ``extra_baselines`` (name -> matcher, e.g. null models) with the reference beside the baselines; JSON + plot."""
     from slife.align.analysis import AttentionCache, emergence_report
     from slife.align.plots import plot_emergence
     from slife.align.similarity import METRICS

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from slife.align.bootstrap import half_sample_interval, half_samples
+from slife.align.matchers import image_patches
 from slife.align.similarity import Kernels, best_layer_pair, compare, null_level, prepare, subset
-from slife.align.sources import image_patches
 from slife.align.testset import TestSet
 from slife.devices import resolve_device
 from slife.errors import SlifeError
@@ -81,13 +81,13 @@ def pixel_features(testset: TestSet, cells: np.ndarray) -> dict[str, torch.Tenso
     return {PIXELS: torch.as_tensor(flat, dtype=torch.float32)}
 
 
-def source_features(source: Any, testset: TestSet, cells: np.ndarray, batch_size: int = 16,
-                    device: str | None = None) -> dict[str, torch.Tensor] | None:  # fmt: skip
-    """Features of an attention source that is a model (in memory or a checkpoint); None otherwise."""
-    if hasattr(source, "model"):
-        return model_features(source.model, testset, cells, batch_size, device)
-    if hasattr(source, "load"):
-        model, _ = source.load()
+def matcher_features(matcher: Any, testset: TestSet, cells: np.ndarray, batch_size: int = 16,
+                     device: str | None = None) -> dict[str, torch.Tensor] | None:  # fmt: skip
+    """Features of a matcher that is a model (in memory or a checkpoint); None otherwise."""
+    if hasattr(matcher, "model"):
+        return model_features(matcher.model, testset, cells, batch_size, device)
+    if hasattr(matcher, "load"):
+        model, _ = matcher.load()
         return model_features(model, testset, cells, batch_size, device)
     return None
 
@@ -238,7 +238,7 @@ def _members(units: np.ndarray) -> list[np.ndarray]:
 
 
 class SimilarityTo:
-    """The similarity metrics of any model source with one reference model on fixed seeded cells, with
+    """The similarity metrics of any model matcher with one reference model on fixed seeded cells, with
     half-sample intervals over test pairs when ``bootstrap`` > 0; falsy when no metric is asked for or
     the reference is not a model."""
 
@@ -249,15 +249,15 @@ class SimilarityTo:
         self.reference = None
         if metrics:
             self.cells = sample_cells(testset, samples, seed)
-            feats = source_features(reference, testset, self.cells, batch_size, device)
+            feats = matcher_features(reference, testset, self.cells, batch_size, device)
             self.reference = None if feats is None else prepare_layers(feats, k)
         self.samples = 0 if self.reference is None else len(self.cells)
 
     def __bool__(self) -> bool:
         return self.reference is not None
 
-    def __call__(self, source: Any) -> dict[str, Any] | None:
-        feats = source_features(source, self.testset, self.cells, self.batch_size, self.device)
+    def __call__(self, matcher: Any) -> dict[str, Any] | None:
+        feats = matcher_features(matcher, self.testset, self.cells, self.batch_size, self.device)
         return None if feats is None else self._with(feats)
 
     def pixels(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Bootstrap intervals of the alignment numbers: CAS of two ranked sources and GT alignment, over the
+"""Bootstrap intervals of the alignment numbers: CAS of two ranked matchers and GT alignment, over the
 test pairs (slife.align.bootstrap). Pairs are the resampled unit; CAS is a mean of per-pair values,
 GT alignment a ratio pooled over patches (hits / patches with ground truth), as the point estimates are."""
 
@@ -15,7 +15,7 @@ from slife.align.testset import TestSet
 
 def cas_interval(a: Ranked, b: Ranked, n: int = 1000, confidence: float = 0.95, seed: int = 0,
                  where: np.ndarray | None = None) -> Interval:  # fmt: skip
-    """CAS of two ranked sources (their direction's rows; ``where`` restricts to target patches) with
+    """CAS of two ranked matchers (their direction's rows; ``where`` restricts to target patches) with
     its percentile-bootstrap interval over test pairs."""
     return mean_interval(ranked_cas_per_pair(a, b, where), n, confidence, seed)
 
@@ -50,7 +50,7 @@ def gt_intervals(ranked: Ranked, testset: TestSet, radii: tuple[int, ...], n: in
 
 def matrix_intervals(ranked: Mapping[str, Ranked], n: int = 1000, confidence: float = 0.95, seed: int = 0,
                      where: np.ndarray | None = None) -> list[list[list[float]]]:  # fmt: skip
-    """M x M of [low, high] CAS intervals for the named ranked sources ([1, 1] on the diagonal)."""
+    """M x M of [low, high] CAS intervals for the named ranked matchers ([1, 1] on the diagonal)."""
     names = list(ranked)
     out: list[list[Any]] = [[[1.0, 1.0] for _ in names] for _ in names]
     for i, a in enumerate(names):

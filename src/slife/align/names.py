@@ -1,4 +1,4 @@
-"""Names of the baseline attention sources every alignment report carries (no torch: the study file's
+"""Names of the baseline matchers every alignment report carries (no torch: the study file's
 validation and ``slife --help`` read them)."""
 
 BASELINE_NAMES = ("random-init", "identity", "pixel-match", "pixel-ncc", "ground-truth")  # reserved for the baselines

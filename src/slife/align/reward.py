@@ -14,7 +14,7 @@ patch grid:
   least squares over all pooled entries) is fitted from the features ``nb`` (the mean of its 4
   neighbours' normalised target patches; the neighbours are taken as visible, whether or not they
   have ground truth), ``grid`` (the normalised source patch at the ground-truth grid position) and
-  ``random`` (a uniformly random source patch, seeded: the control);
+  ``random`` (a uniformly random source patch, seeded: the null);
 - R² = 1 - residual SS / total SS, entries pooled, for ``nb``, ``nb + grid``, ``nb + random`` and
   ``grid`` alone. ``grid_gain = r2_nb_grid - r2_nb`` is the share of the normalised target's variance
   that attending to the right source patch explains beyond the neighbours: the most a one-patch copy

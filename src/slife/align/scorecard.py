@@ -1,9 +1,9 @@
 """One model's score card on a test set with ground truth, and where its correspondence comes from.
 
 - :func:`score_model`: top-1 GT alignment (exact and within 1 patch, on all and on moving patches) per
-  reading protocol, with the source-use control (masked loss with the right source, another pair's,
+  reading protocol, with the source-use check (masked loss with the right source, another pair's,
   noise);
-- :func:`baselines`: the same for chance, identity, pixel matching (slife.align.sources.PixelMatchSource,
+- :func:`baselines`: the same for chance, identity, pixel matching (slife.align.matchers.PixelMatcher,
   mean absolute RGB difference) and a random-init model of the same config;
 - :func:`training_curve`: ``slife train`` in stretches (``stop_after``: exact resume, so the curve is
   the straight run's) with the model scored after each;
@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from slife.align.sources import ReadProtocol
+from slife.align.matchers import ReadProtocol
 from slife.align.testset import TestSet
 
 RADII = (0, 1)
@@ -40,13 +40,13 @@ def gt_top1(attn: torch.Tensor, testset: TestSet, radii: tuple[int, ...] = RADII
 
 
 def score_model(model: torch.nn.Module, testset: TestSet, protocols: Mapping[str, ReadProtocol] | None = None,
-                seed: int = 0, radii: tuple[int, ...] = RADII, controls: bool = True) -> dict[str, Any]:  # fmt: skip
-    """GT alignment per reading protocol (``{protocol: gt_scores}``) and, with ``controls``, the
-    source-use control's losses at the top level."""
-    from slife.align.controls import source_use
-    from slife.align.sources import model_attention
+                seed: int = 0, radii: tuple[int, ...] = RADII, source_check: bool = True) -> dict[str, Any]:  # fmt: skip
+    """GT alignment per reading protocol (``{protocol: gt_scores}``) and, with ``source_check``, the
+    source-use check's losses at the top level."""
+    from slife.align.checks import source_use
+    from slife.align.matchers import model_attention
 
-    entry: dict[str, Any] = dict(source_use(model, testset, seed)) if controls else {}
+    entry: dict[str, Any] = dict(source_use(model, testset, seed)) if source_check else {}
     for name, proto in (protocols or default_protocols()).items():
         entry[name] = gt_top1(model_attention(model, testset, protocol=proto), testset, radii)
     return entry
@@ -56,14 +56,14 @@ def baselines(testset: TestSet, model_cfg: Any, protocols: Mapping[str, ReadProt
               seed: int = 12345, radii: tuple[int, ...] = RADII) -> dict[str, Any]:  # fmt: skip
     """Chance, identity, pixel matching and random init (``model_cfg``, seeded) on the test set."""
     from slife.align.analysis import gt_chance
-    from slife.align.sources import IdentitySource, PixelMatchSource, random_init_source
+    from slife.align.matchers import IdentityMatcher, PixelMatcher, random_init_matcher
 
     return {
         "testset": testset.summary(),
         "chance": gt_chance(testset, radii),
-        "identity": gt_top1(IdentitySource().attention(testset), testset, radii),
-        "pixel-match": gt_top1(PixelMatchSource().attention(testset), testset, radii),
-        "random-init": score_model(random_init_source(model_cfg, seed=seed).model, testset, protocols, 0, radii),
+        "identity": gt_top1(IdentityMatcher().attention(testset), testset, radii),
+        "pixel-match": gt_top1(PixelMatcher().attention(testset), testset, radii),
+        "random-init": score_model(random_init_matcher(model_cfg, seed=seed).model, testset, protocols, 0, radii),
     }
 
 
@@ -98,7 +98,7 @@ def breakdown(model: torch.nn.Module, testset: TestSet, max_disp: int = 6,
     map, and on moving patches for each decoder layer alone, the mean over layers (what CAS and the
     reports use) and the mean over the second half of the layers."""
     from slife.align.analysis import gt_alignment, moving_patches, patch_displacement, rank
-    from slife.align.sources import model_attention
+    from slife.align.matchers import model_attention
 
     attn = model_attention(model, testset, per_layer=True, protocol=protocol)  # (L, P, Nt, Ns)
     disp = patch_displacement(testset)

@@ -127,7 +127,7 @@ class TestSet:
             raise TestSetError(
                 f"{self.path or 'test set'}: made at img_size={self.img_size}, patch_size={self.patch_size}, "
                 f"but {who} uses img_size={img_size}, patch_size={patch_size}; make a test set at that size "
-                f"(slife align testset LIFE... --img-size {img_size} --patch-size {patch_size})"
+                f"(slife align testset LIFE... --model RUN, or --img-size {img_size} --patch-size {patch_size})"
             )
 
     def subset(self, idx: Sequence[int] | np.ndarray) -> "TestSet":
@@ -430,13 +430,34 @@ def pair_warp(seed: int, life: str, src: int, tgt: int, rotate: float, zoom: flo
     return angle, z, bcs
 
 
+def testset_grid(img_size: int | None = None, patch_size: int | None = None,
+                 model: str | Path | None = None) -> tuple[int, int]:  # fmt: skip
+    """The ``(img_size, patch_size)`` of a test set for ``model`` (a run directory or checkpoint file):
+    the model's; without one, the sizes given, else the default model config's. A size given that is
+    not the model's is refused (one line naming the checkpoint): the model could not read the set."""
+    if model is None:
+        from slife.model.config import ModelConfig
+
+        default = ModelConfig()
+        return (default.img_size if img_size is None else img_size, default.patch_size if patch_size is None else patch_size)
+    from slife.model.checkpoint import read_meta, resolve_checkpoint
+
+    path = resolve_checkpoint(model)
+    cfg = read_meta(path).model()
+    for flag, given, its in (("img-size", img_size, cfg.img_size), ("patch-size", patch_size, cfg.patch_size)):
+        if given is not None and given != its:
+            raise TestSetError(f"{path}: the model reads {cfg.img_size} px images in {cfg.patch_size} px patches, "
+                               f"not --{flag} {given}; leave it out to size the test set for the model")  # fmt: skip
+    return cfg.img_size, cfg.patch_size
+
+
 def make_testset(
     life_dirs: Sequence[str | Path],
     n_pairs_per_life: int = 50,
-    img_size: int = 224,
+    img_size: int | None = None,
     seed: int = 0,
     gap: tuple[float, float] = (0.5, 5.0),
-    patch_size: int = 16,
+    patch_size: int | None = None,
     min_overlap: float = 0.3,
     ground_truth: bool | None = None,
     sampler: str = "temporal",
@@ -447,6 +468,8 @@ def make_testset(
     exposure: float = 0.0,
 ) -> TestSet:
     """Draw pairs from each life, crop them to ``img_size`` and (with depth + poses) add GT.
+
+    ``img_size`` / ``patch_size``: the models' (None: the default model config's, :func:`testset_grid`).
 
     ``sampler``: ``temporal`` (frames of one take ``gap`` seconds apart) or ``spatial`` (frames
     anywhere in the life whose visible 3D point sets overlap with Jaccard in ``jaccard``, from the
@@ -467,6 +490,7 @@ def make_testset(
     from slife.pairs.augment import apply_jitter
     from slife.life import Life
 
+    img_size, patch_size = testset_grid(img_size, patch_size)
     if not life_dirs:
         raise TestSetError("make_testset: give at least one life directory")
     if n_pairs_per_life < 1:

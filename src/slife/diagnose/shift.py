@@ -11,7 +11,7 @@ The pairs are slife.pairs.photos' and the step is slife.train.step's (the one ``
 Evaluation pairs come from photos never trained on, as a :class:`TestSet`, so
 the same readers score them as every life model (slife.align): exact (r = 0) and within-1 (r = 1)
 top-1 GT alignment of the layer- and head-averaged cross-attention, for both reading protocols, next
-to identity, random init and chance. The noise control is the model's own masked loss when the
+to identity, random init and chance. The noise check is the model's own masked loss when the
 source image is replaced by Gaussian noise (same pairs, same masks): a model that uses the second
 view loses clearly more with it.
 """
@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from slife.align.analysis import gt_chance
-from slife.align.controls import source_use
+from slife.align.checks import source_use
 from slife.align.scorecard import RADII, gt_top1
 from slife.align.scorecard import score_model
-from slife.align.sources import IdentitySource, PixelMatchSource, ReadProtocol, random_init_source
+from slife.align.matchers import IdentityMatcher, PixelMatcher, ReadProtocol, random_init_matcher
 from slife.align.testset import TestSet
 from slife.errors import SlifeError
 from slife.pairs.photos import PhotoPairsConfig
@@ -102,7 +102,7 @@ def protocols(cfg: ShiftConfig) -> dict[str, ReadProtocol]:
 
 def score_readings(model: torch.nn.Module, testset: TestSet, cfg: ShiftConfig) -> dict[str, dict[str, float]]:
     """:func:`score_top1` of the model read with each protocol (slife.align.scorecard.score_model)."""
-    scores = score_model(model, testset, protocols(cfg), controls=False)
+    scores = score_model(model, testset, protocols(cfg), source_check=False)
     return {name: named(scores[name]) for name in protocols(cfg)}
 
 
@@ -170,10 +170,10 @@ def _run_shift(cfg: ShiftConfig, progress: Callable[[dict[str, Any]], None] | No
     amp = autocast_dtype(cfg.precision, device)
     torch.manual_seed(cfg.seed)
     model = CroCo(mcfg)
-    random_init = random_init_source(mcfg, cfg.seed + 1).model
+    random_init = random_init_matcher(mcfg, cfg.seed + 1).model
     baselines = {
-        "identity": score_top1(IdentitySource().attention(evalset), evalset),
-        "pixel-match": score_top1(PixelMatchSource().attention(evalset), evalset),  # exact on whole-patch shifts
+        "identity": score_top1(IdentityMatcher().attention(evalset), evalset),
+        "pixel-match": score_top1(PixelMatcher().attention(evalset), evalset),  # exact on whole-patch shifts
         "random-init": score_readings(random_init, evalset, cfg),
         "chance": chance_scores(evalset),
     }

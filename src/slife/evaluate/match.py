@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from slife.align.sources import ReadProtocol, read_attention
+from slife.align.matchers import ReadProtocol, read_attention
 from slife.errors import SlifeError
 from slife.evaluate.datasets import MatchPair, apply_homography
 from slife.evaluate.flow import flow_field, round_trip, sample_field, soft_argmax
@@ -48,7 +48,7 @@ class MatchEvalConfig:
     sift_coverage_radius: float = 16.0  # px: a valid target point is "covered" by a match this close
     sift_ransac_threshold: float = 3.0  # px; dense SIFT+RANSAC homography flow on homography pairs
     device: str = "auto"
-    protocol: str = "masked"  # cross-attention reading: masked | unmasked (slife.align.sources.ReadProtocol)
+    protocol: str = "masked"  # cross-attention reading: masked | unmasked (slife.align.matchers.ReadProtocol)
     read_masks: int = 8  # masks averaged by the masked protocol
 
     def __post_init__(self) -> None:

@@ -110,12 +110,15 @@ def match_set(data: Path, fmt: str, cfg: MatchEvalConfig) -> tuple[Sequence, str
 
 
 def _header(ckpt: Path, meta: dict[str, Any], data: Path, fmt: str, cfg: Any) -> dict[str, Any]:
+    from slife.model.checkpoint import CheckpointMeta
+
+    info = CheckpointMeta.of(meta, ckpt)
     return {
         "checkpoint": str(ckpt),
         "checkpoint_name": ckpt.stem,
-        "hours_seen": meta.get("hours_seen"),
-        "step": meta.get("step"),
-        "life": meta.get("life"),
+        "hours_seen": info.hours_seen,
+        "step": info.step,
+        "life": info.life,
         "data": str(data),
         "format": fmt,
         "config": to_dict(cfg),

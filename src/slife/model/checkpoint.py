@@ -9,8 +9,14 @@ A checkpoint is a ``torch.save`` dict::
     pairs_seen    training pairs consumed
     hours_seen    hours of the life's video the model has been exposed to (see slife.train)
     life          name of the life it was trained on
+    life_frames, life_dir   the life's frame count and folder
     train_config  dict of the training config (optional)
-    optimizer, scheduler, scaler, rng   training state (only in checkpoints meant for resuming)
+    loss          loss of the last step before the save
+    optimizer, scheduler, scaler, rng, milestones_done, total_steps, world_size
+                  training state (only in ``last.pt``, the checkpoint meant for resuming)
+
+Training builds the dict (slife.train.state.TrainingState); every reader takes what a checkpoint says
+about its model and training through :class:`CheckpointMeta`, by name.
 
 Checkpoints are untrusted input: they are read with ``torch.load(weights_only=True)``, whose
 unpickler builds only tensors and plain containers (dict, list, str, numbers), so a crafted file
@@ -32,7 +38,7 @@ import torch
 
 from slife.atomic import atomic_open
 from slife.errors import SlifeError
-from slife.run import CHECKPOINT_DIR, LAST  # a run's file names live in slife.run
+from slife.run import CHECKPOINT_DIR, LAST, RunDir  # a run's file names live in slife.run
 
 FORMAT = "slife-ckpt/1"
 
@@ -47,6 +53,38 @@ class CheckpointInfo:
     name: str  # "hours_0.25" or "last"
     hours_seen: float
     step: int
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """What a checkpoint says about its model and training, by name (None where the file has no such
+    field; values as stored)."""
+
+    path: Path
+    model_config: Any
+    step: Any = None
+    pairs_seen: Any = None
+    hours_seen: Any = None
+    life: Any = None
+    life_frames: Any = None
+    train_config: Any = None
+    loss: Any = None
+
+    def model(self) -> Any:
+        """The stored model config as a checked ModelConfig (:func:`stored_model_config`)."""
+        return stored_model_config(self.model_config, self.path)
+
+    @classmethod
+    def of(cls, payload: dict[str, Any], path: str | Path) -> "CheckpointMeta":
+        """The fields of a checkpoint dict (or of :func:`load_model`'s metadata) read from ``path``."""
+        get = payload.get
+        return cls(Path(path), get("model_config"), get("step"), get("pairs_seen"), get("hours_seen"), get("life"),
+                   get("life_frames"), get("train_config"), get("loss"))  # fmt: skip
+
+
+def read_meta(path: str | Path) -> CheckpointMeta:
+    """The :class:`CheckpointMeta` of a checkpoint file (tensors are mapped, not read)."""
+    return CheckpointMeta.of(read_checkpoint(path), path)
 
 
 def milestone_name(hours: float) -> str:
@@ -138,12 +176,10 @@ def load_model(
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The model stored in a checkpoint (eval mode) and the checkpoint's metadata (no tensors);
     ``trust`` as in :func:`read_checkpoint`."""
-    from slife.config import from_dict
-    from slife.model.config import ModelConfig
     from slife.model.croco import CroCo
 
     payload = read_checkpoint(path, map_location, trust)
-    cfg = from_dict(ModelConfig, _mapping(payload["model_config"], path, "model_config"), f"{path}:model_config")
+    cfg = stored_model_config(payload["model_config"], path)
     check_fits(cfg, _tensor_count(payload["model"], path), path)
     check_weights(payload["model"], path)
     model = CroCo(cfg)
@@ -155,6 +191,14 @@ def load_model(
     meta = {k: v for k, v in payload.items() if k not in ("model", "optimizer", "scheduler", "scaler", "rng")}
     meta["path"] = str(path)
     return model, meta
+
+
+def stored_model_config(value: Any, path: str | Path) -> Any:
+    """A checkpoint's ``model_config`` as a ModelConfig, typed and within limits (one line naming ``path``)."""
+    from slife.config import from_dict
+    from slife.model.config import ModelConfig
+
+    return from_dict(ModelConfig, _mapping(value, Path(path), "model_config"), f"{path}:model_config")
 
 
 def _mapping(value: Any, path: Path, key: str) -> dict[str, Any]:
@@ -195,7 +239,7 @@ def resolve_checkpoint(run_or_file: str | Path) -> Path:
     """A checkpoint file, or a run directory (its ``last.pt``)."""
     p = Path(run_or_file)
     if p.is_dir():
-        last = p / CHECKPOINT_DIR / LAST
+        last = RunDir(p).last
         if not last.is_file():
             raise CheckpointError(f"{p}: run directory has no {CHECKPOINT_DIR}/{LAST}")
         return last
@@ -213,8 +257,6 @@ def list_checkpoints(run_dir: str | Path, include_last: bool = False) -> list[Ch
     Step and hours of a milestone come from its ``checkpoint`` event in the run's log when there is
     one (so an analysis opens each checkpoint once, when it loads the model), else from the file.
     """
-    from slife.run import RunDir
-
     run = RunDir(run_dir)
     ckpt_dir = run.checkpoint_dir
     if not ckpt_dir.is_dir():
@@ -234,10 +276,10 @@ def list_checkpoints(run_dir: str | Path, include_last: bool = False) -> list[Ch
         if match is not None and path.stem in logged:
             hours, step = logged[path.stem]
         else:
-            payload = read_checkpoint(path)
+            meta = read_meta(path)
             try:
-                hours = float(payload.get("hours_seen", float(match["h"]) if match else 0.0))
-                step = int(payload.get("step", 0))
+                hours = float(meta.hours_seen if meta.hours_seen is not None else float(match["h"]) if match else 0.0)
+                step = int(meta.step if meta.step is not None else 0)
             except (TypeError, ValueError) as exc:
                 raise CheckpointError(f"{path}: hours_seen/step are not numbers: {exc}") from exc
         found.append(CheckpointInfo(path=path, name=path.stem, hours_seen=hours, step=step))

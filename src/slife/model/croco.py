@@ -22,6 +22,7 @@ from slife.model.config import ModelConfig
 from slife.model.layers import DecoderBlock, EncoderBlock, layer_norm
 from slife.model.posenc import grid_positions, rope_tables, sincos_2d
 from slife.model.record import CrossAttentionRecorder
+from slife.pairs.masking import num_masked, random_masks
 
 NORM_PIX_EPS = 1e-6
 
@@ -196,19 +197,17 @@ class CroCo(nn.Module):
         return self.cfg.num_patches
 
     def num_masked(self) -> int:
-        """Patches hidden per sample: round(mask_ratio * N)."""
-        return int(round(self.cfg.mask_ratio * self.num_patches))
+        """Patches hidden per sample: round(mask_ratio * N) (slife.pairs.masking.num_masked)."""
+        return num_masked(self.num_patches, self.cfg.mask_ratio)
 
     def random_mask(self, batch: int, generator: torch.Generator | None = None) -> Tensor:
-        """(batch, N) bool, exactly :meth:`num_masked` True (hidden) per row, uniformly at random.
+        """(batch, N) bool, exactly :meth:`num_masked` True (hidden) per row, uniformly at random
+        (slife.pairs.masking.random_masks).
 
         Drawn on the generator's device if one is given, else on the model's device.
         """
         device = generator.device if generator is not None else self.positions.device
-        noise = torch.rand(batch, self.num_patches, generator=generator, device=device)
-        hidden = noise.argsort(dim=1)[:, : self.num_masked()]
-        mask = torch.zeros(batch, self.num_patches, dtype=torch.bool, device=device)
-        return mask.scatter_(1, hidden, True).to(self.positions.device)
+        return random_masks((batch,), self.num_patches, self.num_masked(), generator, device).to(self.positions.device)
 
     def _rope(self, positions: Tensor, dim: int, heads: int) -> tuple[Tensor, Tensor] | None:
         """RoPE tables for any ``positions`` (..., 2) and width ``dim`` with ``heads`` heads; None without RoPE."""

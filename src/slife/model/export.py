@@ -52,20 +52,21 @@ def export_model(
     written beside ``out_dir`` and renamed into place, so a crash never mixes old and new files."""
     from safetensors.torch import save
 
-    from slife.model.checkpoint import load_model, resolve_checkpoint
+    from slife.model.checkpoint import CheckpointMeta, load_model, resolve_checkpoint
 
     out = Path(out_dir)
     _check_target(out, force)
     path = resolve_checkpoint(run_or_checkpoint)
     model, meta = load_model(path)
+    info = CheckpointMeta.of(meta, path)
     config = {
         "format": FORMAT,
-        "model_config": meta["model_config"],
-        "life": meta.get("life"),
-        "hours_seen": meta.get("hours_seen"),
-        "step": meta.get("step"),
-        "pairs_seen": meta.get("pairs_seen"),
-        "train_config": meta.get("train_config"),
+        "model_config": info.model_config,
+        "life": info.life,
+        "hours_seen": info.hours_seen,
+        "step": info.step,
+        "pairs_seen": info.pairs_seen,
+        "train_config": info.train_config,
         "results": results or {},
         "source": path.name,
     }

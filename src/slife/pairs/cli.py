@@ -39,6 +39,7 @@ def _preview(args: argparse.Namespace) -> int:
 
     from slife.config import load_config
     from slife.life import Life
+    from slife.model.config import ModelConfig
     from slife.pairs.augment import augment, read_resized, resize_side
     from slife.pairs.config import PairsConfig, build_sampler
 
@@ -47,7 +48,7 @@ def _preview(args: argparse.Namespace) -> int:
     sampler = build_sampler(life, cfg, progress=True)
     rng = np.random.default_rng(args.seed)
     pairs = sampler.sample(args.n, rng)
-    size = args.size
+    size = args.size if args.size is not None else ModelConfig().img_size
     rows = []
     for src, tgt in pairs:
         views = [read_resized(life, int(i), resize_side(size)) for i in (src, tgt)]
@@ -101,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pv.add_argument("--sampler", default="auto", help="auto, temporal, spatial, random, augmented or mix")
     pv.add_argument("--out", type=Path, required=True, help="output image (.png/.jpg)")
     pv.add_argument("-n", type=int, default=8, help="number of pairs")
-    pv.add_argument("--size", type=int, default=128, help="crop size shown")
+    pv.add_argument("--size", type=int, default=None, help="crop size shown (default: the default model's img_size)")
     pv.add_argument("--augment", action="store_true", help="show the training augmentation (crop + jitter)")
     pv.add_argument("--seed", type=int, default=0)
     add_config_arguments(pv)  # PairsConfig fields, e.g. temporal.max_gap=2

@@ -299,7 +299,7 @@ def margins(m: Any, testset: Any, lives: list[str], families: dict[str, str], nu
 
     if cfg.bootstrap <= 0:
         return {}
-    ranked = {n: m.cache.get(n, s) for n, s in m.sources.items()}
+    ranked = {n: m.cache.get(n, s) for n, s in m.matchers.items()}
     nulls = [n for n in (*NULL_BASELINES, *null_runs) if n in ranked]
     pairs = [(a, b) for i, a in enumerate(lives) for b in lives[i + 1 :]]
     def ci(a: np.ndarray, b: np.ndarray, seed: int) -> list[float]:
@@ -370,7 +370,7 @@ def alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int,
     the runs in ``curves`` (default all) against a reference life (same family if there is one), with
     the null runs ``null_runs`` as lines beside the baselines, through slife.align.drivers; JSON and
     plots under ``out/alignment`` and ``out/emergence``."""
-    from slife.align.controls import source_use
+    from slife.align.checks import source_use
     from slife.align.drivers import emergence, matrix
 
     cfg = align_config(analysis, seed)
@@ -379,9 +379,9 @@ def alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int,
                **_similarity_options(run_dirs, lives, families))  # fmt: skip
     m.report["margins"] = margins(m, testset, lives, families, null_runs, cfg)
     uses: dict[str, dict[str, float]] = {}
-    if analysis.source_use and len(testset) > 1:  # the control swaps sources between pairs
-        uses = {name: source_use(m.sources[name].load()[0], testset, seed) for name in run_dirs}
-        uses["random-init"] = source_use(m.sources["random-init"].model, testset, seed)
+    if analysis.source_use and len(testset) > 1:  # the check swaps the source views between pairs
+        uses = {name: source_use(m.matchers[name].load()[0], testset, seed) for name in run_dirs}
+        uses["random-init"] = source_use(m.matchers["random-init"].model, testset, seed)
     emerged: dict[str, Any] = {}
     if analysis.emergence:
         for name in curves if curves is not None else list(run_dirs):
@@ -389,8 +389,8 @@ def alignment(run_dirs: dict[str, Path], testset: Any, analysis: Any, seed: int,
             if not others:
                 continue
             ref = next((n for n in others if families.get(n) == families.get(name)), others[0])
-            extra = {n: m.sources[n] for n in null_runs if n != name}
-            em = emergence(run_dirs[name], m.sources[ref], testset, cfg, out / "emergence" / f"{name}.json",
+            extra = {n: m.matchers[n] for n in null_runs if n != name}
+            em = emergence(run_dirs[name], m.matchers[ref], testset, cfg, out / "emergence" / f"{name}.json",
                            out / "emergence" / f"{name}.png", seed_offset=BASELINE_SEED, cache=m.cache,
                            title=f"{name}: CAS with {ref} vs minutes of video seen (streaming)",
                            extra_baselines=extra)  # fmt: skip
@@ -407,7 +407,7 @@ def nested_emergence(series: dict[str, list[Path]], measured: dict[str, Any], te
     baselines; JSON and plot ``out/emergence/nested-<life>``."""
     from slife.align.drivers import emergence
 
-    from slife.align.sources import checkpoint_source
+    from slife.align.matchers import checkpoint_matcher
 
     if not series:
         return {}
@@ -420,10 +420,10 @@ def nested_emergence(series: dict[str, list[Path]], measured: dict[str, Any], te
             continue
         ref = next((n for n in others if families.get(n) == families.get(life)), others[0])
         models = report.get("models", {})
-        ref_source = checkpoint_source(models[ref], ref, cfg.batch_size, cfg.device, cfg.read_protocol())
-        extra = {c: checkpoint_source(models[c], c, cfg.batch_size, cfg.device, cfg.read_protocol())
+        ref_matcher = checkpoint_matcher(models[ref], ref, cfg.batch_size, cfg.device, cfg.read_protocol())
+        extra = {c: checkpoint_matcher(models[c], c, cfg.batch_size, cfg.device, cfg.read_protocol())
                  for c in controls if c in models}  # fmt: skip
-        em = emergence(list(runs), ref_source, testset, cfg, out / "emergence" / f"nested-{life}.json",
+        em = emergence(list(runs), ref_matcher, testset, cfg, out / "emergence" / f"nested-{life}.json",
                        out / "emergence" / f"nested-{life}.png", seed_offset=BASELINE_SEED,
                        title=f"{life}: nested prefixes, CAS with {ref} vs minutes of video (same schedule)",
                        extra_baselines=extra)  # fmt: skip

@@ -168,11 +168,10 @@ def refuse_null_equal_to_life(study: StudyConfig, configs: dict[str, Any]) -> No
                              "shifted crops?), so it is no null; give it a recipe change in its set, or drop it")
 
 
-def refuse_unanalysable(study: StudyConfig, configs: dict[str, Any], test_dirs: list[Path]) -> None:
-    """What the analysis would refuse after all training, refused before it (``configs``: entry name
-    -> TrainConfig): every model reads the test set at one size, ``analysis.k`` fits its patches, and
-    the held-out lives have the ground truth that ``testset``'s options need."""
-    from slife.life import Life
+def testset_model(configs: dict[str, Any], where: str) -> Any:
+    """The ModelConfig whose ``img_size`` and ``patch_size`` the study's test sets take (``configs``: entry
+    name -> TrainConfig): every entry's model must read the same size, else one line naming ``where``
+    (the study file) and the lives that differ."""
     from slife.model.config import model_config
 
     sizes = {name: model_config(c.model.size, **c.model.overrides) for name, c in configs.items()}
@@ -180,8 +179,19 @@ def refuse_unanalysable(study: StudyConfig, configs: dict[str, Any], test_dirs: 
     ref = sizes[first]
     for name, m in sizes.items():
         if (m.img_size, m.patch_size) != (ref.img_size, ref.patch_size):
-            raise SlifeError(f"life {name}: its model reads {m.img_size} px images in {m.patch_size} px patches, "
-                             f"{first}'s {ref.img_size} px in {ref.patch_size} px; the test set has one size for all")  # fmt: skip
+            raise SlifeError(f"{where}: life {name}: its model reads {m.img_size} px images in {m.patch_size} px "
+                             f"patches, {first}'s {ref.img_size} px in {ref.patch_size} px; the test set has one size "
+                             "for all")  # fmt: skip
+    return ref
+
+
+def refuse_unanalysable(study: StudyConfig, configs: dict[str, Any], test_dirs: list[Path], where: str = "study") -> None:
+    """What the analysis would refuse after all training, refused before it (``configs``: entry name
+    -> TrainConfig; ``where``: the study file): every model reads the test set at one size, ``analysis.k``
+    fits its patches, and the held-out lives have the ground truth that ``testset``'s options need."""
+    from slife.life import Life
+
+    ref = testset_model(configs, where)
     if not 1 <= study.analysis.k <= ref.num_patches:
         raise SlifeError(f"analysis.k must be in [1, {ref.num_patches}] (patches per image), got {study.analysis.k}")
     t = study.testset

@@ -23,7 +23,7 @@ from slife.errors import SlifeError
 from slife.run import RunDir
 from slife.study.config import StudyConfig, load_study
 from slife.study.plan import (StudyPaths, family_of, prepare_lives, prepare_test_lives, refuse_conflicts,
-                              run_state, train_config, RunState)  # fmt: skip
+                              run_state, testset_model, train_config, RunState)  # fmt: skip
 
 RESULTS = "results.json"
 
@@ -37,6 +37,11 @@ class Study:
     out: Path
     file: str | None = None
     overrides: list[str] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        """How error messages name the study: its file, or the packaged default's name."""
+        return self.file if self.file is not None else "the default study"
 
     @property
     def paths(self) -> StudyPaths:
@@ -128,18 +133,23 @@ def up_to_date(study: Study) -> bool:
     return stored == fingerprint(study, run_states)
 
 
+def train_configs(study: Study, life_dirs: dict[str, Path]) -> dict[str, Any]:
+    """Every entry's TrainConfig (entry name -> config), its life's length read from ``life_dirs``."""
+    from slife.life import Life
+
+    return {s.name: train_config(study.cfg, study.root, s, Life.open(life_dirs[s.name]).hours) for s in study.cfg.all_lives}
+
+
 def train_jobs(study: Study, life_dirs: dict[str, Path], test_dirs: list[Path] | None = None) -> tuple[list[Any], list[RunState]]:
     """The TrainJobs of the runs that are not done, and every run's state (conflicts, and what the
     analysis would refuse after training, refused)."""
-    from slife.life import Life
     from slife.train.parallel import TrainJob
 
     from slife.study.plan import refuse_null_equal_to_life, refuse_unanalysable
 
-    configs = {s.name: train_config(study.cfg, study.root, s, Life.open(life_dirs[s.name]).hours)
-               for s in study.cfg.all_lives}  # fmt: skip
+    configs = train_configs(study, life_dirs)
     refuse_null_equal_to_life(study.cfg, configs)
-    refuse_unanalysable(study.cfg, configs, test_dirs or [])
+    refuse_unanalysable(study.cfg, configs, test_dirs or [], study.where)
     jobs, run_states = [], []
     for spec in study.cfg.all_lives:
         cfg = configs[spec.name]
@@ -253,8 +263,6 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
     """Every analysis of the study on its finished runs; writes results.json, report.md, report.html."""
     from slife.align.testset import make_testset
     from slife.atomic import write_json_atomic
-    from slife.life import Life
-    from slife.model.config import model_config
     from slife.study import analysis as A
     from slife.study.report import write_reports
 
@@ -271,9 +279,9 @@ def analyse(study: Study, progress: bool = True, phases: list[tuple[str, float]]
         phases.append(("mechanism test", time.perf_counter() - t0))
     t0 = time.perf_counter()
     life_dirs = {s.name: study.paths.life(cfg.life_of(s), study.root) for s in cfg.all_lives}
-    first = cfg.lives[0]
-    tcfg = train_config(cfg, study.root, first, Life.open(life_dirs[first.name]).hours)  # type: ignore[union-attr]
-    mcfg = model_config(tcfg.model.size, **tcfg.model.overrides)
+    configs = train_configs(study, life_dirs)
+    tcfg = configs[cfg.lives[0].name]  # type: ignore[union-attr]  # the recipe the report summarises
+    mcfg = testset_model(configs, study.where)  # every model reads the test set at one size
     test_dirs = prepare_test_lives(cfg, study.root, study.paths, progress)
     t = cfg.testset
     testset = make_testset(test_dirs, t.pairs_per_life, mcfg.img_size, cfg.seed, patch_size=mcfg.patch_size,

@@ -5,16 +5,16 @@ slife.train.schedule), milestone checkpoints are written at hours of video seen,
 full training state so that a killed run resumes exactly, and every sample is a pure function of
 (seed, sample number), which also makes DDP ranks disjoint (slife.pairs.dataset).
 
-The shape of MAE's engine: :func:`setup_run` builds everything once (a :class:`Setup`),
-slife.train.step is the one optimiser step (shared with slife diagnose), and ``_train`` is the loop
-around them; when to save is
-slife.train.checkpointer's decision, what is logged slife.train.logger's; a run's file names are
-slife.run's.
+The shape of MAE's engine: :func:`setup_run` builds everything once (a :class:`Setup`) from small
+named pieces (:func:`open_life`, :func:`prepare_run_dir`, :func:`pair_sampler`, :func:`plan_budget`,
+:func:`training_state`, :func:`announce`), slife.train.step is the one optimiser step (shared with
+slife diagnose), and ``_train`` is the loop around them; what a checkpoint holds and how a run resumes
+is slife.train.state's, when to save slife.train.checkpointer's decision, what is logged
+slife.train.logger's; a run's file names are slife.run's.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import shutil
 import sys
@@ -27,21 +27,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from slife.config import read_config_file, save_config, to_dict
+from slife.config import save_config, to_dict
 from slife.errors import SlifeError
 from slife.life import Life
-from slife.model.checkpoint import remove_stale_temp_files, read_checkpoint
+from slife.model.checkpoint import read_meta, remove_stale_temp_files
 from slife.run import RunDir
-from slife.train.config import MAX_STEPS, TrainConfig, stored_differences
+from slife.train.config import MAX_STEPS, TrainConfig
 from slife.train.distributed import DistContext, max_over_ranks, mean_over_ranks, setup
 from slife.train.optim import build_optimizer, peak_lr, warmup_steps
 from slife.train.precision import autocast_dtype
-from slife.train.schedule import first_steps, lr_at, plan_milestones, stream
+from slife.train.schedule import MilestonePlan, Stream, first_steps, lr_at, plan_milestones, stream
 from slife.train.checkpointer import Checkpointer
 from slife.train.compiling import compile_for_training
 from slife.train.logger import TrainLogger
-from slife.train.resume import check_resume
 from slife.train.signals import TrainingStopped, stop_on_signals
+from slife.train.state import TrainingState, resumable
 from slife.train.step import NonFiniteLoss, Stepper
 
 
@@ -62,27 +62,6 @@ class TrainResult:
     checkpoints: list[Path]  # files written by this call
     resumed_from: int  # step this call started at (0 = fresh)
     model: nn.Module | None = field(default=None, repr=False)  # the trained model (eval mode, unwrapped)
-
-
-def _resume_payload(run_dir: Path, cfg_dict: dict[str, Any], life: Life, force: bool) -> dict[str, Any] | None:
-    run = RunDir(run_dir)
-    last = run.last
-    if force or not last.is_file():
-        return None
-    cfg_file = run.config_file
-    diffs = stored_differences(read_config_file(cfg_file), cfg_dict) if cfg_file.is_file() else ["(no config.yaml)"]
-    if diffs:
-        raise SlifeError(
-            f"{cfg_file}: this run directory holds a run with a different config (differs in: {', '.join(diffs)}); "
-            "use a new --out directory, or --force to start over (the old run is moved to previous-<time>/)"
-        )
-    payload = read_checkpoint(last)
-    if payload.get("life") != life.name or payload.get("life_frames") != len(life):
-        raise SlifeError(
-            f"{last}: this run was trained on life {payload.get('life')!r} ({payload.get('life_frames')} frames), "
-            f"not on {life.dir} ({life.name!r}, {len(life)} frames); use a new --out directory or --force"
-        )
-    return payload
 
 
 def _archive(run_dir: Path) -> Path | None:
@@ -155,6 +134,7 @@ class Setup:
     run: RunDir
     life: Life
     model: nn.Module
+    state: TrainingState  # what the checkpoints are made of (model, optimiser, scaler, loss of the last step)
     stepper: Stepper  # the one optimiser step (the model wrapped for DDP, optimiser, precision, clipping)
     loader: Any
     hours: np.ndarray  # hours of video seen after each step
@@ -166,76 +146,131 @@ class Setup:
     global_batch: int
     checkpointer: Checkpointer
     logger: TrainLogger
-    last_loss: float = float("nan")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much of the life a run sees and in how many steps."""
+
+    span_s: float  # seconds of the life the run may see: all of it, or its first data.prefix_hours
+    total: int  # optimiser steps
+    global_batch: int  # pairs per step over all ranks
+    streamed: Stream  # frames visible and hours seen per step
+    plan: MilestonePlan
+
+    @property
+    def span_h(self) -> float:
+        return self.span_s / 3600.0
+
+
+def open_life(life_dir: Path) -> Life:
+    """The life to train on (at least two frames)."""
+    life = Life.open(life_dir)
+    if len(life) < 2:
+        raise SlifeError(f"{life_dir}: the life has {len(life)} frame(s); training needs at least 2")
+    return life
+
+
+def prepare_run_dir(run: RunDir, cfg: TrainConfig, ctx: DistContext, fresh: bool) -> None:
+    """Rank 0: move a previous run aside when starting ``fresh``, clear a killed save's temp files and
+    write ``config.yaml``."""
+    if not ctx.is_main:
+        return
+    if fresh:
+        moved = _archive(run.path) if run.path.exists() else None
+        if moved is not None:
+            _note(f"previous run in {run.path} moved to {moved}", ctx)
+    run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(run.checkpoint_dir)  # left by a killed save; we hold the run's lock
+    save_config(cfg, run.config_file)
+
+
+def pair_sampler(life: Life, cfg: TrainConfig, ctx: DistContext, progress: bool) -> Any:
+    """The pair sampler of ``data``; rank 0 builds (and caches) the spatial index, the others wait for it."""
+    from slife.pairs.config import build_sampler
+
+    sampler = build_sampler(life, cfg.data, progress=progress) if ctx.is_main else None
+    ctx.barrier()
+    return sampler if sampler is not None else build_sampler(life, cfg.data)
+
+
+def plan_budget(life: Life, cfg: TrainConfig, ctx: DistContext, min_end: int) -> Budget:
+    """Steps, the streamed window per step and the milestones of a run on ``life``."""
+    global_batch = cfg.batch_size * ctx.world_size
+    span_s = life.seconds if cfg.data.prefix_hours <= 0 else min(life.seconds, cfg.data.prefix_hours * 3600.0)
+    span_h = span_s / 3600.0
+    total = cfg.steps if cfg.steps > 0 else max(1, math.ceil(cfg.pairs_per_hour * span_h / global_batch))
+    if total > MAX_STEPS:
+        raise SlifeError(f"{life.dir}: pairs_per_hour {cfg.pairs_per_hour:g} on {span_h:.4g} h makes {total} steps, "
+                         f"more than the {MAX_STEPS} slife allows")  # fmt: skip
+    strm = stream(life.timestamps, span_s, total, cfg.data.stream_fraction, min_end)
+    plan = plan_milestones(cfg.milestones, span_h, streaming=cfg.data.stream_fraction > 0)
+    if plan.skipped:
+        _note(f"milestones {plan.skipped} h are longer than the {'prefix' if span_s < life.seconds else 'life'} "
+              f"({span_h:.4g} h): skipped", ctx)
+    return Budget(span_s, total, global_batch, strm, plan)
+
+
+def training_state(life: Life, cfg: TrainConfig, mcfg: Any, ctx: DistContext, budget: Budget) -> TrainingState:
+    """A fresh model of ``mcfg`` (seeded from ``cfg.seed``), its optimiser and grad scaler."""
+    from slife.model.croco import CroCo
+
+    peak = peak_lr(cfg.optim, budget.global_batch)
+    warmup = warmup_steps(cfg.optim, budget.total)
+    torch.manual_seed(cfg.seed)
+    model = CroCo(mcfg).to(ctx.device)
+    optimizer = build_optimizer(model, cfg.optim, peak)
+    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype(cfg.precision, ctx.device) == torch.float16)
+    return TrainingState(model, optimizer, scaler, mcfg, to_dict(cfg), life, budget.streamed.hours,
+                         budget.global_batch, budget.total, warmup, peak, ctx.world_size)  # fmt: skip
+
+
+def announce(st: Setup, sampler: Any, budget: Budget, compiled: bool, threads: int) -> None:
+    """Rank 0: the ``start`` / ``resume`` log event and the one-line summary of the run."""
+    cfg, ctx, life, sh = st.cfg, st.ctx, st.life, st.cfg.data.shifted
+    parts = getattr(sampler, "samplers", [sampler])  # the kinds actually drawn (auto may drop spatial)
+    weights = dict(zip((p.name for p in parts), getattr(sampler, "weights", [1.0]))) if len(parts) > 1 else {sampler.name: 1.0}
+    weights = {k: float(v) for k, v in weights.items()}
+    if not ctx.is_main:
+        return
+    amp_dtype = autocast_dtype(cfg.precision, ctx.device)
+    st.logger.event({"event": "start" if st.start == 0 else "resume", "step": st.start, "total_steps": st.total,
+                     "life": life.name, "life_hours": life.hours, "prefix_hours": budget.span_h, "pairs": weights,
+                     "shifted": {"warmup": sh.warmup, "share": sh.share}, "global_batch": st.global_batch,
+                     "peak_lr": st.peak, "world_size": ctx.world_size, "device": str(ctx.device), "amp": str(amp_dtype),
+                     "threads": threads, "compile": compiled})  # fmt: skip
+    _note(
+        f"{life.name}: {life.hours:.4g} h, {len(life)} frames"
+        + (f" (first {budget.span_h:.4g} h only)" if budget.span_s < life.seconds else "")
+        + f"; {st.total} steps x {st.global_batch} pairs "
+        f"({'+'.join(f'{k} {v:g}' for k, v in weights.items())}{'; ' + sh.describe() if sh.on else ''}); model {cfg.model.size}; {ctx.device}"
+        + (f"; resuming at step {st.start}" if st.start else ""),
+        ctx,
+    )
 
 
 def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext, progress: bool, force: bool,
               stop_after: int | None) -> Setup:  # fmt: skip
     """Open the life, resume or start the run directory, build model, optimiser, data, checkpointer, logger."""
     from slife.model.config import model_config
-    from slife.model.croco import CroCo
-    from slife.pairs.config import build_sampler
 
     threads = torch.get_num_threads()  # set by train() from cfg.threads
-    life = Life.open(life_dir)
-    if len(life) < 2:
-        raise SlifeError(f"{life_dir}: the life has {len(life)} frame(s); training needs at least 2")
+    life = open_life(life_dir)
     run = RunDir(run_dir)
-    cfg_dict = to_dict(cfg)
-    mcfg = model_config(cfg.model.size, **cfg.model.overrides)
-    payload = _resume_payload(run_dir, cfg_dict, life, force)
-    if ctx.is_main:
-        if payload is None:
-            moved = _archive(run_dir) if run_dir.exists() else None
-            if moved is not None:
-                _note(f"previous run in {run_dir} moved to {moved}", ctx)
-        run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_files(run.checkpoint_dir)  # left by a killed save; we hold the run's lock
-        save_config(cfg, run.config_file)
-        sampler = build_sampler(life, cfg.data, progress=progress)  # builds + caches the spatial index
-    ctx.barrier()
-    if not ctx.is_main:
-        sampler = build_sampler(life, cfg.data)
-
-    global_batch = cfg.batch_size * ctx.world_size
-    # the part of the life this run may see: all of it, or its first data.prefix_hours (nested subsets)
-    span_s = life.seconds if cfg.data.prefix_hours <= 0 else min(life.seconds, cfg.data.prefix_hours * 3600.0)
-    span_h = span_s / 3600.0
-    total = cfg.steps if cfg.steps > 0 else max(1, math.ceil(cfg.pairs_per_hour * span_h / global_batch))
-    if total > MAX_STEPS:
-        raise SlifeError(f"{life_dir}: pairs_per_hour {cfg.pairs_per_hour:g} on {span_h:.4g} h makes {total} steps, "
-                         f"more than the {MAX_STEPS} slife allows")  # fmt: skip
-    strm = stream(life.timestamps, span_s, total, cfg.data.stream_fraction, sampler.min_end)
-    plan = plan_milestones(cfg.milestones, span_h, streaming=cfg.data.stream_fraction > 0)
-    if plan.skipped:
-        _note(f"milestones {plan.skipped} h are longer than the {'prefix' if span_s < life.seconds else 'life'} "
-              f"({span_h:.4g} h): skipped", ctx)
-    peak = peak_lr(cfg.optim, global_batch)
-    warmup = warmup_steps(cfg.optim, total)
-
-    device = ctx.device
-    torch.manual_seed(cfg.seed)
-    model = CroCo(mcfg).to(device)
-    optimizer = build_optimizer(model, cfg.optim, peak)
-    amp_dtype = autocast_dtype(cfg.precision, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    start, done, last_loss = 0, set(), float("nan")
+    mcfg = model_config(cfg.model.size, **cfg.model.overrides)  # a bad model config is refused before any write
+    payload = resumable(run, to_dict(cfg), life, force)
+    prepare_run_dir(run, cfg, ctx, fresh=payload is None)
+    sampler = pair_sampler(life, cfg, ctx, progress)
+    budget = plan_budget(life, cfg, ctx, sampler.min_end)
+    state = training_state(life, cfg, mcfg, ctx, budget)
+    start, done = 0, set()
     if payload is not None:
-        check_resume(payload, run.last, model, optimizer, total)
-        try:
-            model.load_state_dict(payload["model"])
-            optimizer.load_state_dict(payload["optimizer"])
-            if payload.get("scaler"):
-                scaler.load_state_dict(payload["scaler"])
-            torch.set_rng_state(payload["rng"]["torch"])
-        except (RuntimeError, ValueError, KeyError, TypeError) as exc:  # what check_resume cannot foresee
-            raise SlifeError(f"{run.last}: cannot resume from it: {' '.join(str(exc).split())[:300]}") from exc
-        start = payload["step"]
-        done = {float(h) for h in payload.get("milestones_done", [])}
-        last_loss = float(payload.get("loss", float("nan")))
-        if payload.get("world_size") != ctx.world_size:
-            _note(f"resuming a run from {payload.get('world_size')} process(es) on {ctx.world_size}", ctx)
-    end_step = total if stop_after is None else max(start, min(total, int(stop_after)))
+        resumed = state.resume(payload, run.last)
+        start, done = resumed.step, resumed.milestones_done
+        if resumed.world_size != ctx.world_size:
+            _note(f"resuming a run from {resumed.world_size} process(es) on {ctx.world_size}", ctx)
+    end_step = budget.total if stop_after is None else max(start, min(budget.total, int(stop_after)))
+    model, amp_dtype = state.model, autocast_dtype(cfg.precision, ctx.device)
     compiled = compile_for_training(model, cfg.model.compile, cfg.batch_size, amp_dtype, end_step - start, cfg.data.pooled_target)
     if compiled.enabled:
         _note(f"model compiled ({compiled.reason}; {compiled.seconds:.0f} s)", ctx)
@@ -243,63 +278,18 @@ def setup_run(life_dir: Path, run_dir: Path, cfg: TrainConfig, ctx: DistContext,
     if ctx.active:
         from torch.nn.parallel import DistributedDataParallel
 
-        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    sh = cfg.data.shifted
-    loader = _batches(life, sampler, strm.ends, cfg, mcfg, model.num_masked(), ctx, range(start, end_step))
-
-    st: Setup  # the payload reads the live state (loss, milestones done) when a checkpoint is written
-
-    def payload_at(step: int, full: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "model_config": dataclasses.asdict(mcfg),
-            "model": model.state_dict(),
-            "step": step,
-            "pairs_seen": step * global_batch,
-            "hours_seen": float(strm.hours[step - 1]) if step else 0.0,
-            "life": life.name,
-            "life_frames": len(life),
-            "life_dir": str(life.dir.resolve()),
-            "train_config": cfg_dict,
-            "loss": st.last_loss,
-        }
-        if full:
-            out.update(
-                optimizer=optimizer.state_dict(),
-                scheduler={"kind": "warmup_cosine", "step": step, "total": total, "warmup": warmup, "peak_lr": peak},
-                scaler=scaler.state_dict() if scaler.is_enabled() else None,
-                rng={"torch": torch.get_rng_state()},
-                milestones_done=sorted(st.checkpointer.done),
-                total_steps=total,
-                world_size=ctx.world_size,
-            )
-        return out
-
-    checkpointer = Checkpointer(run, payload_at, first_steps(strm.hours, plan.hours), plan.final, total,
+        ddp = DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    loader = _batches(life, sampler, budget.streamed.ends, cfg, state.model_config, model.num_masked(), ctx,
+                      range(start, end_step))  # fmt: skip
+    checkpointer = Checkpointer(run, lambda step, full: state.payload(step, full, checkpointer.done),
+                                first_steps(budget.streamed.hours, budget.plan.hours), budget.plan.final, budget.total,
                                 cfg.save_every_steps, cfg.save_every_minutes, done)  # fmt: skip
-    logger = TrainLogger(run, start, total, end_step, global_batch, cfg.log_every, cfg.tensorboard, progress,
-                         enabled=ctx.is_main)  # fmt: skip
-    stepper = Stepper(model, optimizer, amp_dtype, scaler, cfg.optim.clip_grad, cfg.data.pooled_target, ddp)
-    st = Setup(cfg, ctx, run, life, model, stepper, loader, strm.hours, total, start, end_step, peak, warmup,
-               global_batch, checkpointer, logger, last_loss)  # fmt: skip
-
-    parts = getattr(sampler, "samplers", [sampler])  # the kinds actually drawn (auto may drop spatial)
-    weights = dict(zip((p.name for p in parts), getattr(sampler, "weights", [1.0]))) if len(parts) > 1 else {sampler.name: 1.0}
-    weights = {k: float(v) for k, v in weights.items()}
-    if ctx.is_main:
-        logger.event({"event": "start" if start == 0 else "resume", "step": start, "total_steps": total,
-                      "life": life.name, "life_hours": life.hours, "prefix_hours": span_h, "pairs": weights,
-                      "shifted": {"warmup": sh.warmup, "share": sh.share}, "global_batch": global_batch,
-                      "peak_lr": peak, "world_size": ctx.world_size, "device": str(device), "amp": str(amp_dtype),
-                      "threads": threads, "compile": compiled.enabled})  # fmt: skip
-        _note(
-            f"{life.name}: {life.hours:.4g} h, {len(life)} frames"
-            + (f" (first {span_h:.4g} h only)" if span_s < life.seconds else "")
-            + f"; {total} steps x {global_batch} pairs "
-            f"({'+'.join(f'{k} {v:g}' for k, v in weights.items())}{'; ' + sh.describe() if sh.on else ''}); model {cfg.model.size}; {device}"
-            + (f"; resuming at step {start}" if start else ""),
-            ctx,
-        )
+    logger = TrainLogger(run, start, budget.total, end_step, budget.global_batch, cfg.log_every, cfg.tensorboard,
+                         progress, enabled=ctx.is_main)  # fmt: skip
+    stepper = Stepper(model, state.optimizer, amp_dtype, state.scaler, cfg.optim.clip_grad, cfg.data.pooled_target, ddp)
+    st = Setup(cfg, ctx, run, life, model, state, stepper, loader, budget.streamed.hours, budget.total, start, end_step,
+               state.peak, state.warmup, budget.global_batch, checkpointer, logger)  # fmt: skip
+    announce(st, sampler, budget, compiled.enabled, threads)
     return st
 
 
@@ -339,7 +329,7 @@ def _step(st: Setup, batch: dict[str, Any]) -> tuple[float, float]:
 
 def _diverged(st: Setup, step: int, loss: float) -> NoReturn:
     last = st.run.last
-    good = f"last good checkpoint: {last} (step {read_checkpoint(last).get('step')})" if last.is_file() else "no checkpoint was saved before"
+    good = f"last good checkpoint: {last} (step {read_meta(last).step})" if last.is_file() else "no checkpoint was saved before"
     st.logger.event({"event": "diverged", "step": step, "loss": str(loss)})
     raise TrainingDiverged(
         f"{st.run.path}: training diverged: loss is {loss} at step {step} of {st.total}; stopped without "
@@ -359,10 +349,10 @@ def _train(
         with stop_on_signals() as stop:
             st.model.train()
             for batch in st.loader:
-                st.last_loss, lr = _step(st, batch)
+                st.state.loss, lr = _step(st, batch)
                 step = int(batch["step"]) + 1
                 hours = float(st.hours[step - 1])
-                st.logger.step(step, st.last_loss, lr, hours)
+                st.logger.step(step, st.state.loss, lr, hours)
                 if ctx.is_main:
                     for event in st.checkpointer.after_step(step, hours, st.end_step):
                         st.logger.event(event)
@@ -391,7 +381,7 @@ def _train(
         total_steps=st.total,
         pairs_seen=step * st.global_batch,
         hours_seen=float(st.hours[step - 1]) if step else 0.0,
-        final_loss=st.last_loss,
+        final_loss=st.state.loss,
         pairs_per_s=(step - st.start) * st.global_batch / max(elapsed, 1e-9),
         elapsed_s=time.perf_counter() - t_start,
         checkpoints=st.checkpointer.written,

@@ -1,18 +1,19 @@
-"""Attention sources: things that turn a TestSet into cross-attention maps.
+"""Matchers: things that turn a TestSet into cross-attention maps (each target patch's weights over
+the source patches: a soft match). "Source" is the view; a matcher makes the maps.
 
-``source.attention(testset, per_layer=False)`` returns (P, N_tgt, N_src) maps averaged over decoder
+``matcher.attention(testset, per_layer=False)`` returns (P, N_tgt, N_src) maps averaged over decoder
 layers and heads, or with ``per_layer=True`` (L, P, N_tgt, N_src) maps averaged over heads only.
 
-- :class:`ModelSource` / :func:`checkpoint_source`: a CroCo model, run on every pair (eval mode,
+- :class:`ModelMatcher` / :func:`checkpoint_matcher`: a CroCo model, run on every pair (eval mode,
   ``torch.no_grad``, batched) and read with a :class:`ReadProtocol`: ``unmasked`` (the whole target
   visible, ZeroCo's reading) or ``masked`` (rows of hidden target patches under training-ratio masks,
   averaged over several seeded masks). A checkpoint is loaded only while its maps are computed.
-- :func:`random_init_source`: a freshly initialised model of a given config (seeded) - what a model
+- :func:`random_init_matcher`: a freshly initialised model of a given config (seeded) - what a model
   that learned nothing attends to.
-- :class:`IdentitySource`: every target patch attends to the source patch at the same grid position,
+- :class:`IdentityMatcher`: every target patch attends to the source patch at the same grid position,
   what a model "aligns" to if the two views were identical.
-- :class:`OracleSource`: attends to the ground-truth corresponding source patch (test sets with GT).
-- :class:`PixelMatchSource`: template matching in raw pixels, no learning: each target patch attends
+- :class:`OracleMatcher`: attends to the ground-truth corresponding source patch (test sets with GT).
+- :class:`PixelMatcher`: template matching in raw pixels, no learning: each target patch attends
   to the source patches nearest to it in mean absolute RGB difference (or, ``metric="ncc"``, most
   correlated with it). The null a learned matcher must beat: on pure translations it is exact.
 
@@ -37,7 +38,7 @@ from slife.devices import resolve_device
 from slife.run import RunDir
 
 
-class AttentionSource(Protocol):
+class Matcher(Protocol):
     name: str
 
     def attention(self, testset: TestSet, per_layer: bool = False) -> torch.Tensor: ...
@@ -105,11 +106,10 @@ def protocol_masks(model: torch.nn.Module, pairs: int, protocol: ReadProtocol) -
     """(masks, pairs, N) bool masks of the masked protocol (None for unmasked), CPU, from its seed."""
     if protocol.name == "unmasked":
         return None
+    from slife.pairs.masking import random_masks
+
     gen = torch.Generator().manual_seed(protocol.seed)
-    n, hidden = model.num_patches, model.num_masked()
-    noise = torch.rand(protocol.masks, pairs, n, generator=gen)
-    order = noise.argsort(dim=-1)[..., :hidden]
-    return torch.zeros(protocol.masks, pairs, n, dtype=torch.bool).scatter_(-1, order, True)
+    return random_masks((protocol.masks, pairs), model.num_patches, model.num_masked(), gen)
 
 
 def _one_pass(model: torch.nn.Module, src: torch.Tensor, tgt: torch.Tensor, mask: torch.Tensor | None,
@@ -197,7 +197,7 @@ def model_attention(
 
 
 @dataclass
-class ModelSource:
+class ModelMatcher:
     """An in-memory model."""
 
     model: torch.nn.Module
@@ -212,7 +212,7 @@ class ModelSource:
 
 
 @dataclass
-class CheckpointSource:
+class CheckpointMatcher:
     """A checkpoint file, loaded only while computing maps (so many can be listed at once)."""
 
     path: Path
@@ -233,7 +233,7 @@ class CheckpointSource:
                                self.protocol)
 
 
-def source_name(run_or_file: str | Path) -> str:
+def matcher_name(run_or_file: str | Path) -> str:
     """A readable name: a run directory's name, or ``run/stem`` for a checkpoint inside a run."""
     p = Path(run_or_file)
     if p.is_dir():
@@ -244,38 +244,38 @@ def source_name(run_or_file: str | Path) -> str:
     return p.stem
 
 
-def checkpoint_source(
+def checkpoint_matcher(
     run_or_file: str | Path,
     name: str | None = None,
     batch_size: int = 16,
     device: str | None = None,
     protocol: ReadProtocol = UNMASKED,
-) -> CheckpointSource:
-    """A run directory (its ``last.pt``) or a checkpoint file as an attention source."""
-    from slife.model.checkpoint import read_checkpoint, resolve_checkpoint
+) -> CheckpointMatcher:
+    """A run directory (its ``last.pt``) or a checkpoint file as a matcher."""
+    from slife.model.checkpoint import read_meta, resolve_checkpoint
 
     path = resolve_checkpoint(run_or_file)
-    payload = read_checkpoint(path)
-    meta = {k: payload.get(k) for k in ("model_config", "hours_seen", "step", "life")}
-    meta["path"] = str(path)
-    return CheckpointSource(path, name or source_name(run_or_file), batch_size, device, meta, protocol)
+    info = read_meta(path)
+    meta = {"model_config": info.model_config, "hours_seen": info.hours_seen, "step": info.step, "life": info.life,
+            "path": str(path)}  # fmt: skip
+    return CheckpointMatcher(path, name or matcher_name(run_or_file), batch_size, device, meta, protocol)
 
 
-def random_init_source(
+def random_init_matcher(
     cfg: Any,
     seed: int = 0,
     name: str = "random-init",
     batch_size: int = 16,
     device: str | None = None,
     protocol: ReadProtocol = UNMASKED,
-) -> ModelSource:
+) -> ModelMatcher:
     """A freshly initialised CroCo of config ``cfg``; the global torch RNG is left untouched."""
     from slife.model.croco import CroCo
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = CroCo(cfg)
-    return ModelSource(model.eval(), name, batch_size, device, {"seed": seed}, protocol)
+    return ModelMatcher(model.eval(), name, batch_size, device, {"seed": seed}, protocol)
 
 
 def grid_coords(grid: int) -> np.ndarray:
@@ -292,7 +292,7 @@ def peaked_attention(peaks: np.ndarray, grid: int) -> torch.Tensor:
 
 
 @dataclass
-class IdentitySource:
+class IdentityMatcher:
     """Attends to the source patch at the target patch's own grid position."""
 
     name: str = "identity"
@@ -339,7 +339,7 @@ def pixel_match_scores(src: np.ndarray, tgt: np.ndarray, patch_size: int, metric
 
 
 @dataclass
-class PixelMatchSource:
+class PixelMatcher:
     """Template matching in raw pixels (see :func:`pixel_match_scores`): no model, no learning."""
 
     name: str = "pixel-match"
@@ -351,7 +351,7 @@ class PixelMatchSource:
 
 
 @dataclass
-class OracleSource:
+class OracleMatcher:
     """Attends to the true corresponding source patch (moved by ``shift`` = (rows, cols), wrapping
     around the grid; for tests). Target patches without ground truth fall back to the identity."""
 
@@ -378,6 +378,6 @@ def attention_for_checkpoint(
     protocol: ReadProtocol = UNMASKED,
 ) -> torch.Tensor:
     """Head-averaged cross-attention of a checkpoint (or a run's ``last.pt``) on a test set."""
-    return checkpoint_source(run_or_file, batch_size=batch_size, device=device, protocol=protocol).attention(
+    return checkpoint_matcher(run_or_file, batch_size=batch_size, device=device, protocol=protocol).attention(
         testset, per_layer
     )

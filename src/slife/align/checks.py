@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from slife.align.sources import ReadProtocol, protocol_masks
+from slife.align.matchers import ReadProtocol, protocol_masks
 from slife.align.testset import TestSet
 from slife.errors import SlifeError
 from slife.imaging import to_tensors
@@ -24,7 +24,7 @@ def source_use(model: torch.nn.Module, testset: TestSet, seed: int, batch_size: 
     another pair's source (the previous pair's, cyclically; needs >= 2 pairs), all with the same masks:
     how much the model relies on the second view. Noise is out of distribution; the swapped source is not."""
     if len(testset) < 2:
-        raise SlifeError(f"{testset.path or 'test set'}: the source-use control needs at least 2 pairs")
+        raise SlifeError(f"{testset.path or 'test set'}: the source-use check needs at least 2 pairs")
     swapped_src = np.roll(testset.src, 1, axis=0)
     masks = protocol_masks(model, len(testset), ReadProtocol("masked", 1, seed))[0]
     gen = torch.Generator().manual_seed(seed + 1)
