@@ -289,6 +289,12 @@ def summarise(rows: list[Row], amp: torch.dtype | None) -> list[dict]:
         verdict = "" if c["target"] is None else f"  (target >= {c['target']}: {'PASS' if c['value'] >= c['target'] else 'FAIL'})"
         fmt = f"{100 * c['value']:.1f} %" if "fraction" in c["what"] else f"{c['value']:.2f}x"
         print(f"  {c['what']:28s} {label:32s} {fmt}{verdict}")
+    peak = next((c for c in checks if c["size"] == "recipe" and "fraction" in c["what"]), None)
+    wider = [c for c in checks if c["size"] in ("small", "base") and "fraction" in c["what"]]
+    if peak and peak["value"] < peak["target"] and wider:
+        best = max(wider, key=lambda c: c["value"])
+        print(f"  the same step code at {best['size']} reaches {100 * best['value']:.1f} % of the peak: the recipe's "
+              "distance from it is its width (64 channels), not the step (docs/model.md)")  # fmt: skip
     return checks
 
 

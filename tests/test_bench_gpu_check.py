@@ -48,3 +48,13 @@ def test_train_step_bench_counts_flops_and_compares_modes():
     checks = bench.summarise(rows, None)
     ratio = next(c for c in checks if c["what"] == "compiled / eager")
     assert ratio["value"] == pytest.approx(2.0) and ratio["target"] == 2.0
+
+
+def test_train_step_bench_names_the_width_when_the_recipe_misses_the_peak(capsys):
+    bench = _load("train_step")
+    rows = [bench.Row(size, 2, 1, "compiled", "fp32", 0.1, 20, 0.2, 40, 100, frac)
+            for size, frac in (("recipe", 0.25), ("small", 0.63))]  # fmt: skip
+    bench.summarise(rows, None)
+    assert "the same step code at small reaches 63.0 % of the peak" in capsys.readouterr().out
+    bench.summarise(rows[:1], None)  # no wider size measured: nothing to compare with
+    assert "the same step code" not in capsys.readouterr().out

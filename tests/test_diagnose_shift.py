@@ -88,8 +88,10 @@ def test_the_recipe_learns_correspondence_that_identity_and_chance_cannot_explai
     """19k pairs of the shift recipe (configs/diagnose_shift.yaml) at its peak learning rate (a 600-step
     cosine decays before correspondence emerges): the model finds the moved patch on held-out photos
     where identity scores 0, and its loss depends on the source view."""
+    # threads pinned: the float summation order (and so this short run's end point, 0.077 at one thread
+    # vs above 0.094 at two) depends on the thread count; two is what CI's 2-core machine runs
     cfg = load_shift_config(None, ["steps=600", "eval_every=600", "eval_pairs=32", "read_masks=2",
-                                   "optim.min_lr=4e-3"])
+                                   "optim.min_lr=4e-3", "threads=2"])
     result = run_shift(cfg)
     first, last = result.curve[0], result.final()
     seen = {"first": first["scores"]["masked"], "last": last["scores"]["masked"],
