@@ -129,8 +129,10 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
 def to_tensors(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """(B, H, W, 3) uint8 RGB (an array, or a tensor on any device) -> (B, 3, H, W) float32,
     ImageNet-normalised: the one normalisation of model input (:func:`to_tensor` is one image of it)."""
-    t = torch.from_numpy(images) if isinstance(images, np.ndarray) else images
-    t = t.permute(0, 3, 1, 2).float().div_(255.0)
+    # a numpy batch is converted to float by numpy (the copy .float() would make), so a read-only array
+    # (a memory-mapped test set) never becomes a tensor that shares its memory
+    t = torch.from_numpy(images.astype(np.float32)) if isinstance(images, np.ndarray) else images.float()
+    t = t.permute(0, 3, 1, 2).div_(255.0)
     mean = torch.tensor(IMAGENET_MEAN, device=t.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=t.device).view(1, 3, 1, 1)
     return t.sub_(mean).div_(std)
