@@ -188,3 +188,15 @@ def test_similarity_report_intervals_groups_and_contrasts() -> None:
         assert diff[0] == pytest.approx(same[0] - other[0]) and diff[1] > 0.4  # established, from the intervals
     with pytest.raises(SlifeError, match="unit of each"):
         similarity_report(reps, ("cka",), k=5, bootstrap=5)
+
+
+def test_too_few_test_pairs_give_no_metric_intervals_rather_than_an_error() -> None:
+    from slife.align.features import similarity_report
+
+    x = _grouped(3, 8, 6, 30)
+    reps = {"a": {"l0": x.float()}, "b": {"l0": (x + 0.1 * _gauss(len(x), 6, 31)).float()}}
+    rep = similarity_report(reps, ("mutual_knn",), k=5, units=np.repeat(np.arange(3), 8), bootstrap=20)
+    assert rep["bootstrap"]["resamples"] == 0 and "interval" not in rep["mutual_knn"]
+    # 6 pairs of 4 cells: a half-sample has 12 cells, too few for k = 12 neighbours: no interval, no error
+    small = similarity_report(reps, ("mutual_knn",), k=12, units=np.repeat(np.arange(6), 4), bootstrap=20)
+    assert np.isfinite(small["mutual_knn"]["value"][0][1]) and np.isnan(small["mutual_knn"]["interval"][0][1]).all()

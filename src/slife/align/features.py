@@ -19,7 +19,7 @@ too, as in slife.align.bootstrap.contrast_interval).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -156,6 +156,10 @@ def _add_intervals(report: dict[str, Any], prepared: Mapping[str, Mapping[str, K
     upper = [(i, j) for i in range(m) for j in range(i + 1, m)]
     cells = {g: group_cells(report, pairs) for g, pairs in groups.items()}
     members = _members(units)
+    if len(members) < 4:  # too few test pairs to half-sample: no intervals
+        report["bootstrap"] = {"resamples": 0, "confidence": confidence, "unit": "test pair", "units": len(members),
+                               "method": "half-samples"}  # fmt: skip
+        return
     # the model pairs of each group are drawn with replacement in every replicate (as CAS's contrasts
     # draw them, slife.align.bootstrap.contrast_interval): a group mean varies with its members too
     pick = np.random.default_rng(seed + 1)
@@ -175,7 +179,7 @@ def _add_intervals(report: dict[str, Any], prepared: Mapping[str, Mapping[str, K
                 la, lb = report[metric]["layers"][i][j]
                 if la is None:  # every layer pair was degenerate
                     continue
-                reps[metric][r, i, j] = compare(kern(names[i], la), kern(names[j], lb), metric)
+                reps[metric][r, i, j] = _compare_or_nan(lambda: kern(names[i], la), lambda: kern(names[j], lb), metric)
     for metric in metrics:
         value = np.asarray(report[metric]["value"], dtype=float)
         interval = [[[1.0, 1.0] for _ in names] for _ in names]
@@ -184,12 +188,21 @@ def _add_intervals(report: dict[str, Any], prepared: Mapping[str, Mapping[str, K
             interval[i][j] = interval[j][i] = [ci.low, ci.high]
         report[metric]["interval"] = interval
         means = {g: (_cells_mean(value[None], c)[0], _cells_mean(reps[metric], c, draws[g])) for g, c in cells.items() if c}
-        units = len(members)
-        report[metric]["groups"] = {g: _entry(v, r, units, confidence) for g, (v, r) in means.items()}
-        report[metric]["contrasts"] = {f"{a} - {b}": _entry(means[a][0] - means[b][0], means[a][1] - means[b][1], units,
+        n_units = len(members)
+        report[metric]["groups"] = {g: _entry(v, rep, n_units, confidence) for g, (v, rep) in means.items()}
+        report[metric]["contrasts"] = {f"{a} - {b}": _entry(means[a][0] - means[b][0], means[a][1] - means[b][1], n_units,
                                                             confidence) for a, b in contrasts if a in means and b in means}  # fmt: skip
     report["bootstrap"] = {"resamples": n, "confidence": confidence, "unit": "test pair", "units": len(members),
                            "method": "half-samples"}  # fmt: skip
+
+
+def _compare_or_nan(a: Callable[[], Kernels], b: Callable[[], Kernels], metric: str) -> float:
+    """The metric between the kernels ``a()`` and ``b()`` of one half-sample; NaN where the half-sample
+    is too small for it (fewer samples than k + 1)."""
+    try:
+        return compare(a(), b(), metric)
+    except SlifeError:
+        return float("nan")
 
 
 def _cells_mean(v: np.ndarray, cells: list[tuple[int, int]], draws: np.ndarray | None = None) -> np.ndarray:
@@ -218,14 +231,15 @@ def similarity_with(reference: Mapping[str, Kernels], features: Mapping[str, tor
     for metric in metrics:
         found = best_layer_pair(prepared, reference, metric)
         out[metric] = {"value": found["value"], "layers": found["layers"]}
-    if bootstrap > 0 and units is not None:
-        members = _members(units)
+    members = _members(units) if bootstrap > 0 and units is not None else []
+    if len(members) >= 4:
         halves = [np.concatenate([members[u] for u in h]) for h in half_samples(len(members), bootstrap, seed)]
         for metric, entry in out.items():
             la, lb = entry["layers"]
             if la is None:
                 continue
-            reps = [compare(subset(prepared[la], i), subset(reference[lb], i), metric) for i in halves]
+            reps = [_compare_or_nan(lambda: subset(prepared[la], i), lambda: subset(reference[lb], i), metric)
+                    for i in halves]  # fmt: skip
             ci = half_sample_interval(entry["value"], reps, len(members), confidence)
             entry["interval"] = [ci.low, ci.high]
     return out
