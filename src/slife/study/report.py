@@ -123,7 +123,7 @@ def _emergence(doc: Document, curves: dict[str, Any], title: str, what: str, nes
 def _similarity(doc: Document, sim: dict[str, Any] | None, lives: list[str], stats: dict[str, Any]) -> None:
     """The representation-similarity metrics (``analysis.metrics``) beside CAS: the life models with
     each other and with every other model and baseline, each metric at its best layer pair, with the
-    bootstrap intervals of the group means and of their contrasts where computed."""
+    half-sample intervals of the group means and of their contrasts where computed."""
     if not sim:
         return
     names, metrics = sim["names"], sim["metrics"]
@@ -155,7 +155,7 @@ def _similarity(doc: Document, sim: dict[str, Any] | None, lives: list[str], sta
              + ", ".join(f"{m} {_f(sim['null'][m]) if sim['null'].get(m) is not None else '-'}" for m in metrics) + "."
              + (f" Intervals: {100 * boot['confidence']:.0f} % from {boot['resamples']} half-samples of the "
                 f"{boot['units']} test pairs (not the bootstrap: repeated pairs would be their own neighbours), at the "
-                "layer pair chosen on all pairs." if boot else ""))  # fmt: skip
+                "layer pair chosen on all pairs." if boot and boot.get("resamples") else ""))  # fmt: skip
     doc.table(["life models with", *metrics, "CAS"], rows)
     contrasts = list(dict.fromkeys(c for m in metrics for c in sim[m].get("contrasts", {})))
     if not contrasts:
