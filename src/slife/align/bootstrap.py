@@ -19,7 +19,7 @@ scaled by sqrt(m / (n - m)), estimates the spread of the full-sample value.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -105,14 +105,15 @@ def half_sample_interval(value: float, replicates: Any, n_items: int, confidence
     (:func:`half_samples`): value + the percentiles of sqrt(m / (n - m)) (replicate - their mean)."""
     _check(0, confidence)
     reps = np.asarray(replicates, dtype=np.float64).ravel()
-    finite = reps[np.isfinite(reps)]
-    if not np.isfinite(value) or len(finite) == 0 or len(finite) < len(reps) / 2:
-        return Interval(float(value), float("nan"), float("nan"), confidence, len(reps))
+    finite = np.isfinite(reps)
+    centre = reps[finite].mean() if finite.any() else 0.0
     m = n_items // 2
-    spread = np.sqrt(m / (n_items - m)) * (finite - finite.mean())
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(spread, [alpha, 1.0 - alpha])
-    return Interval(float(value), float(value + low), float(value + high), confidence, len(reps))
+    return percentile_interval(value, value + np.sqrt(m / (n_items - m)) * (reps - centre), confidence)
+
+
+def established(entry: Sequence[float] | None) -> bool:
+    """True when a [value, low, high] difference has its interval above 0 (a NaN interval is not)."""
+    return bool(entry) and entry[1] is not None and bool(np.isfinite(entry[1])) and entry[1] > 0
 
 
 def _values(values: Any, what: str) -> np.ndarray:

@@ -20,6 +20,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from slife.align.bootstrap import established
+
 DIVERSE_KINDS = ("diverse",)
 # downstream keys of slife eval all (vs_hours rows) and whether higher is better
 DOWNSTREAM_METRICS = {"depth AbsRel": False, "depth d1": True, "match AEPE (px)": False, "match PCK@5": True}
@@ -91,7 +93,7 @@ def _family_metrics_clause(metrics: Mapping[str, Sequence[float]]) -> str:
     if not metrics:
         return ""
     shown = ", ".join(f"{m} {v[0]:+.3f} [{v[1]:.3f}, {v[2]:.3f}]" for m, v in metrics.items())
-    above = [m for m, v in metrics.items() if np.isfinite(v[1]) and v[1] > 0]
+    above = [m for m, v in metrics.items() if established(v)]
     verdict = ("established by every one of them" if len(above) == len(metrics) else
                f"established by {', '.join(above)}" if above else "established by none of them")  # fmt: skip
     return (f" By the feature-similarity metrics (best layer pair, intervals over test pairs and model pairs) "

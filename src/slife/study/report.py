@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from slife.align.bootstrap import established
 from slife.atomic import write_text_atomic
 from slife.study.config import KIND_NAMES, StudyConfig
 from slife.study.document import Document
@@ -174,15 +175,10 @@ def _similarity(doc: Document, sim: dict[str, Any] | None, lives: list[str], sta
                                          for c in contrasts])  # fmt: skip
     for m in metrics:
         unclear = [label(c).removeprefix("each other minus with ") for c in contrasts if c.startswith("lives - ")
-                   and not _established(sim[m].get("contrasts", {}).get(c))]  # fmt: skip
+                   and not established(sim[m].get("contrasts", {}).get(c))]  # fmt: skip
         if unclear:
             doc.para(f"{m}: the lives are not established as more alike with each other than with "
                      f"{', '.join(unclear)}.")  # fmt: skip
-
-
-def _established(entry: Any) -> bool:
-    """A [value, low, high] difference whose interval lies above 0."""
-    return bool(entry) and entry[1] is not None and np.isfinite(entry[1]) and entry[1] > 0
 
 
 def _findings(doc: Document, findings: dict[str, Any] | None) -> None:
